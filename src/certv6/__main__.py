@@ -1,0 +1,3 @@
+from certv6.cli import main
+
+main()

@@ -1,0 +1,94 @@
+"""The root ``certv6`` command, its global options and what every subcommand shares."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from certv6 import __version__
+from certv6.settings import Settings, load_settings
+
+log = logging.getLogger("certv6")
+
+
+@dataclass
+class Options:
+    config: Path | None
+    debug: bool
+    quiet: bool
+
+    def settings(self, **flags: Any) -> Settings:
+        from certv6.providers import available
+
+        given = {key: value for key, value in flags.items() if value not in (None, (), False)}
+        return load_settings(self.config, os.environ, given, provider_names=available())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "-c", type=click.Path(path_type=Path, dir_okay=False),
+              envvar="CERTV6_CONFIG", show_envvar=True,
+              help="Config file (default /etc/certv6/certv6.toml if it exists).")
+@click.option("--debug", is_flag=True, help="Log everything and show tracebacks.")
+@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on stderr.")
+@click.version_option(__version__, prog_name="certv6")
+@click.pass_context
+def cli(context: click.Context, config: Path | None, debug: bool, quiet: bool) -> None:
+    """ACME dns-01 certificates for IPv6-only hosts."""
+    context.obj = Options(config, debug, quiet)
+    setup_logging(debug, quiet)
+
+
+def setup_logging(debug: bool, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    log.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = "certv6: " if record.levelno < logging.WARNING else "certv6: warning: "
+        return prefix + record.getMessage()
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+class ProgressLine:
+    """A live status line on a terminal; an occasional log line otherwise."""
+
+    def __init__(self, quiet: bool, every: float = 5.0) -> None:
+        self.tty = sys.stderr.isatty() and not quiet
+        self.quiet = quiet
+        self.every = every
+        self._last = 0.0
+        self._shown = False
+
+    def __call__(self, report: Any) -> None:
+        from certv6.propagation import render_status_line
+
+        line = render_status_line(report)
+        if self.tty:
+            width = 120
+            sys.stderr.write("\r" + line[:width].ljust(width))
+            sys.stderr.flush()
+            self._shown = True
+        elif not self.quiet and time.monotonic() - self._last >= self.every:
+            self._last = time.monotonic()
+            log.info("%s", line)
+
+    def close(self) -> None:
+        if self._shown:
+            sys.stderr.write("\r" + " " * 120 + "\r")
+            sys.stderr.flush()

@@ -1,0 +1,195 @@
+"""The one place that asks a recursive resolver anything. IPv6 by construction.
+
+Providers and the propagation checker need the same few facts before they can
+act: where a ``_acme-challenge`` CNAME chain ends, which zone holds that name,
+the zone's primary and its nameservers' addresses. This module answers those
+through a resolver that certv6 builds itself (never dnspython's default one,
+which reads /etc/resolv.conf on its own and may pick an IPv4 server).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dns.exception
+import dns.name
+import dns.nameserver
+import dns.rdatatype
+import dns.resolver
+
+from certv6.errors import ConfigError, DnsError, ZoneNotFound
+from certv6.model import parse_endpoint
+
+MAX_CNAME_CHAIN = 16
+RESOLV_CONF = Path("/etc/resolv.conf")
+
+
+@dataclass(frozen=True, slots=True)
+class DnsSettings:
+    """How certv6 reaches a recursive resolver.
+
+    ``resolvers`` are endpoints (``[addr]:port`` or bare addresses); empty means
+    the IPv6 ``nameserver`` lines of /etc/resolv.conf.
+    """
+
+    resolvers: tuple[str, ...] = ()
+    timeout: float = 3.0
+    allow_ipv4: bool = False
+    resolv_conf: Path = field(default=RESOLV_CONF)
+
+
+@dataclass(frozen=True, slots=True)
+class NameserverAddresses:
+    """One NS name of a zone and the addresses it resolves to."""
+
+    name: str
+    aaaa: tuple[str, ...]
+    a: tuple[str, ...]
+
+
+class Dns:
+    """Recursive look-ups for certv6, through explicitly configured resolvers."""
+
+    def __init__(self, settings: DnsSettings | None = None) -> None:
+        self.settings = settings or DnsSettings()
+        self._resolver = _build_resolver(self.settings)
+
+    @property
+    def resolver_endpoints(self) -> tuple[str, ...]:
+        return tuple(str(ns) for ns in self._resolver.nameservers)
+
+    def follow_cname(self, name: str) -> tuple[str, ...]:
+        """Return the CNAME chain starting at ``name``; the last entry is where it ends.
+
+        A name without a CNAME (or one that does not exist yet, the usual case for
+        ``_acme-challenge``) is its own one-element chain.
+
+        Raises:
+            DnsError: the chain loops or is longer than 16 links.
+        """
+        chain = [_absolute(name)]
+        while True:
+            target = self._cname_target(chain[-1])
+            if target is None:
+                return tuple(chain)
+            if target in chain:
+                raise DnsError(
+                    f"CNAME loop: {' -> '.join([*chain, target])}",
+                    qname=name,
+                    hint="fix the CNAME records so the chain ends in a name with TXT records",
+                )
+            chain.append(target)
+            if len(chain) > MAX_CNAME_CHAIN:
+                raise DnsError(f"CNAME chain from {name} longer than {MAX_CNAME_CHAIN}", qname=name)
+
+    def find_zone(self, name: str) -> str:
+        """The apex of the zone that holds ``name`` (SOA walk), absolute.
+
+        Raises:
+            ZoneNotFound: no SOA found, or the resolver gave up.
+        """
+        try:
+            zone = dns.resolver.zone_for_name(
+                _absolute(name), resolver=self._resolver, lifetime=self.settings.timeout * 2
+            )
+        except dns.exception.DNSException as error:
+            raise ZoneNotFound(f"cannot find the zone of {name}: {error}", qname=name) from error
+        return zone.to_text()
+
+    def primary(self, zone: str) -> tuple[str, tuple[str, ...]]:
+        """The zone's primary (SOA MNAME) and its IPv6 addresses."""
+        soa = self._resolve(zone, "SOA")
+        mname = soa[0].mname.to_text()
+        return mname, self.addresses(mname, "AAAA")
+
+    def nameservers(self, zone: str) -> tuple[NameserverAddresses, ...]:
+        """Every NS name of ``zone`` with its AAAA and A addresses."""
+        names = sorted({rdata.target.to_text() for rdata in self._resolve(zone, "NS")})
+        return tuple(
+            NameserverAddresses(ns, self.addresses(ns, "AAAA"), self.addresses(ns, "A"))
+            for ns in names
+        )
+
+    def addresses(self, host: str, rdtype: str) -> tuple[str, ...]:
+        """AAAA or A addresses of ``host``; empty when it has none."""
+        try:
+            answer = self._resolver.resolve(_absolute(host), rdtype)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return ()
+        except dns.exception.DNSException as error:
+            raise DnsError(f"cannot resolve {rdtype} of {host}: {error}", qname=host) from error
+        return tuple(sorted(rdata.address for rdata in answer))
+
+    def _cname_target(self, name: str) -> str | None:
+        try:
+            answer = self._resolver.resolve(name, "CNAME")
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return None
+        except dns.exception.DNSException as error:
+            raise DnsError(f"cannot look up CNAME of {name}: {error}", qname=name) from error
+        return str(answer[0].target.to_text()).lower()
+
+    def _resolve(self, name: str, rdtype: str) -> dns.resolver.Answer:
+        try:
+            return self._resolver.resolve(_absolute(name), rdtype)
+        except dns.exception.DNSException as error:
+            raise DnsError(f"cannot resolve {rdtype} of {name}: {error}", qname=name) from error
+
+
+def nameservers_from_resolv_conf(path: Path, allow_ipv4: bool = False) -> tuple[str, ...]:
+    """The ``nameserver`` lines of a resolv.conf, IPv6 ones only unless IPv4 is allowed."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return ()
+    found = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver":
+            address = parts[1].split("%")[0]
+            if _usable(address, allow_ipv4):
+                found.append(address)
+    return tuple(found)
+
+
+def _usable(address: str, allow_ipv4: bool) -> bool:
+    try:
+        version = ipaddress.ip_address(address).version
+    except ValueError:
+        return False
+    return version == 6 or allow_ipv4
+
+
+def _build_resolver(settings: DnsSettings) -> dns.resolver.Resolver:
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = list(_nameservers(settings))
+    resolver.timeout = settings.timeout
+    resolver.lifetime = settings.timeout * 2
+    resolver.use_edns(0, 0, 1232)
+    return resolver
+
+
+def _nameservers(settings: DnsSettings) -> Iterable[dns.nameserver.Nameserver]:
+    if settings.resolvers:
+        endpoints = [parse_endpoint(text, 53) for text in settings.resolvers]
+        for endpoint in endpoints:
+            if not endpoint.is_ip or not _usable(endpoint.host, settings.allow_ipv4):
+                raise ConfigError(
+                    f"resolver {endpoint} is not an IPv6 address",
+                    hint="list resolvers as '[2001:db8::53]:53'",
+                )
+        return [dns.nameserver.Do53Nameserver(e.host, e.port) for e in endpoints]
+    found = nameservers_from_resolv_conf(settings.resolv_conf, settings.allow_ipv4)
+    if not found:
+        raise ConfigError(
+            f"no IPv6 nameserver in {settings.resolv_conf}",
+            hint="set resolvers = ['[2001:db8::53]:53'] in the config, or fix resolv.conf",
+        )
+    return [dns.nameserver.Do53Nameserver(address) for address in found]
+
+
+def _absolute(name: str) -> str:
+    return name if name.endswith(".") else name + "."

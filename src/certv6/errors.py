@@ -1,0 +1,171 @@
+"""Every error certv6 raises on purpose, and the exit code each one maps to.
+
+    CertV6Error                       exit 1 (only when nothing more specific applies)
+    ├── ConfigError                   exit 3   bad config file, flag, name, key file
+    ├── AcmeError                     exit 4   talking to the CA
+    │   ├── AccountError                       account creation / lookup / terms
+    │   ├── OrderError                         order refused, finalize failed
+    │   ├── AcmeTimeout                        the CA did not finish in time
+    │   ├── CaUnreachable                      no IPv6 route, TLS, connection refused
+    │   └── ValidationFailed          exit 5   the CA looked and did not see the value
+    ├── DnsError                      exit 6   looking things up in the DNS
+    │   ├── ZoneNotFound
+    │   └── NoReachableNameserver
+    ├── PropagationTimeout            exit 7   nameservers still lag at the deadline (has .report)
+    ├── ProviderError                 exit 8   publishing or removing TXT values
+    │   ├── ProviderAuthError
+    │   ├── ProviderUnreachable
+    │   └── HookFailed
+    ├── StoreError                    exit 9   state directory, atomic writes
+    │   └── LockBusy                  exit 11  another certv6 holds the lock
+    └── InstallError                  exit 10  config test, reload or verification failed
+
+Third-party exceptions are converted once, in the module that owns the library,
+with ``raise ... from`` so ``--debug`` still shows where they came from.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+EXIT_OK = 0
+EXIT_USAGE = 2  # click's own code for a bad flag or argument
+EXIT_INTERRUPTED = 130
+
+
+class CertV6Error(Exception):
+    """Root of every error certv6 raises on purpose.
+
+    ``hint`` is one line telling the user what to do about it.
+    """
+
+    exit_code: ClassVar[int] = 1
+    default_hint: ClassVar[str] = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(CertV6Error):
+    exit_code = 3
+    default_hint = "check the configuration file, environment and flags"
+
+
+class AcmeError(CertV6Error):
+    """``code`` is the RFC 8555 error type without its URN prefix, when the CA sent one."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, code: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+
+
+class AccountError(AcmeError):
+    pass
+
+
+class OrderError(AcmeError):
+    pass
+
+
+class AcmeTimeout(AcmeError):
+    default_hint = "the CA is slow or stuck; run again later (the order is resumed or replaced)"
+
+
+class CaUnreachable(AcmeError):
+    default_hint = "check that the CA has an IPv6 address, or set HTTPS_PROXY"
+
+
+class ValidationFailed(AcmeError):
+    exit_code = 5
+
+    def __init__(self, message: str, *, identifier: str = "", hint: str | None = None) -> None:
+        super().__init__(message, code="incorrectResponse", hint=hint)
+        self.identifier = identifier
+
+
+class DnsError(CertV6Error):
+    exit_code = 6
+
+    def __init__(
+        self, message: str, *, qname: str = "", nameserver: str = "", hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.qname = qname
+        self.nameserver = nameserver
+
+
+class ZoneNotFound(DnsError):
+    default_hint = "check that the name exists in the public DNS and your resolver answers"
+
+
+class NoReachableNameserver(DnsError):
+    default_hint = "none of the zone's nameservers has an IPv6 address this host can reach"
+
+
+class PropagationTimeout(CertV6Error):
+    """Some authoritative nameserver still did not serve every value at the deadline.
+
+    ``report`` is the propagation report (certv6.propagation.Report) of the last round.
+    """
+
+    exit_code = 7
+    default_hint = "the lagging nameservers are listed above; raise propagation_timeout if slow"
+
+    def __init__(self, message: str, *, report: object = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report
+
+
+class ProviderError(CertV6Error):
+    exit_code = 8
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        operation: str = "",
+        record: str = "",
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.provider = provider
+        self.operation = operation
+        self.record = record
+
+
+class ProviderAuthError(ProviderError):
+    default_hint = "check the provider's credentials and what they are allowed to change"
+
+
+class ProviderUnreachable(ProviderError):
+    default_hint = "check that the provider's endpoint has an IPv6 address, or set HTTPS_PROXY"
+
+
+class HookFailed(ProviderError):
+    pass
+
+
+class StoreError(CertV6Error):
+    exit_code = 9
+    default_hint = "check that the state directory exists, is writable and has free space"
+
+
+class LockBusy(StoreError):
+    exit_code = 11
+    default_hint = "another certv6 run is working on this; wait for it to finish"
+
+
+class InstallError(CertV6Error):
+    exit_code = 10
+
+    def __init__(self, message: str, *, step: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.step = step

@@ -1,0 +1,192 @@
+"""Values that cross module boundaries: identifiers, TXT records, provider hints.
+
+Names are kept as A-labels (IDNA 2008), lower case, without the trailing dot,
+because that is the form the CSR, the ACME order and the DNS all agree on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+import dns.exception
+import dns.name
+
+from certv6.errors import ConfigError
+
+CHALLENGE_LABEL = "_acme-challenge"
+_LDH_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Identifier:
+    """A DNS identifier of an order: ``example.org`` or ``*.example.org``."""
+
+    name: str
+
+    @property
+    def wildcard(self) -> bool:
+        return self.name.startswith("*.")
+
+    @property
+    def base(self) -> str:
+        """The name without its wildcard label: what the CA validates (RFC 8555 7.1.3)."""
+        return self.name[2:] if self.wildcard else self.name
+
+    @property
+    def challenge_owner(self) -> str:
+        """Absolute owner name of the dns-01 TXT record (RFC 8555 8.4)."""
+        return f"{CHALLENGE_LABEL}.{self.base}."
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TxtRecord:
+    """One dns-01 value at one owner. ``owner`` is absolute (ends with a dot)."""
+
+    owner: str
+    value: str
+
+    def __str__(self) -> str:
+        return f'{self.owner} TXT "{self.value}"'
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderHints:
+    """What a provider knows about how fast its changes show up."""
+
+    propagation_timeout: float = 120.0
+    poll_interval: float = 1.0
+    max_values_per_owner: int | None = None
+
+
+def parse_identifier(text: str) -> Identifier:
+    """Check a user-supplied domain and return it as an A-label identifier.
+
+    Accepts U-labels (converted with IDNA 2008) and one trailing dot. A wildcard
+    is allowed only as the whole leftmost label (RFC 8555 7.1.3). IP addresses are
+    refused: dns-01 cannot validate them (RFC 8738 section 7).
+
+    Raises:
+        ConfigError: the name is not something a CA could issue for via dns-01.
+    """
+    raw = text.strip()
+    wildcard = raw.startswith("*.")
+    rest = raw[2:] if wildcard else raw
+    if rest.endswith("."):
+        rest = rest[:-1]
+    _refuse_ip_literal(text, rest)
+    if rest.endswith(".") or rest.startswith("."):
+        raise ConfigError(f"invalid domain {text!r}: empty label")
+    if not rest or "*" in rest:
+        raise ConfigError(
+            f"invalid domain {text!r}: a wildcard may only be the whole leftmost label",
+            hint="write wildcards as '*.example.org'",
+        )
+    name = _to_a_labels(text, rest)
+    _check_labels(text, name)
+    full = f"*.{name}" if wildcard else name
+    if len(full) > 253:
+        raise ConfigError(f"invalid domain {text!r}: longer than 253 characters")
+    return Identifier(full)
+
+
+def parse_identifiers(texts: list[str] | tuple[str, ...]) -> tuple[Identifier, ...]:
+    """Parse and de-duplicate, keeping the user's order."""
+    seen: dict[Identifier, None] = {}
+    for text in texts:
+        seen.setdefault(parse_identifier(text), None)
+    if not seen:
+        raise ConfigError("no domain given", hint="pass at least one -d NAME")
+    return tuple(seen)
+
+
+def _refuse_ip_literal(text: str, rest: str) -> None:
+    try:
+        ipaddress.ip_address(rest.strip("[]"))
+    except ValueError:
+        return
+    raise ConfigError(
+        f"{text!r} is an IP address; dns-01 can only validate DNS names",
+        hint="use a DNS name that points at the address",
+    )
+
+
+def _to_a_labels(text: str, rest: str) -> str:
+    try:
+        if rest.isascii():
+            name = dns.name.from_text(rest.lower())
+        else:
+            name = dns.name.from_unicode(rest, idna_codec=dns.name.IDNA_2008_Practical)
+    except (dns.exception.DNSException, UnicodeError, ValueError) as error:
+        raise ConfigError(f"invalid domain {text!r}: {error}") from error
+    return name.to_text(omit_final_dot=True).lower()
+
+
+def _check_labels(text: str, name: str) -> None:
+    labels = name.split(".")
+    if len(labels) < 2:
+        raise ConfigError(
+            f"invalid domain {text!r}: a CA issues only for names with at least two labels"
+        )
+    for label in labels:
+        if not _LDH_LABEL.match(label):
+            raise ConfigError(
+                f"invalid domain {text!r}: label {label!r} is not letters, digits and hyphens",
+                hint="labels are 1-63 characters of a-z, 0-9 and '-', not starting or ending in '-'",
+            )
+    if labels[-1].isdigit():
+        raise ConfigError(f"invalid domain {text!r}: the last label cannot be all digits")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A host and port. IPv6 literals are written ``[addr]:port`` (RFC 3986 3.2.2)."""
+
+    host: str
+    port: int
+
+    @property
+    def is_ip(self) -> bool:
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return False
+        return True
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_endpoint(text: str, default_port: int) -> Endpoint:
+    """Parse ``[2001:db8::1]:53``, ``[2001:db8::1]``, ``2001:db8::1``, ``host:53`` or ``host``.
+
+    Raises:
+        ConfigError: not one of those forms, or a port outside 1-65535.
+    """
+    raw = text.strip()
+    host, port_text = raw, ""
+    if raw.startswith("["):
+        close = raw.find("]")
+        if close < 0 or (close + 1 < len(raw) and raw[close + 1] != ":"):
+            raise ConfigError(f"invalid endpoint {text!r}", hint="write IPv6 as '[addr]:port'")
+        host, port_text = raw[1:close], raw[close + 2 :]
+    elif raw.count(":") == 1:
+        host, port_text = raw.split(":")
+    if not host:
+        raise ConfigError(f"invalid endpoint {text!r}: no host")
+    try:
+        port = int(port_text) if port_text else default_port
+    except ValueError:
+        raise ConfigError(f"invalid endpoint {text!r}: port is not a number") from None
+    if not 0 < port < 65536:
+        raise ConfigError(f"invalid endpoint {text!r}: port out of range")
+    if ":" in host:
+        try:
+            host = str(ipaddress.IPv6Address(host))
+        except ValueError:
+            raise ConfigError(f"invalid endpoint {text!r}: bad IPv6 address") from None
+    return Endpoint(host, port)

@@ -1,0 +1,31 @@
+"""Is every dns-01 value visible at every authoritative nameserver yet?
+
+certv6 asks the zone's authoritative servers themselves, every address of every
+one, rather than trusting a resolver's cache or a fixed sleep. What "visible"
+means, the two policies, NAT64 and the report format: docs/propagation.md.
+
+    plan.py      settings and what to ask (pure data)
+    state.py     answers folded into a state, and the verdict (pure)
+    nat64.py     RFC 6052 address synthesis, RFC 7050 prefix discovery (pure)
+    discover.py  owners -> CNAME chains -> zones -> nameserver addresses
+    wire.py      one query to one address: RD=0, EDNS0, UDP then TCP
+    run.py       concurrent rounds until visible or the deadline
+    report.py    the per-address report and its JSON form
+    render.py    the report as a status line and a table
+"""
+
+from certv6.propagation.plan import PropagationSettings, UnverifiableNameserver
+from certv6.propagation.render import render_status_line, render_table
+from certv6.propagation.report import Report, ServerReport
+from certv6.propagation.run import check_once, wait_until_visible
+
+__all__ = [
+    "PropagationSettings",
+    "Report",
+    "ServerReport",
+    "UnverifiableNameserver",
+    "check_once",
+    "render_status_line",
+    "render_table",
+    "wait_until_visible",
+]

@@ -1,0 +1,129 @@
+"""Asking one authoritative address one question, over the wire. The only I/O here.
+
+Every query goes out with RD=0 (we want the server's own data, never its
+recursion; RFC 1035 section 4.1.1) and EDNS0 with a 1232-byte payload (the DNS
+flag day 2020 size), over UDP with a TCP retry when the answer is truncated
+(RFC 7766 section 5). dnspython's exceptions end here: callers get an ``Answer``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from typing import Protocol
+
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+
+from certv6.propagation.state import Answer
+
+EDNS_PAYLOAD = 1232
+DNS_PORT = 53
+
+
+class Transport(Protocol):
+    """Sends a query to an address and returns (response, whether TCP was used).
+
+    The seam for tests, like httpx's transports: production uses ``UdpTcpTransport``.
+    """
+
+    async def exchange(
+        self, query: dns.message.Message, address: str, timeout: float
+    ) -> tuple[dns.message.Message, bool]: ...
+
+
+class UdpTcpTransport:
+    """UDP, then TCP when the UDP answer has TC set; one ``timeout`` bounds both."""
+
+    def __init__(self, port: int = DNS_PORT) -> None:
+        self.port = port
+
+    async def exchange(
+        self, query: dns.message.Message, address: str, timeout: float
+    ) -> tuple[dns.message.Message, bool]:
+        async with asyncio.timeout(timeout):
+            return await dns.asyncquery.udp_with_fallback(
+                query, address, timeout=timeout, port=self.port, ignore_unexpected=True
+            )
+
+
+def make_query(qname: str, rdtype: str) -> dns.message.Message:
+    """A non-recursive (RD=0) query with EDNS0, payload 1232."""
+    return dns.message.make_query(qname, rdtype, use_edns=0, payload=EDNS_PAYLOAD, flags=0)
+
+
+async def ask(
+    transport: Transport, address: str, qname: str, rdtype: str, timeout: float
+) -> Answer:
+    """Ask ``address`` for ``qname``/``rdtype``; never raises for network trouble."""
+    try:
+        response, tcp = await transport.exchange(make_query(qname, rdtype), address, timeout)
+    except (TimeoutError, dns.exception.Timeout):
+        return Answer(error="timeout")
+    except OSError as error:
+        return Answer(error=_describe_os_error(error))
+    except dns.exception.DNSException as error:
+        return Answer(error=f"unusable response: {error}")
+    return parse(response, qname, rdtype, tcp)
+
+
+def parse(response: dns.message.Message, qname: str, rdtype: str, tcp: bool) -> Answer:
+    """Turn a response into an ``Answer``: rcode, AA, and the RRset at ``qname``."""
+    name = dns.name.from_text(qname)
+    kind = dns.rdatatype.from_text(rdtype)
+    rrset = response.get_rrset(response.answer, name, dns.rdataclass.IN, kind)
+    texts: frozenset[str] = frozenset()
+    serial: int | None = None
+    error = ""
+    if rrset is not None and kind == dns.rdatatype.TXT:
+        # RFC 8555 8.4 values are one string; longer values are split into
+        # 255-octet character-strings (RFC 1035 3.3.14) and are joined back here.
+        texts = frozenset(b"".join(rdata.strings).decode("utf-8", "replace") for rdata in rrset)
+    elif rrset is not None and kind == dns.rdatatype.SOA:
+        serial = int(rrset[0].serial)
+    elif response.get_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME):
+        error = f"{qname} is a CNAME at this server"
+    return Answer(
+        rcode=dns.rcode.to_text(response.rcode()),
+        authoritative=bool(response.flags & dns.flags.AA),
+        texts=texts,
+        serial=serial,
+        rtt=response.time,
+        tcp=tcp,
+        error=error,
+    )
+
+
+async def ask_delegation(
+    transport: Transport, address: str, zone: str, timeout: float
+) -> tuple[str, ...] | None:
+    """The NS names a parent server gives for ``zone``; None when it gave none.
+
+    A parent answers a non-recursive NS query with a referral: the child's NS set in
+    the authority section, AA clear (RFC 1034 section 4.3.2 step 3b). A server that
+    serves both zones answers from the child's apex instead, with AA set.
+    """
+    try:
+        response, _ = await transport.exchange(make_query(zone, "NS"), address, timeout)
+    except (TimeoutError, OSError, dns.exception.DNSException):
+        return None
+    name = dns.name.from_text(zone)
+    for section in (response.answer, response.authority):
+        rrset = response.get_rrset(section, name, dns.rdataclass.IN, dns.rdatatype.NS)
+        if rrset is not None:
+            return tuple(sorted(rdata.target.to_text().lower() for rdata in rrset))
+    return None
+
+
+def _describe_os_error(error: OSError) -> str:
+    if error.errno == errno.ECONNREFUSED:
+        return "connection refused"
+    if error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return "no route to this address"
+    return error.strerror or type(error).__name__

@@ -1,0 +1,224 @@
+"""Use case: get a certificate for some names through dns-01, start to finish.
+
+Read it top to bottom: every step is one call and one log line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from certv6 import keys, propagation
+from certv6.acme_client import AcmeSession, Order, PendingChallenge
+from certv6.clock import SYSTEM_CLOCK, Clock
+from certv6.dns01 import effective_records
+from certv6.dnsquery import Dns
+from certv6.errors import AccountError, CertV6Error
+from certv6.model import Identifier, parse_identifiers
+from certv6.providers import Provider
+from certv6.service.cleanup import cleanup_published, cleanup_stale
+from certv6.service.runtime import (
+    build_dns,
+    build_provider,
+    choose_provider,
+    connect_account,
+    register,
+)
+from certv6.settings import Settings
+from certv6.store import Lineage, Store, check_lineage_name, hold_lock
+
+log = logging.getLogger("certv6")
+
+ORDER_TIMEOUT = 120.0
+LOCK_WAIT = 10.0
+Progress = Callable[["propagation.Report"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class IssueRequest:
+    domains: tuple[str, ...]
+    name: str | None = None
+    provider: str | None = None
+    key_type: str | None = None
+    profile: str | None = None
+    replaces: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssueResult:
+    name: str
+    domains: tuple[str, ...]
+    directory: Path
+    live_directory: Path
+    not_after: datetime.datetime
+    sha256: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def issue(
+    settings: Settings,
+    request: IssueRequest,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    progress: Progress | None = None,
+) -> IssueResult:
+    """Order, prove control of every name via dns-01, finalize, store.
+
+    Raises:
+        CertV6Error: any failure; published TXT values are always removed first.
+    """
+    steps = StepTimer()
+    identifiers = parse_identifiers(request.domains)
+    name = check_lineage_name(request.name or identifiers[0].base)
+    store = Store(settings.state_dir).ensure()
+    dns = build_dns(settings)
+    provider = build_provider(settings, choose_provider(settings, request.provider), dns, clock)
+    with hold_lock(store.lock_path(f"certificate-{name}"), wait=LOCK_WAIT, clock=clock,
+                   what=f"certificate {name!r}"):
+        cleanup_stale(settings, store, dns, clock)
+        with steps("account"):
+            acme = connect_account(settings, store, clock)
+        with steps("order"):
+            order = _new_order(acme, settings, store, identifiers, request)
+            pending = acme.pending_challenges(order)
+        log.info("order: %d name(s), %d challenge(s) to answer", len(identifiers), len(pending))
+        proof = _Proof(acme, order, provider, store, dns, name, steps)
+        proof.run(pending, _propagation_settings(settings, provider), clock, progress)
+        with steps("finalize"):
+            key = keys.generate_key(request.key_type or settings.key_type)
+            csr = keys.make_csr(key, [identifier.name for identifier in identifiers])
+            fullchain = acme.finalize(order, csr, ORDER_TIMEOUT, settings.preferred_chain)
+        lineage = store.lineages.get(name)
+        result = _save(lineage, identifiers, key, fullchain, order, request, provider, settings)
+    log.info("certificate: %s (valid until %s)", result.live_directory / "fullchain.pem",
+             result.not_after.strftime("%Y-%m-%d %H:%M UTC"))
+    return replace(result, timings={**steps.timings, "total": steps.total()})
+
+
+def _new_order(acme: AcmeSession, settings: Settings, store: Store,
+               identifiers: Sequence[Identifier], request: IssueRequest) -> Order:
+    names = [identifier.name for identifier in identifiers]
+    try:
+        return acme.new_order(names, profile=request.profile, replaces=request.replaces)
+    except AccountError as error:
+        if error.code != "accountDoesNotExist":
+            raise
+    # The CA forgot the account (a test CA restarted, or it was deactivated):
+    # register the same key again and retry once.
+    log.info("account: the CA does not know the stored account; registering again")
+    store.account(settings.server).forget_url()
+    register(acme, settings, store)
+    return acme.new_order(names, profile=request.profile, replaces=request.replaces)
+
+
+@dataclass(frozen=True, slots=True)
+class _Proof:
+    """Publish every value, wait until every nameserver serves it, answer, always clean up."""
+
+    acme: AcmeSession
+    order: Order
+    provider: Provider
+    store: Store
+    dns: Dns
+    lineage: str
+    steps: StepTimer
+
+    def run(self, pending: Sequence[PendingChallenge], wait: propagation.PropagationSettings,
+            clock: Clock, progress: Progress | None) -> None:
+        if not pending:
+            return
+        records = [challenge.record for challenge in pending]
+        written = effective_records(records, self.dns)
+        with self.store.ledger.recording(self.provider.name, self.lineage, written) as entry:
+            first_error: BaseException | None = None
+            try:
+                with self.steps("publish"):
+                    self.provider.present(written)
+                log.info("published %d TXT value(s) with %s", len(written), self.provider.name)
+                with self.steps("propagation"):
+                    report = propagation.wait_until_visible(
+                        records, wait, dns=self.dns, clock=clock, progress=progress)
+                log.info("visible on every authoritative nameserver (%s)", report.summary())
+                with self.steps("validation"):
+                    self.acme.answer(pending)
+                    self.acme.wait_ready(self.order, ORDER_TIMEOUT)
+                log.info("the CA validated every name")
+            except BaseException as error:
+                first_error = error
+                raise
+            finally:
+                with self.steps("cleanup"):
+                    cleanup_published(self.provider, written, self.store.ledger, entry,
+                                      first_error)
+
+
+def _propagation_settings(settings: Settings, provider: Provider) -> propagation.PropagationSettings:
+    hints = provider.hints()
+    return propagation.PropagationSettings(
+        timeout=settings.propagation_timeout or hints.propagation_timeout,
+        poll_interval=settings.poll_interval or hints.poll_interval,
+        policy=settings.propagation_policy,
+        nat64_prefix=settings.nat64_prefix,
+    )
+
+
+def _save(lineage: Lineage, identifiers: Sequence[Identifier], key: keys.PrivateKey,
+          fullchain: str, order: Order, request: IssueRequest, provider: Provider,
+          settings: Settings) -> IssueResult:
+    chain = keys.split_chain(fullchain.encode())
+    if not chain:
+        raise CertV6Error("the CA sent no certificate in its answer")
+    info = keys.certificate_info(chain[0])
+    domains = tuple(identifier.name for identifier in identifiers)
+    meta = {
+        "domains": list(domains),
+        "not_before": info.not_before.isoformat(),
+        "not_after": info.not_after.isoformat(),
+        "serial": f"{info.serial:x}",
+        "sha256": info.sha256,
+        "order": order.url,
+        "issued": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    version = lineage.add_version(
+        {
+            "privkey.pem": keys.key_to_pem(key),
+            "cert.pem": chain[0],
+            "chain.pem": b"".join(chain[1:]),
+            "fullchain.pem": b"".join(chain),
+        },
+        meta,
+    )
+    lineage.save_config({
+        "domains": list(domains),
+        "key_type": request.key_type or settings.key_type,
+        "provider": provider.name,
+        "server": settings.server,
+        "profile": request.profile,
+    })
+    return IssueResult(lineage.name, domains, version.directory, lineage.current_link,
+                       info.not_after, info.sha256)
+
+
+class StepTimer:
+    """Wall time per step, for the summary and the benchmarks."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    @contextlib.contextmanager
+    def __call__(self, step: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - start
+            self.timings[step] = self.timings.get(step, 0.0) + spent
+
+    def total(self) -> float:
+        return time.perf_counter() - self._start

@@ -1,0 +1,280 @@
+"""Configuration: TOML file, then CERTV6_* environment, then flags; loaded once, frozen.
+
+    server = "letsencrypt"            # or letsencrypt-staging, or an https:// directory URL
+    email = "ops@example.org"
+    agree_tos = true
+    state_dir = "/var/lib/certv6"
+    ca_bundle = "/etc/certv6/extra-ca.pem"
+    resolvers = ["[2001:db8::53]:53"]
+
+    [provider.rfc2136]
+    key_file = "/etc/certv6/tsig.key"
+
+Relative paths in the file are relative to the file. Environment variables are
+``CERTV6_<SETTING>`` (``CERTV6_STATE_DIR``) and ``CERTV6_PROVIDER_<NAME>_<OPTION>``
+(``CERTV6_PROVIDER_RFC2136_KEY_FILE``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+import tomllib
+import types
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from certv6.errors import ConfigError
+
+DEFAULT_CONFIG = Path("/etc/certv6/certv6.toml")
+SERVER_SHORTCUTS = {
+    "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
+    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
+POLICIES = ("all-reachable", "strict")
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    name: str
+    options: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    server: str = SERVER_SHORTCUTS["letsencrypt"]
+    email: str | None = None
+    agree_tos: bool = False
+    state_dir: Path = Path("/var/lib/certv6")
+    ca_bundle: Path | None = None
+    resolvers: tuple[str, ...] = ()
+    allow_ipv4: bool = False
+    key_type: str = "ec256"
+    propagation_timeout: float | None = None
+    poll_interval: float | None = None
+    propagation_policy: str = "all-reachable"
+    nat64_prefix: str | None = None
+    eab_kid: str | None = None
+    eab_hmac_key_file: Path | None = None
+    preferred_chain: str | None = None
+    insecure_secrets: bool = False
+    providers: Mapping[str, ProviderSettings] = field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
+    certificates: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
+    config_path: Path | None = None
+
+
+_PATHS = {"state_dir", "ca_bundle", "eab_hmac_key_file"}
+_BOOLS = {"agree_tos", "allow_ipv4", "insecure_secrets"}
+_FLOATS = {"propagation_timeout", "poll_interval"}
+_TABLES = {"provider", "certificate"}
+SETTING_NAMES = tuple(f.name for f in fields(Settings) if f.name not in {"providers",
+                      "certificates", "config_path"})
+
+
+def load_settings(
+    config_path: Path | None,
+    env: Mapping[str, str],
+    flags: Mapping[str, Any] | None = None,
+    provider_names: Iterable[str] = (),
+) -> Settings:
+    """Merge file, environment and flags (later wins) into one frozen Settings.
+
+    ``config_path`` None means /etc/certv6/certv6.toml if it exists. ``flags``
+    holds only the options the user actually gave.
+
+    Raises:
+        ConfigError: unreadable file, bad TOML, unknown or mistyped setting.
+    """
+    path = config_path or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    raw = _read_toml(path) if path else {}
+    base = path.parent if path else Path.cwd()
+    values = _from_mapping(raw, base, origin=str(path))
+    providers = _providers(raw.get("provider", {}), base, str(path))
+    values.update(_from_env(env))
+    _merge_provider_env(providers, env, [*providers, *provider_names])
+    values.update({k: _convert(k, v, Path.cwd(), "flag") for k, v in (flags or {}).items()
+                   if v is not None})
+    settings = replace(
+        Settings(),
+        **values,
+        providers=types.MappingProxyType(providers),
+        certificates=types.MappingProxyType(_certificates(raw.get("certificate", {}), str(path))),
+        config_path=path,
+    )
+    return _validated(settings)
+
+
+def read_secret_file(path: Path, *, allow_insecure: bool, what: str) -> bytes:
+    """Read a credential file, refusing one that other users can read or write.
+
+    Raises:
+        ConfigError: missing, unreadable, or readable by others (unless allowed).
+    """
+    try:
+        info = path.stat()
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read {what} {path}: {error.strerror}", hint=f"check the path of the {what}"
+        ) from error
+    if info.st_mode & (stat.S_IROTH | stat.S_IWOTH) and not allow_insecure:
+        raise ConfigError(
+            f"{what} {path} is readable by other users (mode {stat.S_IMODE(info.st_mode):o})",
+            hint=f"chmod 600 {path}, or set insecure_secrets = true if you must",
+        )
+    return data
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read config {path}: {error.strerror}", hint="check --config / CERTV6_CONFIG"
+        ) from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config {path} is not valid TOML: {error}") from error
+
+
+def _from_mapping(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]:
+    values = {}
+    for key, value in raw.items():
+        if key in _TABLES:
+            continue
+        if key not in SETTING_NAMES:
+            raise ConfigError(f"unknown setting {key!r} in {origin}", hint=_did_you_mean(key))
+        values[key] = _convert(key, value, base, origin)
+    return values
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values = {}
+    for key in SETTING_NAMES:
+        name = f"CERTV6_{key.upper()}"
+        if name in env:
+            values[key] = _convert(key, env[name], Path.cwd(), name)
+    return values
+
+
+def _convert(key: str, value: Any, base: Path, origin: str) -> Any:
+    try:
+        if key in _PATHS:
+            return _path(value, base)
+        if key in _BOOLS:
+            return _bool(value)
+        if key in _FLOATS:
+            return _positive_float(value)
+        if key == "resolvers":
+            return _str_tuple(value)
+        return _str(value)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{origin}: setting {key!r}: {error}") from None
+
+
+def _providers(raw: Any, base: Path, origin: str) -> dict[str, ProviderSettings]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: [provider] must be a table of tables")
+    providers = {}
+    for name, options in raw.items():
+        if not isinstance(options, dict):
+            raise ConfigError(f"{origin}: [provider.{name}] must be a table")
+        resolved = {k: _path(v, base) if k.endswith("_file") else v for k, v in options.items()}
+        providers[name] = ProviderSettings(name, types.MappingProxyType(resolved))
+    return providers
+
+
+def _merge_provider_env(
+    providers: dict[str, ProviderSettings], env: Mapping[str, str], names: list[str]
+) -> None:
+    # Longest names first so CERTV6_PROVIDER_ACME_DNS_SERVER means acme-dns, not acme.
+    claimed: set[str] = set()
+    for name in sorted(set(names), key=len, reverse=True):
+        prefix = f"CERTV6_PROVIDER_{name.upper().replace('-', '_')}_"
+        mine = [k for k in env if k.startswith(prefix) and k not in claimed]
+        claimed.update(mine)
+        found = {k[len(prefix):].lower(): env[k] for k in mine}
+        if not found:
+            continue
+        options = dict(providers[name].options) if name in providers else {}
+        for key, value in found.items():
+            options[key] = _path(value, Path.cwd()) if key.endswith("_file") else value
+        providers[name] = ProviderSettings(name, types.MappingProxyType(options))
+
+
+def _certificates(raw: Any, origin: str) -> dict[str, Mapping[str, Any]]:
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ConfigError(f"{origin}: [certificate.NAME] must be tables")
+    return {name: types.MappingProxyType(dict(table)) for name, table in raw.items()}
+
+
+def _validated(settings: Settings) -> Settings:
+    server = SERVER_SHORTCUTS.get(settings.server, settings.server)
+    if not server.startswith("https://"):
+        raise ConfigError(
+            f"server {settings.server!r} is not an https:// directory URL or a known shortcut",
+            hint=f"use an https:// URL or one of: {', '.join(SERVER_SHORTCUTS)}",
+        )
+    if settings.key_type not in KEY_TYPES:
+        raise ConfigError(
+            f"unknown key type {settings.key_type!r}", hint=f"choose one of {', '.join(KEY_TYPES)}"
+        )
+    if settings.propagation_policy not in POLICIES:
+        raise ConfigError(
+            f"unknown propagation_policy {settings.propagation_policy!r}",
+            hint=f"choose one of {', '.join(POLICIES)}",
+        )
+    return replace(settings, server=server)
+
+
+def _did_you_mean(key: str) -> str:
+    close = difflib.get_close_matches(key, SETTING_NAMES, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"known settings: {', '.join(SETTING_NAMES)}"
+
+
+def _path(value: Any, base: Path) -> Path:
+    if not isinstance(value, str | os.PathLike) or not str(value):
+        raise TypeError("expected a path")
+    return (base / Path(value).expanduser()).absolute()
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _positive_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError("expected a number of seconds")
+    number = float(value)
+    if not number > 0:
+        raise ValueError("expected a positive number of seconds")
+    return number
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _str_tuple(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise TypeError("expected a list of strings")

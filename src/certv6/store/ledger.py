@@ -1,0 +1,120 @@
+"""The ledger of published TXT values: written before present, removed after cleanup.
+
+Each run's entry is a small JSON file that the run keeps flock-ed while it is
+alive. An entry nobody holds a lock on belongs to a run that died (SIGKILL,
+power loss) between present and cleanup: its values are still in the DNS and
+must be removed. ``stale_entries`` finds those; the next run (or
+``certv6 cleanup --stale``) cleans them up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from certv6.errors import StoreError
+from certv6.model import TxtRecord
+from certv6.store.atomic import fsync_dir, make_dirs
+from certv6.store.locks import try_lock
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    path: Path
+    provider: str
+    lineage: str
+    records: tuple[TxtRecord, ...]
+    created: str
+
+
+class Ledger:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @contextlib.contextmanager
+    def recording(
+        self, provider: str, lineage: str, records: Sequence[TxtRecord]
+    ) -> Iterator[LedgerEntry]:
+        """Record ``records`` as published for as long as the block runs.
+
+        The entry is removed when the block ends normally or with an error that
+        the caller handled its cleanup for; it stays when the process dies.
+        Call ``discard`` after a successful cleanup.
+        """
+        make_dirs(self.directory)
+        entry, fd = self._create(provider, lineage, records)
+        try:
+            yield entry
+        finally:
+            os.close(fd)
+
+    def discard(self, entry: LedgerEntry) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            entry.path.unlink()
+        fsync_dir(self.directory)
+
+    def stale_entries(self) -> list[tuple[LedgerEntry, int]]:
+        """Entries no live run holds, each with an open, locked fd the caller must close."""
+        if not self.directory.is_dir():
+            return []
+        stale = []
+        for path in sorted(self.directory.glob("*.json")):
+            claimed = _claim(path)
+            if claimed is not None:
+                stale.append(claimed)
+        return stale
+
+    def _create(
+        self, provider: str, lineage: str, records: Sequence[TxtRecord]
+    ) -> tuple[LedgerEntry, int]:
+        created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        body = {
+            "provider": provider,
+            "lineage": lineage,
+            "created": created,
+            "pid": os.getpid(),
+            "records": [[record.owner, record.value] for record in records],
+        }
+        name = f"{uuid.uuid4().hex}.json"
+        temp = self.directory / f".{name}.tmp"
+        try:
+            # Lock before the file becomes visible under its real name, so no other
+            # run can mistake it for a stale entry (the lock follows the inode).
+            fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            try_lock(fd)
+            os.write(fd, json.dumps(body).encode())
+            os.fsync(fd)
+            os.rename(temp, self.directory / name)
+        except OSError as error:
+            raise StoreError(f"cannot write the TXT ledger: {error.strerror}") from error
+        fsync_dir(self.directory)
+        entry = LedgerEntry(self.directory / name, provider, lineage, tuple(records), created)
+        return entry, fd
+
+
+def _claim(path: Path) -> tuple[LedgerEntry, int] | None:
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    if not try_lock(fd):
+        os.close(fd)
+        return None
+    try:
+        body = json.loads(path.read_text())
+        records = tuple(TxtRecord(str(owner), str(value)) for owner, value in body["records"])
+        entry = LedgerEntry(path, str(body["provider"]), str(body["lineage"]), records,
+                            str(body.get("created", "")))
+    except (OSError, ValueError, KeyError, TypeError):
+        # A torn or foreign file: nothing we can clean up from it; drop it.
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
+    return entry, fd

@@ -1,0 +1,70 @@
+"""Shared fixtures.  The lab fixtures start real servers in network namespaces (root only).
+
+Without root or the lab's binaries the lab tests skip with the reason -- unless
+CERTV6_REQUIRE_LAB=1 (CI), where that is a failure: CI must really run them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from lab import Lab, LabUnavailable, check_prerequisites
+
+
+def _require_lab() -> None:
+    try:
+        check_prerequisites()
+    except LabUnavailable as exc:
+        if os.environ.get("CERTV6_REQUIRE_LAB") == "1":
+            pytest.fail(f"CERTV6_REQUIRE_LAB=1 but the lab cannot run: {exc}", pytrace=False)
+        pytest.skip(f"IPv6 lab unavailable: {exc}")
+
+
+@pytest.fixture
+def require_lab() -> None:
+    """For tests that start labs themselves (e.g. through the CLI): skip or fail like ``lab``."""
+    _require_lab()
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """One lab shared by the whole session.  Use unique owner names; it is reset after each test."""
+    _require_lab()
+    with Lab.start() as shared:
+        yield shared
+
+
+@pytest.fixture(autouse=True)
+def _reset_shared_lab(request: pytest.FixtureRequest) -> Iterator[None]:
+    # A test may change the shared lab's lag or Pebble's environment; put them back so the
+    # next test starts from the documented state.  Only tests that use the lab pay for this.
+    shared = request.getfixturevalue("lab") if "lab" in request.fixturenames else None
+    yield
+    if shared is not None and not shared.stopped:
+        shared.reset()
+
+
+@pytest.fixture
+def lab_factory() -> Iterator[Callable[..., Lab]]:
+    """Start private labs (``lab_factory(lag=2, pebble_env={...})``); all stopped after the test."""
+    _require_lab()
+    started: list[Lab] = []
+
+    def start(**kwargs: Any) -> Lab:
+        new = Lab.start(**kwargs)
+        started.append(new)
+        return new
+
+    yield start
+    for each in started:
+        each.stop()
+
+
+@pytest.fixture
+def fresh_lab(lab_factory: Callable[..., Lab]) -> Lab:
+    """A private lab with default settings, for tests that must not share state."""
+    return lab_factory()

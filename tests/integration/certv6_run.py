@@ -1,0 +1,47 @@
+"""Run the certv6 command inside the lab's IPv6-only client namespace."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CERTV6 = str(Path(sys.executable).parent / "certv6")
+
+
+@dataclass
+class Client:
+    """certv6 as a user on the client host runs it: a config file and a state directory."""
+
+    lab: Any
+    config: Path
+    state_dir: Path
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return self.lab.run_in_client([CERTV6, "--config", str(self.config), *args],
+                                      timeout=timeout)
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return self.lab.popen_in_client(
+            [CERTV6, "--config", str(self.config), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def issue(self, name: str, *domains: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+        argv = ["issue", "--json", "--name", name, *extra]
+        for domain in domains:
+            argv += ["-d", domain]
+        done = self.run(*argv)
+        assert done.returncode == 0, f"exit {done.returncode}\n{done.stderr}"
+        return dict(json.loads(done.stdout))
+
+    def live(self, name: str) -> Path:
+        return self.state_dir / "certificates" / name / "current"
+
+
+def make_client(lab: Any, directory: Path, extra: str = "") -> Client:
+    state = directory / "state"
+    config = lab.write_certv6_config(directory / "certv6.toml", state_dir=state, extra=extra)
+    return Client(lab, config, state)

@@ -19,12 +19,15 @@ DOMAINS = ["demo.certv6.test", "*.demo.certv6.test"]
 def main() -> int:
     started = time.monotonic()
     with Lab.start() as lab:
-        print(f"lab up in {time.monotonic() - started:.2f} s: CA {lab.ca_directory}, "
-              f"nameservers [{lab.primary_addr}] (primary) and [{lab.secondary_addr}] (secondary)")
+        print(
+            f"lab up in {time.monotonic() - started:.2f} s: CA {lab.ca_directory}, "
+            f"nameservers [{lab.primary_addr}] (primary) and [{lab.secondary_addr}] (secondary)"
+        )
         no_ipv4 = lab.run_in_client(["ip", "-4", "addr"]).stdout.strip() == ""
         print(f"client namespace {lab.client_ns}: IPv6 only ({'no' if no_ipv4 else 'HAS'} IPv4)")
-        config = lab.write_certv6_config(lab.workdir / "certv6.toml",
-                                         state_dir=lab.workdir / "state")
+        config = lab.write_certv6_config(
+            lab.workdir / "certv6.toml", state_dir=lab.workdir / "state"
+        )
         argv = [CERTV6, "--config", str(config), "issue", "--name", "demo"]
         for domain in DOMAINS:
             argv += ["-d", domain]
@@ -47,17 +50,44 @@ def show(lab: Lab, config: Path) -> None:
     listing = lab.run_in_client([CERTV6, "--config", str(config), "list"])
     print(listing.stdout, end="")
     live = lab.workdir / "state" / "certificates" / "demo" / "current"
-    print(subprocess.run(
-        ["openssl", "x509", "-in", str(live / "cert.pem"), "-noout", "-subject", "-issuer",
-         "-ext", "subjectAltName", "-dates"], capture_output=True, text=True, check=True).stdout)
+    print(
+        subprocess.run(
+            [
+                "openssl",
+                "x509",
+                "-in",
+                str(live / "cert.pem"),
+                "-noout",
+                "-subject",
+                "-issuer",
+                "-ext",
+                "subjectAltName",
+                "-dates",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     root = lab.workdir / "pebble-root.pem"
     root.write_text("".join(lab.pebble_roots()))
     verified = subprocess.run(
-        ["openssl", "verify", "-CAfile", str(root), "-untrusted", str(live / "chain.pem"),
-         str(live / "cert.pem")], capture_output=True, text=True)
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(root),
+            "-untrusted",
+            str(live / "chain.pem"),
+            str(live / "cert.pem"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     print(f"chain check against Pebble's root: {verified.stdout.strip() or verified.stderr}")
     left = lab.txt_at(lab.primary_addr, "_acme-challenge.demo.certv6.test.") | lab.txt_at(
-        lab.secondary_addr, "_acme-challenge.demo.certv6.test.")
+        lab.secondary_addr, "_acme-challenge.demo.certv6.test."
+    )
     print(f"challenge TXT values left on the nameservers: {len(left)}")
 
 

@@ -149,7 +149,8 @@ def nameservers_from_resolv_conf(path: Path, allow_ipv4: bool = False) -> tuple[
     for line in lines:
         parts = line.split()
         if len(parts) >= 2 and parts[0] == "nameserver":
-            address = parts[1].split("%")[0]
+            # Keep a link-local resolver's %scope: without it the address is unusable.
+            address = parts[1]
             if _usable(address, allow_ipv4):
                 found.append(address)
     return tuple(found)

@@ -136,7 +136,7 @@ def _check_labels(text: str, name: str) -> None:
         if not _LDH_LABEL.match(label):
             raise ConfigError(
                 f"invalid domain {text!r}: label {label!r} is not letters, digits and hyphens",
-                hint="labels are 1-63 characters of a-z, 0-9 and '-', not starting or ending in '-'",
+                hint="labels are 1-63 of a-z, 0-9 and '-', not starting or ending in '-'",
             )
     if labels[-1].isdigit():
         raise ConfigError(f"invalid domain {text!r}: the last label cannot be all digits")

@@ -75,8 +75,9 @@ _PATHS = {"state_dir", "ca_bundle", "eab_hmac_key_file"}
 _BOOLS = {"agree_tos", "allow_ipv4", "insecure_secrets"}
 _FLOATS = {"propagation_timeout", "poll_interval"}
 _TABLES = {"provider", "certificate"}
-SETTING_NAMES = tuple(f.name for f in fields(Settings) if f.name not in {"providers",
-                      "certificates", "config_path"})
+SETTING_NAMES = tuple(
+    f.name for f in fields(Settings) if f.name not in {"providers", "certificates", "config_path"}
+)
 
 
 def load_settings(
@@ -100,8 +101,9 @@ def load_settings(
     providers = _providers(raw.get("provider", {}), base, str(path))
     values.update(_from_env(env))
     _merge_provider_env(providers, env, [*providers, *provider_names])
-    values.update({k: _convert(k, v, Path.cwd(), "flag") for k, v in (flags or {}).items()
-                   if v is not None})
+    values.update(
+        {k: _convert(k, v, Path.cwd(), "flag") for k, v in (flags or {}).items() if v is not None}
+    )
     settings = replace(
         Settings(),
         **values,
@@ -201,7 +203,7 @@ def _merge_provider_env(
         prefix = f"CERTV6_PROVIDER_{name.upper().replace('-', '_')}_"
         mine = [k for k in env if k.startswith(prefix) and k not in claimed]
         claimed.update(mine)
-        found = {k[len(prefix):].lower(): env[k] for k in mine}
+        found = {k[len(prefix) :].lower(): env[k] for k in mine}
         if not found:
             continue
         options = dict(providers[name].options) if name in providers else {}

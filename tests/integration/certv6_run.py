@@ -21,13 +21,17 @@ class Client:
     state_dir: Path
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return self.lab.run_in_client([CERTV6, "--config", str(self.config), *args],
-                                      timeout=timeout)
+        return self.lab.run_in_client(
+            [CERTV6, "--config", str(self.config), *args], timeout=timeout
+        )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return self.lab.popen_in_client(
             [CERTV6, "--config", str(self.config), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def issue(self, name: str, *domains: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
         argv = ["issue", "--json", "--name", name, *extra]

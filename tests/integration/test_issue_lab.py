@@ -25,9 +25,19 @@ def client(lab, tmp_path: Path) -> Client:  # type: ignore[no-untyped-def]
 def verify_chain(lab, live: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = tmp_path / "root.pem"
     root.write_text("".join(lab.pebble_roots()))
-    done = subprocess.run(["openssl", "verify", "-CAfile", str(root), "-untrusted",
-                           str(live / "chain.pem"), str(live / "cert.pem")],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(root),
+            "-untrusted",
+            str(live / "chain.pem"),
+            str(live / "cert.pem"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -57,8 +67,9 @@ def test_one_name(lab, client: Client, tmp_path: Path) -> None:  # type: ignore[
     assert txt_left(lab, f"one.{ZONE}") == set()
 
 
-def test_ten_names_in_one_certificate_one_update_per_zone(lab, client: Client,
-                                                           tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_ten_names_in_one_certificate_one_update_per_zone(
+    lab, client: Client, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     names = [f"{label}.ten.{ZONE}" for label in "abcdefghij"]
     serial_before = lab.serial_at(lab.primary_addr, ZONE + ".")
     client.issue("ten", *names)
@@ -117,8 +128,7 @@ def no_certificate(client: Client, name: str) -> bool:
     return not (lineage / "current").exists()
 
 
-def test_sigint_while_waiting_cleans_up_and_writes_no_certificate(
-        lab, client: Client) -> None:  # type: ignore[no-untyped-def]
+def test_sigint_while_waiting_cleans_up_and_writes_no_certificate(lab, client: Client) -> None:  # type: ignore[no-untyped-def]
     lab.set_lag(30.0)
     try:
         proc = client.popen("issue", "--name", "sigint", "-d", f"sigint.{ZONE}")
@@ -134,8 +144,7 @@ def test_sigint_while_waiting_cleans_up_and_writes_no_certificate(
     assert list((client.state_dir / "ledger").glob("*.json")) == []
 
 
-def test_sigkill_while_waiting_is_cleaned_up_by_the_next_run(
-        lab, client: Client) -> None:  # type: ignore[no-untyped-def]
+def test_sigkill_while_waiting_is_cleaned_up_by_the_next_run(lab, client: Client) -> None:  # type: ignore[no-untyped-def]
     lab.set_lag(30.0)
     try:
         proc = client.popen("issue", "--name", "killed", "-d", f"killed.{ZONE}")

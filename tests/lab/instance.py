@@ -182,6 +182,11 @@ class Lab:
     def stopped(self) -> bool:
         return self._stopped
 
+    @property
+    def owner_pid(self) -> int:
+        """The process that started the lab (and alone may stop it through the exit hooks)."""
+        return self._state.owner_pid
+
     def _boot(self, lag: float, *, deadline: float) -> None:
         self._start_lag = lag
         self._write_files(lag)
@@ -704,7 +709,8 @@ class _Registry:
 
     def stop_all(self) -> None:
         with self._lock:
-            labs = list(self._labs)
+            # A forked child inherits this registry and its hooks; only the owner may stop a lab.
+            labs = [lab for lab in self._labs if lab.owner_pid == os.getpid()]
         for lab in labs:
             try:
                 lab.stop()

@@ -10,9 +10,14 @@ import pytest
 
 
 def certv6(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "certv6", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)})
+    return subprocess.run(
+        [sys.executable, "-m", "certv6", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+    )
 
 
 @pytest.fixture
@@ -22,20 +27,24 @@ def workdir(tmp_path: Path) -> Path:
     key.chmod(0o600)
     (tmp_path / "ok.toml").write_text(
         'server = "https://[::1]:1/dir"\nagree_tos = true\nstate_dir = "state"\n'
-        'resolvers = ["[::1]:1"]\n[provider.rfc2136]\nkey_file = "tsig.key"\n')
+        'resolvers = ["[::1]:1"]\n[provider.rfc2136]\nkey_file = "tsig.key"\n'
+    )
     return tmp_path
 
 
-@pytest.mark.parametrize(("args", "code", "message"), [
-    (["issue", "-d", "*.*.example.org"], 3, "wildcard may only be"),
-    (["issue", "-d", "192.0.2.1"], 3, "IP address"),
-    (["issue", "-d", "example.org", "--provider", "nope"], 3, "unknown provider 'nope'"),
-    (["issue", "-d", "example.org", "--name", "../evil"], 3, "invalid certificate name"),
-    (["issue", "-d", "example.org", "--server", "http://ca.example/dir"], 3, "https://"),
-    (["issue", "-d", "example.org"], 4, "cannot reach the CA"),
-    (["issue", "-d", "example.org", "--key-type", "dsa"], 2, "Invalid value"),
-    (["issue"], 2, "Missing option"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["issue", "-d", "*.*.example.org"], 3, "wildcard may only be"),
+        (["issue", "-d", "192.0.2.1"], 3, "IP address"),
+        (["issue", "-d", "example.org", "--provider", "nope"], 3, "unknown provider 'nope'"),
+        (["issue", "-d", "example.org", "--name", "../evil"], 3, "invalid certificate name"),
+        (["issue", "-d", "example.org", "--server", "http://ca.example/dir"], 3, "https://"),
+        (["issue", "-d", "example.org"], 4, "cannot reach the CA"),
+        (["issue", "-d", "example.org", "--key-type", "dsa"], 2, "Invalid value"),
+        (["issue"], 2, "Missing option"),
+    ],
+)
 def test_mistakes(workdir: Path, args: list[str], code: int, message: str) -> None:
     done = certv6("--config", "ok.toml", *args, cwd=workdir)
     assert done.returncode == code, done.stderr

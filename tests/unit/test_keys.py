@@ -6,16 +6,21 @@ from certv6 import keys
 from certv6.errors import ConfigError, StoreError
 
 
-@pytest.mark.parametrize(("key_type", "kind", "size"), [
-    ("ec256", ec.EllipticCurvePrivateKey, 256),
-    ("ec384", ec.EllipticCurvePrivateKey, 384),
-    ("rsa2048", rsa.RSAPrivateKey, 2048),
-    ("rsa3072", rsa.RSAPrivateKey, 3072),
-])
+@pytest.mark.parametrize(
+    ("key_type", "kind", "size"),
+    [
+        ("ec256", ec.EllipticCurvePrivateKey, 256),
+        ("ec384", ec.EllipticCurvePrivateKey, 384),
+        ("rsa2048", rsa.RSAPrivateKey, 2048),
+        ("rsa3072", rsa.RSAPrivateKey, 3072),
+    ],
+)
 def test_key_types(key_type: str, kind: type, size: int) -> None:
     key = keys.generate_key(key_type)
     assert isinstance(key, kind) and key.key_size == size
-    assert keys.load_private_key(keys.key_to_pem(key), "x").private_numbers() == key.private_numbers()
+    assert (
+        keys.load_private_key(keys.key_to_pem(key), "x").private_numbers() == key.private_numbers()
+    )
 
 
 def test_unknown_key_type() -> None:
@@ -34,14 +39,17 @@ def test_csr_carries_every_name_as_san() -> None:
 
 def test_garbage_keys_are_store_errors() -> None:
     with pytest.raises(StoreError):
-        keys.load_private_key(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "k")
+        keys.load_private_key(
+            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "k"
+        )
     rsa_pem = keys.key_to_pem(keys.generate_key("rsa2048"))
     with pytest.raises(StoreError, match="P-256"):
         keys.load_account_key(rsa_pem, "account")
 
 
 def test_split_chain_keeps_order() -> None:
-    blocks = [f"-----BEGIN CERTIFICATE-----\n{c}\n-----END CERTIFICATE-----\n".encode()
-              for c in "ABC"]
+    blocks = [
+        f"-----BEGIN CERTIFICATE-----\n{c}\n-----END CERTIFICATE-----\n".encode() for c in "ABC"
+    ]
     assert keys.split_chain(b"".join(blocks)) == blocks
     assert keys.split_chain(b"no pem here") == []

@@ -3,13 +3,18 @@ import pytest
 from certv6.errors import ConfigError
 from certv6.providers.rfc2136 import parse_key_file
 
-TSIG_KEYGEN = 'key "certv6-key" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0c2VjcmV0c2VjcmV0";\n};\n'
+TSIG_KEYGEN = (
+    'key "certv6-key" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0c2VjcmV0c2VjcmV0";\n};\n'
+)
 
 
 def test_reads_tsig_keygen_output() -> None:
     key = parse_key_file(TSIG_KEYGEN, "f")
-    assert (key.name, key.algorithm, key.secret) == ("certv6-key", "hmac-sha256",
-                                                     "c2VjcmV0c2VjcmV0c2VjcmV0")
+    assert (key.name, key.algorithm, key.secret) == (
+        "certv6-key",
+        "hmac-sha256",
+        "c2VjcmV0c2VjcmV0c2VjcmV0",
+    )
     assert len(key.keyring()) == 1
 
 
@@ -19,12 +24,15 @@ def test_algorithm_defaults_and_override() -> None:
     assert parse_key_file(text, "f", "hmac-sha512").algorithm == "hmac-sha512"
 
 
-@pytest.mark.parametrize(("text", "override", "message"), [
-    ("hello", None, "not a BIND key file"),
-    ('key k { algorithm hmac-sha256; };', None, "no secret"),
-    ('key k { algorithm hmac-foo; secret "c2VjcmV0"; };', None, "unknown TSIG algorithm"),
-    ('key k { algorithm hmac-md5; secret "c2VjcmV0"; };', None, "only when asked by name"),
-])
+@pytest.mark.parametrize(
+    ("text", "override", "message"),
+    [
+        ("hello", None, "not a BIND key file"),
+        ("key k { algorithm hmac-sha256; };", None, "no secret"),
+        ('key k { algorithm hmac-foo; secret "c2VjcmV0"; };', None, "unknown TSIG algorithm"),
+        ('key k { algorithm hmac-md5; secret "c2VjcmV0"; };', None, "only when asked by name"),
+    ],
+)
 def test_bad_key_files(text: str, override: str | None, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as raised:
         parse_key_file(text, "f", override)

@@ -13,8 +13,11 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_file_then_env_then_flags(tmp_path: Path) -> None:
-    config = write(tmp_path, 'email = "file@example.org"\nkey_type = "ec384"\n'
-                             'server = "letsencrypt-staging"\nstate_dir = "state"\n')
+    config = write(
+        tmp_path,
+        'email = "file@example.org"\nkey_type = "ec384"\n'
+        'server = "letsencrypt-staging"\nstate_dir = "state"\n',
+    )
     env = {"CERTV6_EMAIL": "env@example.org", "CERTV6_KEY_TYPE": "rsa2048"}
     settings = load_settings(config, env, {"email": "flag@example.org"})
     assert settings.email == "flag@example.org"
@@ -24,9 +27,13 @@ def test_file_then_env_then_flags(tmp_path: Path) -> None:
 
 
 def test_provider_tables_and_their_environment(tmp_path: Path) -> None:
-    config = write(tmp_path, '[provider.rfc2136]\nkey_file = "tsig.key"\nserver = "[2001:db8::1]:53"\n')
-    env = {"CERTV6_PROVIDER_RFC2136_SERVER": "[2001:db8::2]:53",
-           "CERTV6_PROVIDER_ACME_DNS_SERVER": "https://auth.example"}
+    config = write(
+        tmp_path, '[provider.rfc2136]\nkey_file = "tsig.key"\nserver = "[2001:db8::1]:53"\n'
+    )
+    env = {
+        "CERTV6_PROVIDER_RFC2136_SERVER": "[2001:db8::2]:53",
+        "CERTV6_PROVIDER_ACME_DNS_SERVER": "https://auth.example",
+    }
     settings = load_settings(config, env, provider_names=["rfc2136", "acme-dns", "acme"])
     assert settings.providers["rfc2136"].options["key_file"] == tmp_path / "tsig.key"
     assert settings.providers["rfc2136"].options["server"] == "[2001:db8::2]:53"
@@ -35,8 +42,10 @@ def test_provider_tables_and_their_environment(tmp_path: Path) -> None:
 
 
 def test_env_booleans_and_lists(tmp_path: Path) -> None:
-    settings = load_settings(write(tmp_path, ""), {
-        "CERTV6_AGREE_TOS": "yes", "CERTV6_RESOLVERS": "[fd00::1]:53, fd00::2"})
+    settings = load_settings(
+        write(tmp_path, ""),
+        {"CERTV6_AGREE_TOS": "yes", "CERTV6_RESOLVERS": "[fd00::1]:53, fd00::2"},
+    )
     assert settings.agree_tos is True
     assert settings.resolvers == ("[fd00::1]:53", "fd00::2")
 

@@ -69,7 +69,8 @@ def test_ledger_entries_are_stale_only_when_no_run_holds_them(tmp_path: Path) ->
         assert ledger.stale_entries() == []  # held by this live run
     stale = ledger.stale_entries()
     assert [(e.provider, e.lineage, e.records) for e, _ in stale] == [
-        ("rfc2136", "www", tuple(records))]
+        ("rfc2136", "www", tuple(records))
+    ]
     stale_entry, fd = stale[0]
     assert ledger.stale_entries() == []  # claimed by us now
     os.close(fd)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from josepy.errors import DeserializationError
 from acme import errors as acme_errors
 from acme import messages
+from josepy.errors import DeserializationError
 
 from certv6.errors import AccountError, AcmeError, CertV6Error, OrderError
 

@@ -1,4 +1,4 @@
-"""HTTP for the ACME client: IPv6 only, verified TLS, retries the acme library lacks.
+"""HTTP for the ACME client: certv6's network rules (httpnet) plus the retries acme lacks.
 
 The acme library's ClientNetwork retries badNonce once and drops the
 Retry-After header of a 429/503. Pebble rejects 5% of nonces by default, so
@@ -9,17 +9,14 @@ This subclass keeps the last response's headers and retries within a deadline.
 from __future__ import annotations
 
 import logging
-import re
-import socket
-import urllib.parse
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 from acme import client as acme_client
 from acme import messages
-from requests.adapters import HTTPAdapter
 
+from certv6 import httpnet
 from certv6.clock import Clock
 from certv6.errors import CaUnreachable
 
@@ -28,22 +25,6 @@ log = logging.getLogger(__name__)
 ERROR_PREFIX = "urn:ietf:params:acme:error:"
 RETRYABLE_ERRORS = {"badNonce", "rateLimited", "serverInternal"}
 MAX_RETRY_AFTER = 60.0
-
-
-class Ipv6Adapter(HTTPAdapter):
-    """Binds every connection to an IPv6 source, so an IPv4-only host fails at once.
-
-    Without this, a host with a blackholed IPv4 route waits a whole connect
-    timeout per IPv4 address before trying IPv6 (requests has no Happy Eyeballs).
-    """
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = ("::", 0)
-        super().init_poolmanager(*args, **kwargs)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        proxy_kwargs["source_address"] = ("::", 0)
-        return super().proxy_manager_for(proxy, **proxy_kwargs)
 
 
 class Network(acme_client.ClientNetwork):
@@ -68,10 +49,7 @@ class Network(acme_client.ClientNetwork):
             user_agent="certv6/0.1 (+dns-01, IPv6-only)",
             timeout=timeout,
         )
-        if not allow_ipv4:
-            self.session.mount("https://", Ipv6Adapter())
-        # Plain http:// is never used, not even after a redirect.
-        self.session.mount("http://", _RefuseAdapter())
+        httpnet.configure(self.session, allow_ipv4=allow_ipv4)
         self.clock = clock
         self.retry_budget = retry_budget
         self.last_headers: dict[str, str] = {}
@@ -123,43 +101,6 @@ def retry_after_seconds(headers: dict[str, str], clock: Clock, default: float) -
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-class _RefuseAdapter(HTTPAdapter):
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
-        raise requests.exceptions.InvalidSchema(f"refusing plain HTTP to {request.url}")
-
-
-def _unreachable(url: str, error: Exception) -> CaUnreachable:
-    host = urllib.parse.urlsplit(url).hostname or url
-    if isinstance(error, requests.exceptions.SSLError):
-        return CaUnreachable(
-            f"TLS to {host} failed: {_root_cause(error)}",
-            hint="the CA's certificate is not trusted; set ca_bundle for a private CA",
-        )
-    if isinstance(error, requests.exceptions.InvalidSchema):
-        return CaUnreachable(str(error), hint="use an https:// directory URL")
-    if isinstance(error, requests.exceptions.ConnectionError) and not _has_ipv6(host):
-        return CaUnreachable(
-            f"{host} has no IPv6 address",
-            hint="set HTTPS_PROXY to a proxy that reaches IPv4, use NAT64, or --allow-ipv4",
-        )
-    return CaUnreachable(f"cannot reach the CA at {host}: {_root_cause(error)}")
-
-
-def _has_ipv6(host: str) -> bool:
-    try:
-        return bool(socket.getaddrinfo(host, 443, socket.AF_INET6, socket.SOCK_STREAM))
-    except (OSError, UnicodeError):
-        return False
-
-
-def _root_cause(error: BaseException) -> str:
-    """The innermost reason of a requests error, without urllib3's object reprs."""
-    text = str(error)
-    errno = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
-    if errno:
-        return errno.group(0)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return "certificate verify failed"
-    if isinstance(error, requests.exceptions.Timeout):
-        return "timed out"
-    return text[:200]
+def _unreachable(url: str, error: requests.exceptions.RequestException) -> CaUnreachable:
+    message, hint = httpnet.explain(url, error, what="the CA")
+    return CaUnreachable(message, hint=hint)

@@ -130,7 +130,10 @@ class AcmeSession:
         self, identifiers: Sequence[str], *, profile: str | None = None, replaces: str | None = None
     ) -> Order:
         body = NewOrder(
-            identifiers=[messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=name) for name in identifiers],
+            identifiers=[
+                messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=name)
+                for name in identifiers
+            ],
             profile=profile,
             replaces=replaces,
         )

@@ -33,9 +33,14 @@ class Options:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--config", "-c", type=click.Path(path_type=Path, dir_okay=False),
-              envvar="CERTV6_CONFIG", show_envvar=True,
-              help="Config file (default /etc/certv6/certv6.toml if it exists).")
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="CERTV6_CONFIG",
+    show_envvar=True,
+    help="Config file (default /etc/certv6/certv6.toml if it exists).",
+)
 @click.option("--debug", is_flag=True, help="Log everything and show tracebacks.")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on stderr.")
 @click.version_option(__version__, prog_name="certv6")

@@ -9,7 +9,7 @@ from types import FrameType
 
 import click
 
-from certv6.cli import commands  # noqa: F401  (registers the subcommands)
+from certv6.cli import commands  # noqa: F401  (importing registers every subcommand)
 from certv6.cli.app import cli
 from certv6.errors import EXIT_INTERRUPTED, CertV6Error
 

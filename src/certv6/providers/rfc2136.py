@@ -36,8 +36,15 @@ ALGORITHMS = {
     "hmac-sha1": dns.tsig.HMAC_SHA1,
     "hmac-md5": dns.tsig.HMAC_MD5,  # only when named explicitly in the config
 }
-OPTIONS = ("server", "key_file", "algorithm", "ttl", "timeout",
-           "propagation_timeout", "poll_interval")
+OPTIONS = (
+    "server",
+    "key_file",
+    "algorithm",
+    "ttl",
+    "timeout",
+    "propagation_timeout",
+    "poll_interval",
+)
 _KEY_BLOCK = re.compile(r'key\s+"?([^"\s{]+)"?\s*\{(.*?)\}\s*;', re.S)
 _STATEMENT = re.compile(r'(\w+)\s+"?([^";]+)"?\s*;')
 RCODE_MEANING = {
@@ -106,12 +113,17 @@ class Rfc2136Provider:
         data = read_secret_file(
             key_file, allow_insecure=context.allow_insecure_secrets, what="TSIG key file"
         )
-        self.key = parse_key_file(data.decode(errors="replace"), str(key_file),
-                                  context.option("algorithm"))
+        self.key = parse_key_file(
+            data.decode(errors="replace"), str(key_file), context.option("algorithm")
+        )
         server = context.option("server")
         self._server = parse_endpoint(str(server), 53) if server else None
-        if self._server and self._server.is_ip and ":" not in self._server.host \
-                and not context.allow_ipv4:
+        if (
+            self._server
+            and self._server.is_ip
+            and ":" not in self._server.host
+            and not context.allow_ipv4
+        ):
             raise ConfigError(
                 f"rfc2136 server {self._server} is an IPv4 address",
                 hint="give the server's IPv6 address as '[addr]:53' (or allow_ipv4 = true)",
@@ -127,16 +139,18 @@ class Rfc2136Provider:
 
     def present(self, records: Sequence[TxtRecord]) -> None:
         for zone, batch in self._by_zone(records).items():
-            update = dns.update.UpdateMessage(zone, keyring=self.key.keyring(),
-                                              keyname=self.key.dns_name)
+            update = dns.update.UpdateMessage(
+                zone, keyring=self.key.keyring(), keyname=self.key.dns_name
+            )
             for record in batch:
                 update.add(record.owner, self._ttl, "TXT", _quoted(record.value))
             self._send(zone, update, batch, "present")
 
     def cleanup(self, records: Sequence[TxtRecord]) -> None:
         for zone, batch in self._by_zone(records).items():
-            update = dns.update.UpdateMessage(zone, keyring=self.key.keyring(),
-                                              keyname=self.key.dns_name)
+            update = dns.update.UpdateMessage(
+                zone, keyring=self.key.keyring(), keyname=self.key.dns_name
+            )
             for record in batch:
                 # Deletes exactly this value (RFC 2136 2.5.4); other TXT values stay.
                 update.delete(record.owner, "TXT", _quoted(record.value))
@@ -158,8 +172,9 @@ class Rfc2136Provider:
             zones[self._dns.find_zone(record.owner)].append(record)
         return zones
 
-    def _send(self, zone: str, update: dns.message.Message, batch: list[TxtRecord],
-              operation: str) -> None:
+    def _send(
+        self, zone: str, update: dns.message.Message, batch: list[TxtRecord], operation: str
+    ) -> None:
         errors: list[ProviderError] = []
         for endpoint in self._targets(zone):
             try:
@@ -170,9 +185,15 @@ class Rfc2136Provider:
             self._check(response, zone, endpoint, batch, operation)
             log.info("%s: %d TXT value(s) in %s via %s", operation, len(batch), zone, endpoint)
             return
-        raise errors[-1] if errors else ProviderUnreachable(
-            f"rfc2136 {operation}: no IPv6 address to send the update for {zone} to",
-            provider=self.name, operation=operation, record=str(batch[0]),
+        raise (
+            errors[-1]
+            if errors
+            else ProviderUnreachable(
+                f"rfc2136 {operation}: no IPv6 address to send the update for {zone} to",
+                provider=self.name,
+                operation=operation,
+                record=str(batch[0]),
+            )
         )
 
     def _targets(self, zone: str) -> list[Endpoint]:
@@ -182,7 +203,8 @@ class Rfc2136Provider:
         if not addresses:
             raise ProviderUnreachable(
                 f"rfc2136: the primary of {zone} ({mname}) has no IPv6 address",
-                provider=self.name, operation="update",
+                provider=self.name,
+                operation="update",
                 hint="set server = '[addr]:53' under [provider.rfc2136]",
             )
         return [Endpoint(address, 53) for address in addresses]
@@ -193,43 +215,67 @@ class Rfc2136Provider:
         addresses = list(self._dns.addresses(host, "AAAA"))
         if not addresses:
             raise ProviderUnreachable(
-                f"rfc2136: server {host} has no IPv6 address", provider=self.name,
+                f"rfc2136: server {host} has no IPv6 address",
+                provider=self.name,
                 hint="give the server as '[addr]:port', or add an AAAA record for it",
             )
         return addresses
 
-    def _exchange(self, message: dns.message.Message, endpoint: Endpoint, operation: str,
-                  batch: list[TxtRecord]) -> dns.message.Message:
+    def _exchange(
+        self,
+        message: dns.message.Message,
+        endpoint: Endpoint,
+        operation: str,
+        batch: list[TxtRecord],
+    ) -> dns.message.Message:
         record = str(batch[0]) if batch else ""
         try:
             return dns.query.tcp(message, endpoint.host, timeout=self._timeout, port=endpoint.port)
-        except (dns.tsig.PeerBadKey, dns.tsig.PeerBadSignature, dns.tsig.PeerBadTime,
-                dns.tsig.PeerBadTruncation) as error:
+        except (
+            dns.tsig.PeerBadKey,
+            dns.tsig.PeerBadSignature,
+            dns.tsig.PeerBadTime,
+            dns.tsig.PeerBadTruncation,
+        ) as error:
+            problem = type(error).__name__.removeprefix("Peer")
             raise ProviderAuthError(
-                f"rfc2136 {operation} at {endpoint}: TSIG {type(error).__name__.removeprefix('Peer')}"
+                f"rfc2136 {operation} at {endpoint}: TSIG {problem}"
                 f" for key {self.key.name!r} ({self.key.algorithm})",
-                provider=self.name, operation=operation, record=record,
+                provider=self.name,
+                operation=operation,
+                record=record,
                 hint="the server does not accept this key: check its name, algorithm and secret",
             ) from error
         except (OSError, dns.exception.DNSException) as error:
             raise ProviderUnreachable(
                 f"rfc2136 {operation}: cannot reach {endpoint}: {error or type(error).__name__}",
-                provider=self.name, operation=operation, record=record,
+                provider=self.name,
+                operation=operation,
+                record=record,
             ) from error
 
-    def _check(self, response: dns.message.Message, zone: str, endpoint: Endpoint,
-               batch: list[TxtRecord], operation: str) -> None:
+    def _check(
+        self,
+        response: dns.message.Message,
+        zone: str,
+        endpoint: Endpoint,
+        batch: list[TxtRecord],
+        operation: str,
+    ) -> None:
         rcode = response.rcode()
         if rcode == dns.rcode.NOERROR:
             return
         meaning = RCODE_MEANING.get(rcode, "unexpected answer")
         owners = ", ".join(sorted({r.owner for r in batch}))
-        error_class = ProviderAuthError if rcode in (dns.rcode.REFUSED,
-                                                     dns.rcode.NOTAUTH) else ProviderError
+        error_class = (
+            ProviderAuthError if rcode in (dns.rcode.REFUSED, dns.rcode.NOTAUTH) else ProviderError
+        )
         raise error_class(
             f"rfc2136 {operation} of {owners} in zone {zone} at {endpoint}: "
             f"{dns.rcode.to_text(rcode)}: {meaning} (key {self.key.name!r})",
-            provider=self.name, operation=operation, record=str(batch[0]),
+            provider=self.name,
+            operation=operation,
+            record=str(batch[0]),
         )
 
 

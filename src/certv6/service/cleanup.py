@@ -25,8 +25,13 @@ class StaleCleanup:
     failed: int
 
 
-def cleanup_published(provider: Provider, records: Sequence[TxtRecord], ledger: Ledger,
-                      entry: LedgerEntry, first_error: BaseException | None) -> None:
+def cleanup_published(
+    provider: Provider,
+    records: Sequence[TxtRecord],
+    ledger: Ledger,
+    entry: LedgerEntry,
+    first_error: BaseException | None,
+) -> None:
     """Remove this run's values; on success drop the ledger entry.
 
     A cleanup failure never hides the first error: it is logged, the ledger
@@ -58,6 +63,9 @@ def cleanup_stale(settings: Settings, store: Store, dns: Dns, clock: Clock) -> S
             os.close(fd)
         store.ledger.discard(entry)
         removed += len(entry.records)
-        log.info("removed %d TXT value(s) left by an interrupted run (%s)",
-                 len(entry.records), entry.created)
+        log.info(
+            "removed %d TXT value(s) left by an interrupted run (%s)",
+            len(entry.records),
+            entry.created,
+        )
     return StaleCleanup(removed, failed)

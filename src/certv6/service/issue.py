@@ -78,8 +78,12 @@ def issue(
     store = Store(settings.state_dir).ensure()
     dns = build_dns(settings)
     provider = build_provider(settings, choose_provider(settings, request.provider), dns, clock)
-    with hold_lock(store.lock_path(f"certificate-{name}"), wait=LOCK_WAIT, clock=clock,
-                   what=f"certificate {name!r}"):
+    with hold_lock(
+        store.lock_path(f"certificate-{name}"),
+        wait=LOCK_WAIT,
+        clock=clock,
+        what=f"certificate {name!r}",
+    ):
         cleanup_stale(settings, store, dns, clock)
         with steps("account"):
             acme = connect_account(settings, store, clock)
@@ -94,14 +98,31 @@ def issue(
             csr = keys.make_csr(key, [identifier.name for identifier in identifiers])
             fullchain = acme.finalize(order, csr, ORDER_TIMEOUT, settings.preferred_chain)
         lineage = store.lineages.get(name)
-        result = _save(lineage, identifiers, key, fullchain, order, request, provider, settings)
-    log.info("certificate: %s (valid until %s)", result.live_directory / "fullchain.pem",
-             result.not_after.strftime("%Y-%m-%d %H:%M UTC"))
+        result = _save(
+            lineage,
+            identifiers=identifiers,
+            key=key,
+            fullchain=fullchain,
+            order=order,
+            request=request,
+            provider=provider,
+            settings=settings,
+        )
+    log.info(
+        "certificate: %s (valid until %s)",
+        result.live_directory / "fullchain.pem",
+        result.not_after.strftime("%Y-%m-%d %H:%M UTC"),
+    )
     return replace(result, timings={**steps.timings, "total": steps.total()})
 
 
-def _new_order(acme: AcmeSession, settings: Settings, store: Store,
-               identifiers: Sequence[Identifier], request: IssueRequest) -> Order:
+def _new_order(
+    acme: AcmeSession,
+    settings: Settings,
+    store: Store,
+    identifiers: Sequence[Identifier],
+    request: IssueRequest,
+) -> Order:
     names = [identifier.name for identifier in identifiers]
     try:
         return acme.new_order(names, profile=request.profile, replaces=request.replaces)
@@ -128,8 +149,13 @@ class _Proof:
     lineage: str
     steps: StepTimer
 
-    def run(self, pending: Sequence[PendingChallenge], wait: propagation.PropagationSettings,
-            clock: Clock, progress: Progress | None) -> None:
+    def run(
+        self,
+        pending: Sequence[PendingChallenge],
+        wait: propagation.PropagationSettings,
+        clock: Clock,
+        progress: Progress | None,
+    ) -> None:
         if not pending:
             return
         records = [challenge.record for challenge in pending]
@@ -142,7 +168,8 @@ class _Proof:
                 log.info("published %d TXT value(s) with %s", len(written), self.provider.name)
                 with self.steps("propagation"):
                     report = propagation.wait_until_visible(
-                        records, wait, dns=self.dns, clock=clock, progress=progress)
+                        records, wait, dns=self.dns, clock=clock, progress=progress
+                    )
                 log.info("visible on every authoritative nameserver (%s)", report.summary())
                 with self.steps("validation"):
                     self.acme.answer(pending)
@@ -153,11 +180,12 @@ class _Proof:
                 raise
             finally:
                 with self.steps("cleanup"):
-                    cleanup_published(self.provider, written, self.store.ledger, entry,
-                                      first_error)
+                    cleanup_published(self.provider, written, self.store.ledger, entry, first_error)
 
 
-def _propagation_settings(settings: Settings, provider: Provider) -> propagation.PropagationSettings:
+def _propagation_settings(
+    settings: Settings, provider: Provider
+) -> propagation.PropagationSettings:
     hints = provider.hints()
     return propagation.PropagationSettings(
         timeout=settings.propagation_timeout or hints.propagation_timeout,
@@ -167,9 +195,17 @@ def _propagation_settings(settings: Settings, provider: Provider) -> propagation
     )
 
 
-def _save(lineage: Lineage, identifiers: Sequence[Identifier], key: keys.PrivateKey,
-          fullchain: str, order: Order, request: IssueRequest, provider: Provider,
-          settings: Settings) -> IssueResult:
+def _save(
+    lineage: Lineage,
+    *,
+    identifiers: Sequence[Identifier],
+    key: keys.PrivateKey,
+    fullchain: str,
+    order: Order,
+    request: IssueRequest,
+    provider: Provider,
+    settings: Settings,
+) -> IssueResult:
     chain = keys.split_chain(fullchain.encode())
     if not chain:
         raise CertV6Error("the CA sent no certificate in its answer")
@@ -193,15 +229,18 @@ def _save(lineage: Lineage, identifiers: Sequence[Identifier], key: keys.Private
         },
         meta,
     )
-    lineage.save_config({
-        "domains": list(domains),
-        "key_type": request.key_type or settings.key_type,
-        "provider": provider.name,
-        "server": settings.server,
-        "profile": request.profile,
-    })
-    return IssueResult(lineage.name, domains, version.directory, lineage.current_link,
-                       info.not_after, info.sha256)
+    lineage.save_config(
+        {
+            "domains": list(domains),
+            "key_type": request.key_type or settings.key_type,
+            "provider": provider.name,
+            "server": settings.server,
+            "profile": request.profile,
+        }
+    )
+    return IssueResult(
+        lineage.name, domains, version.directory, lineage.current_link, info.not_after, info.sha256
+    )
 
 
 class StepTimer:

@@ -45,18 +45,23 @@ def list_certificates(settings: Settings) -> list[CertificateSummary]:
             config = lineage.config()
             info = certificate_info(lineage.current().read("cert.pem"))
         except CertV6Error as error:
-            summaries.append(CertificateSummary(lineage.name, (), None, None,
-                                                lineage.current_link, "", "", str(error)))
+            summaries.append(
+                CertificateSummary(
+                    lineage.name, (), None, None, lineage.current_link, "", "", str(error)
+                )
+            )
             continue
-        summaries.append(CertificateSummary(
-            name=lineage.name,
-            domains=tuple(config.get("domains", info.names)),
-            not_after=info.not_after,
-            next_renewal=default_renewal_time(info.not_before, info.not_after),
-            path=lineage.current_link,
-            sha256=info.sha256,
-            provider=str(config.get("provider", "")),
-        ))
+        summaries.append(
+            CertificateSummary(
+                name=lineage.name,
+                domains=tuple(config.get("domains", info.names)),
+                not_after=info.not_after,
+                next_renewal=default_renewal_time(info.not_before, info.not_after),
+                path=lineage.current_link,
+                sha256=info.sha256,
+                provider=str(config.get("provider", "")),
+            )
+        )
     return summaries
 
 

@@ -109,8 +109,9 @@ def _claim(path: Path) -> tuple[LedgerEntry, int] | None:
     try:
         body = json.loads(path.read_text())
         records = tuple(TxtRecord(str(owner), str(value)) for owner, value in body["records"])
-        entry = LedgerEntry(path, str(body["provider"]), str(body["lineage"]), records,
-                            str(body.get("created", "")))
+        entry = LedgerEntry(
+            path, str(body["provider"]), str(body["lineage"]), records, str(body.get("created", ""))
+        )
     except (OSError, ValueError, KeyError, TypeError):
         # A torn or foreign file: nothing we can clean up from it; drop it.
         os.close(fd)

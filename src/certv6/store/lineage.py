@@ -94,7 +94,9 @@ class Lineage:
         incoming = versions / f".incoming-{number:04d}-{os.getpid()}"
         make_dirs(incoming)
         for filename in FILES:
-            write_atomic(incoming / filename, files[filename], PRIVATE if "key" in filename else PUBLIC)
+            write_atomic(
+                incoming / filename, files[filename], PRIVATE if "key" in filename else PUBLIC
+            )
         write_atomic(incoming / "meta.json", _json(meta), PUBLIC)
         final = versions / f"{number:04d}"
         try:

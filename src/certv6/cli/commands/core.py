@@ -14,8 +14,15 @@ pass_options = click.make_pass_decorator(Options)
 
 
 @cli.command()
-@click.option("--domain", "-d", "domains", multiple=True, required=True, metavar="NAME",
-              help="A name for the certificate; repeat for more. '*.example.org' for a wildcard.")
+@click.option(
+    "--domain",
+    "-d",
+    "domains",
+    multiple=True,
+    required=True,
+    metavar="NAME",
+    help="A name for the certificate; repeat for more. '*.example.org' for a wildcard.",
+)
 @click.option("--name", "-n", help="Certificate name in the store (default: the first domain).")
 @click.option("--provider", "-p", help="DNS provider (default: the only one configured).")
 @click.option("--key-type", type=click.Choice(KEY_TYPES), help="Certificate key (default ec256).")
@@ -24,35 +31,50 @@ pass_options = click.make_pass_decorator(Options)
 @click.option("--agree-tos", is_flag=True, help="Agree to the CA's terms of service.")
 @click.option("--state-dir", help="Where accounts and certificates live.")
 @click.option("--ca-bundle", help="Extra CA certificates to trust for the CA's TLS.")
-@click.option("--propagation-timeout", type=click.FloatRange(min=0, min_open=True),
-              help="Seconds to wait for every nameserver.")
+@click.option(
+    "--propagation-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait for every nameserver.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @pass_options
-def issue(options: Options, /, domains: tuple[str, ...], name: str | None, provider: str | None,
-          key_type: str | None, as_json: bool, **flags: object) -> None:
+def issue(
+    options: Options,
+    /,
+    *,
+    domains: tuple[str, ...],
+    name: str | None,
+    provider: str | None,
+    key_type: str | None,
+    as_json: bool,
+    **flags: object,
+) -> None:
     """Get a certificate for the given names through dns-01."""
     from certv6 import service
 
     settings = options.settings(**flags)
     progress = ProgressLine(options.quiet)
-    request = service.IssueRequest(domains=domains, name=name, provider=provider,
-                                   key_type=key_type)
+    request = service.IssueRequest(domains=domains, name=name, provider=provider, key_type=key_type)
     try:
         result = service.issue(settings, request, progress=progress)
     finally:
         progress.close()
     if as_json:
-        print_json({
-            "name": result.name,
-            "domains": list(result.domains),
-            "path": str(result.live_directory),
-            "not_after": result.not_after.isoformat(),
-            "sha256": result.sha256,
-            "timings": {k: round(v, 4) for k, v in result.timings.items()},
-        })
+        print_json(
+            {
+                "name": result.name,
+                "domains": list(result.domains),
+                "path": str(result.live_directory),
+                "not_after": result.not_after.isoformat(),
+                "sha256": result.sha256,
+                "timings": {k: round(v, 4) for k, v in result.timings.items()},
+            }
+        )
     elif not options.quiet:
-        click.echo(f"{result.name}: {result.live_directory}/fullchain.pem "
-                   f"(valid until {result.not_after:%Y-%m-%d}, {result.timings['total']:.2f} s)")
+        click.echo(
+            f"{result.name}: {result.live_directory}/fullchain.pem "
+            f"(valid until {result.not_after:%Y-%m-%d}, {result.timings['total']:.2f} s)"
+        )
 
 
 @cli.command(name="list")
@@ -72,21 +94,28 @@ def list_(options: Options, state_dir: str | None, as_json: bool) -> None:
         return
     rows = [("NAME", "DOMAINS", "NOT AFTER", "NEXT RENEWAL")]
     for s in summaries:
-        rows.append((
-            s.name,
-            ",".join(s.domains) or f"({s.problem})",
-            f"{s.not_after:%Y-%m-%d %H:%M}" if s.not_after else "-",
-            f"{s.next_renewal:%Y-%m-%d %H:%M}" if s.next_renewal else "-",
-        ))
+        rows.append(
+            (
+                s.name,
+                ",".join(s.domains) or f"({s.problem})",
+                f"{s.not_after:%Y-%m-%d %H:%M}" if s.not_after else "-",
+                f"{s.next_renewal:%Y-%m-%d %H:%M}" if s.next_renewal else "-",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-                   .rstrip())
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 @cli.command()
-@click.option("--stale", is_flag=True, required=True,
-              help="Remove TXT values that interrupted runs left behind.")
+@click.option(
+    "--stale",
+    is_flag=True,
+    required=True,
+    help="Remove TXT values that interrupted runs left behind.",
+)
 @click.option("--state-dir", help="Where accounts and certificates live.")
 @pass_options
 def cleanup(options: Options, stale: bool, state_dir: str | None) -> None:
@@ -99,7 +128,9 @@ def cleanup(options: Options, stale: bool, state_dir: str | None) -> None:
     settings = options.settings(state_dir=state_dir)
     store = Store(settings.state_dir).ensure()
     result = service.cleanup_stale(settings, store, build_dns(settings), SYSTEM_CLOCK)
-    click.echo(f"removed {result.removed} stale TXT value(s)"
-               + (f"; {result.failed} batch(es) failed, see above" if result.failed else ""))
+    click.echo(
+        f"removed {result.removed} stale TXT value(s)"
+        + (f"; {result.failed} batch(es) failed, see above" if result.failed else "")
+    )
     if result.failed:
         raise click.exceptions.Exit(8)

@@ -9,6 +9,8 @@ The contract every provider keeps (docs/providers.md has the long form):
                       MUST NOT assume present() succeeded.
     hints()           propagation timeout, poll interval, max values per owner.
     preflight()       credentials valid and endpoint reachable over IPv6; changes nothing.
+    close()           optional: release what present() started (a server, a session);
+                      called once at the end of every run, after cleanup.
 
 Records arrive with their owner already at the end of any ``_acme-challenge``
 CNAME chain, so a provider writes exactly where it is told.
@@ -83,6 +85,18 @@ class ProviderContext:
 
 
 ProviderFactory = Callable[[ProviderContext], Provider]
+
+
+class ProviderSession:
+    """Calls a provider's optional ``close()`` (a server to stop, a session to close)."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    def close(self) -> None:
+        close = getattr(self.provider, "close", None)
+        if callable(close):
+            close()
 
 
 def available() -> dict[str, str]:

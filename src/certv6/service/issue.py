@@ -20,7 +20,7 @@ from certv6.dns01 import effective_records
 from certv6.dnsquery import Dns
 from certv6.errors import AccountError, CertV6Error
 from certv6.model import Identifier, parse_identifiers
-from certv6.providers import Provider
+from certv6.providers import Provider, ProviderSession
 from certv6.service.cleanup import cleanup_published, cleanup_stale
 from certv6.service.runtime import (
     build_dns,
@@ -78,12 +78,18 @@ def issue(
     store = Store(settings.state_dir).ensure()
     dns = build_dns(settings)
     provider = build_provider(settings, choose_provider(settings, request.provider), dns, clock)
-    with hold_lock(
-        store.lock_path(f"certificate-{name}"),
-        wait=LOCK_WAIT,
-        clock=clock,
-        what=f"certificate {name!r}",
+    with (
+        contextlib.closing(ProviderSession(provider)),
+        hold_lock(
+            store.lock_path(f"certificate-{name}"),
+            wait=LOCK_WAIT,
+            clock=clock,
+            what=f"certificate {name!r}",
+        ),
     ):
+        # Fail on a provider that cannot work (no IPv6 route to its API, bad
+        # credentials) before an order exists at the CA.
+        provider.preflight()
         cleanup_stale(settings, store, dns, clock)
         with steps("account"):
             acme = connect_account(settings, store, clock)

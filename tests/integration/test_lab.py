@@ -413,7 +413,10 @@ def test_stale_lab_of_killed_owner_is_removed() -> None:
         timeout=60,
         check=True,
     )
-    assert lab_id in json.loads(done.stdout)["removed"]
+    removed = json.loads(done.stdout)["removed"]
+    # A lab started at the same moment by another process on this machine may have
+    # removed it first; either way it must be gone completely.
+    assert lab_id in removed or not (STATE_DIR / f"{lab_id}.json").exists()
     assert _lab_leftovers(lab_id, namespaces) == []
     assert not Path(str(facts["workdir"])).exists()
 

@@ -46,6 +46,7 @@ class Client:
 
 
 def make_client(lab: Any, directory: Path, extra: str = "") -> Client:
+    directory.mkdir(parents=True, exist_ok=True)
     state = directory / "state"
     config = lab.write_certv6_config(directory / "certv6.toml", state_dir=state, extra=extra)
     return Client(lab, config, state)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import time
 from typing import Protocol
@@ -32,6 +31,8 @@ class SystemClock:
             time.sleep(seconds)
 
     async def asleep(self, seconds: float) -> None:
+        import asyncio  # noqa: PLC0415  (only the propagation checker is async; keep start-up light)
+
         await asyncio.sleep(max(0.0, seconds))
 
 
@@ -57,6 +58,8 @@ class FakeClock:
         self.advance(seconds)
 
     async def asleep(self, seconds: float) -> None:
+        import asyncio  # noqa: PLC0415  (see SystemClock.asleep)
+
         self.sleep(seconds)
         await asyncio.sleep(0)
 

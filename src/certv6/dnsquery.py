@@ -2,9 +2,11 @@
 
 Providers and the propagation checker need the same few facts before they can
 act: where a ``_acme-challenge`` CNAME chain ends, which zone holds that name,
-the zone's primary and its nameservers' addresses. This module answers those
-through a resolver that certv6 builds itself (never dnspython's default one,
-which reads /etc/resolv.conf on its own and may pick an IPv4 server).
+the zone's primary and its nameservers' addresses. ``certv6 doctor`` and the
+pre-order check also need the CAA RRset that applies to a name (RFC 8659).
+This module answers those through a resolver that certv6 builds itself (never
+dnspython's default one, which reads /etc/resolv.conf on its own and may pick
+an IPv4 server).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import dns.exception
 import dns.name
 import dns.nameserver
 import dns.rdatatype
+import dns.rdtypes.ANY.CAA
 import dns.resolver
 
 from certv6.errors import ConfigError, DnsError, ZoneNotFound
@@ -48,6 +51,34 @@ class NameserverAddresses:
     name: str
     aaaa: tuple[str, ...]
     a: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CaaRecord:
+    """One CAA resource record (RFC 8659 section 4.1): flags, property tag and value."""
+
+    flags: int
+    tag: str
+    value: str
+
+    def __str__(self) -> str:
+        return f'{self.flags} {self.tag} "{self.value}"'
+
+
+@dataclass(frozen=True, slots=True)
+class CaaLookup:
+    """The CAA RRset relevant to a name (RFC 8659 section 3), and where it was found.
+
+    ``owner`` is the name in the climb whose query returned the RRset (None: no
+    name up to the root has one); ``alias_of`` is the CNAME target the RRset
+    really lives at when ``owner`` is an alias; ``asked`` lists every name queried.
+    """
+
+    name: str
+    owner: str | None
+    alias_of: str | None
+    records: tuple[CaaRecord, ...]
+    asked: tuple[str, ...]
 
 
 class Dns:
@@ -123,6 +154,48 @@ class Dns:
             raise DnsError(f"cannot resolve {rdtype} of {host}: {error}", qname=host) from error
         return tuple(sorted(rdata.address for rdata in answer))
 
+    def relevant_caa(self, name: str) -> CaaLookup:
+        """The CAA RRset a CA applies to ``name`` (RFC 8659 section 3).
+
+        Ask CAA at ``name``, then at each parent, up to but not including the
+        root; the first non-empty answer is the relevant RRset. Each query chases
+        CNAMEs like any look-up (RFC 1034 4.3.2), so an alias's RRset is its
+        target's, and climbing continues from the alias's parent, not the target's.
+        For ``*.example.org`` pass ``example.org``.
+
+        Raises:
+            DnsError: a query failed (SERVFAIL, timeout): a CA treats that as a refusal.
+        """
+        asked: list[str] = []
+        level = dns.name.from_text(_absolute(name))
+        while level != dns.name.root:
+            asked.append(level.to_text())
+            answer = self._caa_at(level.to_text())
+            if answer is not None and answer.rrset is not None:
+                records = tuple(
+                    _caa_record(rdata)
+                    for rdata in answer.rrset
+                    if isinstance(rdata, dns.rdtypes.ANY.CAA.CAA)
+                )
+                target = answer.canonical_name
+                alias = target.to_text().lower() if target != level else None
+                owner = level.to_text().lower()
+                return CaaLookup(_absolute(name), owner, alias, records, tuple(asked))
+            level = level.parent()
+        return CaaLookup(_absolute(name), None, None, (), tuple(asked))
+
+    def _caa_at(self, name: str) -> dns.resolver.Answer | None:
+        try:
+            return self._resolver.resolve(name, "CAA")
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return None
+        except dns.exception.DNSException as error:
+            raise DnsError(
+                f"CAA look-up of {name} failed: {error}",
+                qname=name,
+                hint="a CA refuses to issue when CAA cannot be looked up; fix the zone's servers",
+            ) from error
+
     def _cname_target(self, name: str) -> str | None:
         try:
             answer = self._resolver.resolve(name, "CNAME")
@@ -137,6 +210,12 @@ class Dns:
             return self._resolver.resolve(_absolute(name), rdtype)
         except dns.exception.DNSException as error:
             raise DnsError(f"cannot resolve {rdtype} of {name}: {error}", qname=name) from error
+
+
+def _caa_record(rdata: dns.rdtypes.ANY.CAA.CAA) -> CaaRecord:
+    # Tags are case-insensitive (RFC 8659 4.1); values are kept as sent.
+    tag = rdata.tag.decode("ascii", "replace").lower()
+    return CaaRecord(rdata.flags, tag, rdata.value.decode("utf-8", "replace"))
 
 
 def nameservers_from_resolv_conf(path: Path, allow_ipv4: bool = False) -> tuple[str, ...]:

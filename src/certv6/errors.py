@@ -18,7 +18,9 @@
     │   └── HookFailed
     ├── StoreError                    exit 9   state directory, atomic writes
     │   └── LockBusy                  exit 11  another certv6 holds the lock
-    └── InstallError                  exit 10  config test, reload or verification failed
+    ├── InstallError                  exit 10  config test, reload or verification failed
+    └── RenewFailed                   exit 12  `certv6 renew`: some certificates failed (others may
+                                               have renewed; the summary says which)
 
 Third-party exceptions are converted once, in the module that owns the library,
 with ``raise ... from`` so ``--debug`` still shows where they came from.
@@ -169,3 +171,16 @@ class InstallError(CertV6Error):
     def __init__(self, message: str, *, step: str = "", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.step = step
+
+
+class RenewFailed(CertV6Error):
+    """Some certificates of a ``certv6 renew`` run failed; ``failed`` names them."""
+
+    exit_code = 12
+    default_hint = "the reasons are above; the other certificates were renewed or not yet due"
+
+    def __init__(
+        self, message: str, *, failed: tuple[str, ...] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.failed = failed

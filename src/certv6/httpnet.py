@@ -3,23 +3,36 @@
 Rules, the same for every caller:
 - IPv6 only unless allowed: connections bind an IPv6 source address, so a host
   name with only A records fails at once instead of after a connect timeout
-  (requests has no Happy Eyeballs).
-- TLS always verified; plain http:// is refused, also after a redirect.
-- HTTPS_PROXY / NO_PROXY are honoured (requests' CONNECT tunnel); the proxy's
-  own address may be IPv6.
+  (requests has no Happy Eyeballs, RFC 8305). Behind DNS64 such a name gets a
+  synthesized AAAA and works through the NAT64 like any other.
+- TLS always verified; plain http:// is refused, also after a redirect, so
+  nothing is ever retried over plain HTTP.
+- HTTPS_PROXY / ALL_PROXY / NO_PROXY are honoured (requests' CONNECT tunnel, TLS
+  end to end through it); the proxy's own address may be IPv6
+  (``http://[2001:db8::3128]:3128``) and is reached over IPv6 like anything else.
+
+The adapter layer: requests' exceptions are explained here (``explain``) and
+callers get certv6 errors or plain results, never a requests exception.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import urllib.parse
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from certv6.clock import SYSTEM_CLOCK, Clock
+
 IPV6_SOURCE = ("::", 0)
+_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3}[^'\")]*)")
+# getaddrinfo: EAI_NONAME, EAI_ADDRFAMILY (an IPv4-only name under the IPv6 rule).
+_NO_SUCH_ADDRESS = ("[Errno -2]", "[Errno -9]")
 
 
 class Ipv6Adapter(HTTPAdapter):
@@ -47,17 +60,127 @@ def configure(session: requests.Session, *, allow_ipv4: bool) -> requests.Sessio
     return session
 
 
+class _Session(requests.Session):
+    """A session whose own ``verify`` (a private CA bundle) wins over the environment.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace ``session.verify``
+    unless every request passes ``verify=``; many hosts export those variables.
+    """
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        merged: dict[str, Any] = super().merge_environment_settings(
+            url, proxies, stream, verify, cert
+        )
+        if verify is None and self.verify is not True:
+            merged["verify"] = self.verify
+        return merged
+
+
 def new_session(
     *, ca_bundle: str | None = None, allow_ipv4: bool = False, user_agent: str = "certv6"
 ) -> requests.Session:
-    session = configure(requests.Session(), allow_ipv4=allow_ipv4)
+    session = configure(_Session(), allow_ipv4=allow_ipv4)
     session.verify = ca_bundle or True
     session.headers["User-Agent"] = user_agent
     return session
 
 
+@dataclass(frozen=True, slots=True)
+class HttpProbe:
+    """One GET of a JSON document, as ``certv6 doctor`` reports it (never raises)."""
+
+    url: str
+    proxy: str | None  # the proxy used (credentials redacted), None when direct
+    status: int | None  # HTTP status; None when no response
+    body: dict[str, Any] | None  # the JSON object, when there was one
+    problem: str  # "" when the document arrived
+    hint: str | None
+    elapsed: float
+
+
+def probe_json(
+    url: str,
+    *,
+    ca_bundle: str | None,
+    allow_ipv4: bool,
+    timeout: float = 10.0,
+    clock: Clock = SYSTEM_CLOCK,
+) -> HttpProbe:
+    """GET ``url`` under certv6's rules once, no retries, and say what happened."""
+    proxy = proxy_for(url)
+    shown = redact(proxy) if proxy else None
+    started = clock.monotonic()
+    with new_session(ca_bundle=ca_bundle, allow_ipv4=allow_ipv4) as session:
+        try:
+            response = session.get(url, timeout=timeout)
+        except requests.exceptions.RequestException as error:
+            message, hint = explain(url, error, what="the server", allow_ipv4=allow_ipv4)
+            return HttpProbe(url, shown, None, None, message, hint, clock.monotonic() - started)
+    elapsed = clock.monotonic() - started
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not response.ok or not isinstance(body, dict):
+        problem = f"HTTP {response.status_code} from {url}" + ("" if body else " (not JSON)")
+        return HttpProbe(url, shown, response.status_code, None, problem, None, elapsed)
+    return HttpProbe(url, shown, response.status_code, body, "", None, elapsed)
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy requests will use for ``url`` (HTTPS_PROXY, ALL_PROXY, minus NO_PROXY)."""
+    proxies = requests.utils.get_environ_proxies(url)
+    return requests.utils.select_proxy(url, proxies)
+
+
+def proxy_variables() -> dict[str, str]:
+    """The proxy variables requests reads, by lower-case name, passwords redacted."""
+    names = {"https_proxy", "http_proxy", "all_proxy", "no_proxy"}
+    return {key.lower(): redact(value) for key, value in os.environ.items() if key.lower() in names}
+
+
+def redact(url: str) -> str:
+    """``url`` without the password in its user info (proxy URLs may carry one)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True, slots=True)
+class HostAddresses:
+    """What getaddrinfo (the system resolver, which requests uses) says about a host."""
+
+    ipv6: tuple[str, ...]
+    ipv4: tuple[str, ...]
+    error: str = ""
+
+
+def host_addresses(host: str, port: int = 443) -> HostAddresses:
+    try:
+        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        return HostAddresses((), (), str(error))
+    found: dict[int, dict[str, None]] = {socket.AF_INET6: {}, socket.AF_INET: {}}
+    for family, _, _, _, sockaddr in infos:
+        if family in found:
+            found[family].setdefault(str(sockaddr[0]), None)
+    return HostAddresses(tuple(found[socket.AF_INET6]), tuple(found[socket.AF_INET]))
+
+
+def has_ipv6(host: str) -> bool:
+    return bool(host_addresses(host).ipv6)
+
+
 def explain(
-    url: str, error: requests.exceptions.RequestException, what: str = "the server"
+    url: str,
+    error: requests.exceptions.RequestException,
+    what: str = "the server",
+    *,
+    allow_ipv4: bool = False,
 ) -> tuple[str, str | None]:
     """A one-line message and hint for a failed request to ``url`` (``what`` names it)."""
     host = urllib.parse.urlsplit(url).hostname or url
@@ -70,23 +193,68 @@ def explain(
     if isinstance(error, requests.exceptions.InvalidSchema):
         return str(error), "use an https:// URL"
     if isinstance(error, requests.exceptions.ProxyError):
-        return (
-            f"the proxy failed to reach {host}: {root_cause(error)}",
-            "check HTTPS_PROXY and that the proxy may CONNECT to this host",
-        )
-    if isinstance(error, requests.exceptions.ConnectionError) and not has_ipv6(host):
-        return (
-            f"{host} has no IPv6 address",
-            "set HTTPS_PROXY to a proxy that reaches IPv4, use NAT64/DNS64, or --allow-ipv4",
-        )
+        return _explain_proxy(url, host, error)
+    if isinstance(error, requests.exceptions.ConnectionError):
+        explained = None if allow_ipv4 else _explain_connection(host, shown, what, error)
+        if explained is not None:
+            return explained
     return f"cannot reach {what} at {shown}: {root_cause(error)}", None
 
 
-def has_ipv6(host: str) -> bool:
-    try:
-        return bool(socket.getaddrinfo(host, 443, socket.AF_INET6, socket.SOCK_STREAM))
-    except (OSError, UnicodeError):
+def _explain_connection(
+    host: str, shown: str, what: str, error: requests.exceptions.RequestException
+) -> tuple[str, str | None] | None:
+    found = host_addresses(host)
+    if not found.ipv6 and found.ipv4:
+        return (
+            f"{host} has no IPv6 address (only {', '.join(found.ipv4)})",
+            "set HTTPS_PROXY to a proxy that reaches IPv4, use NAT64/DNS64, or --allow-ipv4",
+        )
+    if not found.ipv6:
+        return f"cannot resolve {host}: {found.error or 'no address'}", "check the URL"
+    if "[Errno -9]" in str(error):  # an IPv6 name or literal, yet no IPv6 socket fits
+        return (
+            f"cannot reach {what} at {shown}: this host has no usable IPv6 address",
+            "configure IPv6 on this host ('certv6 doctor' shows what it has)",
+        )
+    if "[Errno 101]" in str(error):
+        return (
+            f"cannot reach {what} at {shown}: no IPv6 route",
+            "check the host's IPv6 default route ('certv6 doctor'), or set HTTPS_PROXY",
+        )
+    return None
+
+
+def _explain_proxy(
+    url: str, host: str, error: requests.exceptions.RequestException
+) -> tuple[str, str | None]:
+    proxy = redact(proxy_for(url) or "the proxy")
+    refused = _TUNNEL_REFUSED.search(str(error))
+    if refused:
+        return (
+            f"the proxy {proxy} would not CONNECT to {host}: {refused.group(1).strip()}",
+            "ask the proxy's operator to allow CONNECT to this host and port",
+        )
+    return (
+        f"cannot reach the proxy {proxy}: {root_cause(error)}",
+        "check HTTPS_PROXY; the proxy must have an IPv6 address this host can reach",
+    )
+
+
+def is_transient(error: requests.exceptions.RequestException) -> bool:
+    """Could the same request work a little later? (timeouts, resets, refusals: yes)."""
+    permanent = (
+        requests.exceptions.SSLError,
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+    )
+    text = str(error)
+    if isinstance(error, permanent) or _TUNNEL_REFUSED.search(text):
         return False
+    if any(code in text for code in _NO_SUCH_ADDRESS):
+        return False
+    return isinstance(error, requests.exceptions.ConnectionError | requests.exceptions.Timeout)
 
 
 def root_cause(error: BaseException) -> str:

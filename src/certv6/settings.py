@@ -6,6 +6,8 @@
     state_dir = "/var/lib/certv6"
     ca_bundle = "/etc/certv6/extra-ca.pem"
     resolvers = ["[2001:db8::53]:53"]
+    staging_server = "letsencrypt-staging"    # certv6 renew --dry-run (docs/renewal.md)
+    deploy_hook = "systemctl reload nginx"    # also pre_hook, post_hook: certbot's
 
     [provider.rfc2136]
     key_file = "/etc/certv6/tsig.key"
@@ -52,6 +54,8 @@ class Settings:
     state_dir: Path = Path("/var/lib/certv6")
     ca_bundle: Path | None = None
     resolvers: tuple[str, ...] = ()
+    # The CA's CAA domain names (RFC 8659), when its directory publishes none.
+    caa_identities: tuple[str, ...] = ()
     allow_ipv4: bool = False
     key_type: str = "ec256"
     propagation_timeout: float | None = None
@@ -62,6 +66,12 @@ class Settings:
     eab_hmac_key_file: Path | None = None
     preferred_chain: str | None = None
     insecure_secrets: bool = False
+    # `certv6 renew`: the CA's staging directory for --dry-run (letsencrypt has one
+    # built in), and shell commands run before, after and for each renewal (certbot's).
+    staging_server: str | None = None
+    pre_hook: str | None = None
+    post_hook: str | None = None
+    deploy_hook: str | None = None
     providers: Mapping[str, ProviderSettings] = field(
         default_factory=lambda: types.MappingProxyType({})
     )
@@ -175,7 +185,7 @@ def _convert(key: str, value: Any, base: Path, origin: str) -> Any:
             return _bool(value)
         if key in _FLOATS:
             return _positive_float(value)
-        if key == "resolvers":
+        if key in {"resolvers", "caa_identities"}:
             return _str_tuple(value)
         return _str(value)
     except (TypeError, ValueError) as error:
@@ -189,7 +199,10 @@ def _providers(raw: Any, base: Path, origin: str) -> dict[str, ProviderSettings]
     for name, options in raw.items():
         if not isinstance(options, dict):
             raise ConfigError(f"{origin}: [provider.{name}] must be a table")
-        resolved = {k: _path(v, base) if k.endswith("_file") else v for k, v in options.items()}
+        try:
+            resolved = {k: _path(v, base) if k.endswith("_file") else v for k, v in options.items()}
+        except TypeError as error:
+            raise ConfigError(f"{origin}: [provider.{name}]: {error} for every *_file") from None
         providers[name] = ProviderSettings(name, types.MappingProxyType(resolved))
     return providers
 
@@ -234,7 +247,14 @@ def _validated(settings: Settings) -> Settings:
             f"unknown propagation_policy {settings.propagation_policy!r}",
             hint=f"choose one of {', '.join(POLICIES)}",
         )
-    return replace(settings, server=server)
+    staging = settings.staging_server
+    staging = SERVER_SHORTCUTS.get(staging, staging) if staging else None
+    if staging is not None and not staging.startswith("https://"):
+        raise ConfigError(
+            f"staging_server {settings.staging_server!r} is not an https:// directory URL",
+            hint=f"use an https:// URL or one of: {', '.join(SERVER_SHORTCUTS)}",
+        )
+    return replace(settings, server=server, staging_server=staging)
 
 
 def _did_you_mean(key: str) -> str:

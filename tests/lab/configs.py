@@ -28,6 +28,14 @@ TLD_ZONE = "test."
 # certv6.test (so a test can watch a correctly scoped key being REFUSED elsewhere).
 MAIN_KEY = "certv6-key"
 LIMITED_KEY = "limited-key"
+# admin-key may change any record type in every primary zone: tests use it to add the CAA,
+# A and AAAA records they need (the keys above only change TXT, like real dns-01 keys).
+ADMIN_KEY = "admin-key"
+
+# A name for Pebble with only an IPv4 address (TEST-NET-1, unreachable from the lab): the
+# IPv6-only client cannot reach it directly, only through a proxy that maps it to Pebble.
+CA_V4ONLY = "ca-v4only"
+CA_V4ONLY_IPV4 = "192.0.2.14"
 
 # Short TTLs everywhere so caches never hide a change for long.  SOA minimum 1 keeps negative
 # answers (NXDOMAIN for a not-yet-published _acme-challenge) nearly uncached.  refresh 3600
@@ -82,6 +90,7 @@ def certv6_zone(plan: Plan) -> str:
             f"client AAAA {client}",
             f"www AAAA {client}",
             f"ca AAAA {plan.addr('ca')}",
+            f"{CA_V4ONLY} A {CA_V4ONLY_IPV4}",
             # dns-01 delegated by CNAME into another zone, directly and through a second hop.
             "_acme-challenge.cname CNAME cname.challenges.test.",
             "_acme-challenge.cname2 CNAME hop",
@@ -152,7 +161,7 @@ def _key_includes(key_files: list[Path]) -> str:
 
 def _txt_policy(*keys: str) -> str:
     grants = " ".join(f"grant {k} zonesub TXT;" for k in keys)
-    return f"update-policy {{ {grants} }};"
+    return f"update-policy {{ {grants} grant {ADMIN_KEY} zonesub ANY; }};"
 
 
 def named_conf(plan: Plan, role: str, directory: Path, key_files: list[Path]) -> str:

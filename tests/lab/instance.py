@@ -35,7 +35,7 @@ import dns.message
 
 from . import configs, network, pki, prereq, probes, procs, state
 from .errors import LabError, NsupdateError
-from .netns import NamespaceThreads
+from .netns import NamespaceThreads, run_ip
 from .plan import (
     NAT64_PREFIX,
     PEBBLE_MANAGEMENT_PORT,
@@ -47,6 +47,7 @@ from .plan import (
 HERE = Path(__file__).resolve().parent
 BIND_ROLES = ("tld", "ns1", "ns2", "ns3", "nat64")
 CA_HOST = "ca.certv6.test"
+CA_V4ONLY_HOST = f"{configs.CA_V4ONLY}.certv6.test"  # A record only; see configs.CA_V4ONLY
 DEFAULT_START_TIMEOUT = 20.0
 
 
@@ -104,10 +105,13 @@ class Lab:
         self.ca_host = CA_HOST
         self.ca_directory = f"https://[{self.ca_addr}]:{PEBBLE_PORT}/dir"
         self.ca_directory_by_name = f"https://{CA_HOST}:{PEBBLE_PORT}/dir"
+        self.ca_v4only_host = CA_V4ONLY_HOST
+        self.ca_directory_v4only = f"https://{CA_V4ONLY_HOST}:{PEBBLE_PORT}/dir"
         self.ca_management = f"https://[{self.ca_addr}]:{PEBBLE_MANAGEMENT_PORT}"
         self.ca_bundle = workdir / "ca" / "ca-bundle.pem"
         self.tsig_key_file = workdir / "keys" / f"{configs.MAIN_KEY}.key"
         self.limited_key_file = workdir / "keys" / f"{configs.LIMITED_KEY}.key"
+        self.admin_key_file = workdir / "keys" / f"{configs.ADMIN_KEY}.key"
         self.tsig_key_name = configs.MAIN_KEY
         self.limited_key_name = configs.LIMITED_KEY
         self.startup_seconds: float | None = None
@@ -211,7 +215,8 @@ class Lab:
         self._dir("keys")
         pki.write_tsig_key(self.tsig_key_file, configs.MAIN_KEY)
         pki.write_tsig_key(self.limited_key_file, configs.LIMITED_KEY)
-        key_files = [self.tsig_key_file, self.limited_key_file]
+        pki.write_tsig_key(self.admin_key_file, configs.ADMIN_KEY)
+        key_files = [self.tsig_key_file, self.limited_key_file, self.admin_key_file]
         for role in BIND_ROLES:
             d = self._dir(role)
             (d / "named.conf").write_text(configs.named_conf(self._plan, role, d, key_files))
@@ -221,7 +226,9 @@ class Lab:
             d = self._dir(f"unbound-{kind}")
             (d / "unbound.conf").write_text(configs.unbound_conf(self._plan, kind, d))
         ca = self._dir("ca")
-        _bundle, cert, key = pki.write_listener_tls(ca, address=self.ca_addr, names=[CA_HOST])
+        _bundle, cert, key = pki.write_listener_tls(
+            ca, address=self.ca_addr, names=[CA_HOST, CA_V4ONLY_HOST]
+        )
         (ca / "pebble-config.json").write_text(configs.pebble_conf(self._plan, cert, key))
         self._dir("relay")
         self.set_lag(lag)
@@ -455,6 +462,22 @@ class Lab:
     def popen_in_client(self, argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen[Any]:
         return self.popen_in("client", argv, **popen_kwargs)
 
+    def add_address(self, role: str, suffix: str) -> str:
+        """Give ``role``'s namespace one more lab address, ``<lab /64>::<suffix>``; return it.
+
+        ``suffix`` may also be a whole IPv6 address (added as a /128), e.g. one inside the
+        NAT64 prefix for the ``nat64`` role.  For extra services a test runs there (a proxy,
+        say).  Idempotent; the address goes away with the namespace.
+        """
+        if ":" in suffix:
+            address, length = suffix, 128
+        else:
+            address, length = str(self._plan.network.network_address + int(suffix, 16)), 64
+        # "replace" adds the address, or leaves it as it is when a test added it before.
+        argv = ["-n", self.netns(role), "address", "replace", f"{address}/{length}"]
+        run_ip([*argv, "dev", self._plan.host_ifname, "nodad"], ip=self._ip)
+        return address
+
     # --- DNS helpers ----------------------------------------------------------------------
 
     def query(
@@ -643,6 +666,8 @@ class Lab:
             "ca_bundle": str(self.ca_bundle),
             "tsig_key_file": str(self.tsig_key_file),
             "limited_key_file": str(self.limited_key_file),
+            "admin_key_file": str(self.admin_key_file),
+            "ca_directory_v4only": self.ca_directory_v4only,
             "lag": self.lag,
             "pebble_env": self.pebble_env,
             "startup_seconds": self.startup_seconds,

@@ -1,5 +1,15 @@
 """The ACME adapter: the only package that imports ``acme`` and ``josepy``."""
 
+from certv6.acme_client.ari import RenewalInfo, RenewalInfoError, certificate_id
+from certv6.acme_client.profiles import choose_profile
 from certv6.acme_client.session import AcmeSession, Order, PendingChallenge
 
-__all__ = ["AcmeSession", "Order", "PendingChallenge"]
+__all__ = [
+    "AcmeSession",
+    "Order",
+    "PendingChallenge",
+    "RenewalInfo",
+    "RenewalInfoError",
+    "certificate_id",
+    "choose_profile",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import requests
 from acme import errors as acme_errors
 from acme import messages
 from josepy.errors import DeserializationError
@@ -26,6 +27,7 @@ HINTS = {
     "rejectedIdentifier": "the CA will not issue for this name",
     "userActionRequired": "visit the CA's page given above, then run again",
     "invalidProfile": "pick one of the profiles the CA's directory lists",
+    "alreadyReplaced": "another order already replaced this certificate; order without replaces",
 }
 
 
@@ -58,3 +60,20 @@ def problem_to_error(step: str, problem: messages.Error) -> AcmeError:
         message += f" (see {instance})"
     error_class = AccountError if code in ACCOUNT_PROBLEMS else OrderError
     return error_class(message, code=code, hint=HINTS.get(code))
+
+
+def conflict_to_error(step: str, response: requests.Response | None) -> AcmeError:
+    """A 409 whose problem document the acme library dropped (it raises a bare ConflictError).
+
+    RFC 9773 section 5: a newOrder whose ``replaces`` names a certificate that
+    another order already replaced is refused with ``alreadyReplaced``; the
+    error's ``code`` says so, so the caller can order again without it.
+    """
+    try:
+        body = response.json() if response is not None else None
+        problem = messages.Error.from_json(body) if isinstance(body, dict) else None
+    except (ValueError, DeserializationError):
+        problem = None
+    if problem is None:
+        return OrderError(f"{step}: the CA answered 409 Conflict without a problem document")
+    return problem_to_error(step, problem)

@@ -1,19 +1,38 @@
 """HTTP for the ACME client: certv6's network rules (httpnet) plus the retries acme lacks.
 
-The acme library's ClientNetwork retries badNonce once and drops the
-Retry-After header of a 429/503. Pebble rejects 5% of nonces by default, so
-two bad nonces in a row are real; and a CA under load says when to come back.
-This subclass keeps the last response's headers and retries within a deadline.
+The acme library's ClientNetwork retries badNonce once, drops the Retry-After
+header of a 429/503 and gives up on the first connection error. Pebble rejects
+5% of nonces by default, so two bad nonces in a row are real; a CA under load
+says when to come back; a CA that restarts mid-order drops connections.
+
+This subclass retries, within one deadline per request (``retry_budget``):
+- badNonce at once, with the fresh nonce the error response carried
+  (RFC 8555 6.5: servers SHOULD send one with errors too);
+- 429 and 5xx after Retry-After (RFC 9110 10.2.3), or an exponential backoff;
+  never earlier than asked: a Retry-After past the deadline ends the retries at
+  once (``last_headers`` keeps it for the caller, e.g. ARI);
+- connection errors and timeouts with backoff, but only once the CA has answered
+  in this session: a CA that never answered is a configuration problem (wrong
+  URL, no IPv6 route, no proxy), and retrying would only delay the explanation.
+
+Every POST attempt is signed again with a new nonce (``_post_once`` pops one),
+never replayed. A POST whose response was lost may have been processed: a
+retried newOrder can then leave a duplicate pending order at the CA (harmless,
+it expires); a retried finalize can be refused as orderNotReady. After the
+deadline a connection problem is raised as CaUnreachable with its explanation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 from acme import client as acme_client
+from acme import errors as acme_errors
 from acme import messages
 
 from certv6 import httpnet
@@ -25,6 +44,8 @@ log = logging.getLogger(__name__)
 ERROR_PREFIX = "urn:ietf:params:acme:error:"
 RETRYABLE_ERRORS = {"badNonce", "rateLimited", "serverInternal"}
 MAX_RETRY_AFTER = 60.0
+MAX_ATTEMPTS = 8
+MAX_BACKOFF = 30.0
 
 
 class Network(acme_client.ClientNetwork):
@@ -50,57 +71,120 @@ class Network(acme_client.ClientNetwork):
             timeout=timeout,
         )
         httpnet.configure(self.session, allow_ipv4=allow_ipv4)
+        self.allow_ipv4 = allow_ipv4
         self.clock = clock
         self.retry_budget = retry_budget
         self.last_headers: dict[str, str] = {}
+        self.last_status: int | None = None
+        self.answered = False  # the CA has sent at least one HTTP response
 
     def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            response = super()._send_request(method, url, *args, **kwargs)
-        except requests.exceptions.RequestException as error:
-            raise _unreachable(url, error) from error
+        response = super()._send_request(method, url, *args, **kwargs)
+        self.answered = True
+        self.last_status = response.status_code
         self.last_headers = dict(response.headers)
+        if not response.ok:
+            self._keep_nonce(response)
         return response
 
-    def post(self, *args: Any, **kwargs: Any) -> Any:
+    def get(self, url: str, *args: Any, **kwargs: Any) -> Any:
+        parent = acme_client.ClientNetwork.get
+        return self._with_retries(url, lambda: parent(self, url, *args, **kwargs))
+
+    def post(self, url: str, *args: Any, **kwargs: Any) -> Any:
+        # A HEAD for a fresh nonce happens inside _post_once, so this loop covers it too.
+        return self._with_retries(url, lambda: self._post_once(url, *args, **kwargs))
+
+    def _with_retries(self, url: str, send: Callable[[], Any]) -> Any:
         deadline = self.clock.monotonic() + self.retry_budget
         attempt = 0
         while True:
             attempt += 1
             try:
-                return self._post_once(*args, **kwargs)
-            except messages.Error as error:
-                delay = self._retry_delay(error, attempt)
+                return send()
+            except requests.exceptions.RequestException as error:
+                delay = self._connection_retry(error, attempt)
+                if delay is None or self.clock.monotonic() + delay > deadline:
+                    raise _unreachable(url, error, attempt, self.allow_ipv4) from error
+                reason = httpnet.root_cause(error)
+            except (messages.Error, acme_errors.ClientError) as error:
+                delay = self._answer_retry(error, attempt)
                 if delay is None or self.clock.monotonic() + delay > deadline:
                     raise
-                log.debug("retrying after %s in %.2f s", error.typ, delay)
-                self.clock.sleep(delay)
+                reason = _describe(error, self.last_status)
+            log.info("the CA: %s; retrying in %.1f s (attempt %d)", reason, delay, attempt + 1)
+            self.clock.sleep(delay)
 
-    def _retry_delay(self, error: messages.Error, attempt: int) -> float | None:
-        code = (error.typ or "").removeprefix(ERROR_PREFIX)
-        if code not in RETRYABLE_ERRORS or attempt >= 8:
+    def _connection_retry(
+        self, error: requests.exceptions.RequestException, attempt: int
+    ) -> float | None:
+        if not self.answered or attempt >= MAX_ATTEMPTS or not httpnet.is_transient(error):
             return None
-        if code == "badNonce":
-            return 0.0  # a fresh nonce came with the error response
-        return retry_after_seconds(self.last_headers, self.clock, default=min(2.0**attempt, 30))
+        return backoff(attempt)
+
+    def _answer_retry(
+        self, error: messages.Error | acme_errors.ClientError, attempt: int
+    ) -> float | None:
+        if attempt >= MAX_ATTEMPTS:
+            return None
+        status = self.last_status or 0
+        code = ""
+        if isinstance(error, messages.Error):
+            code = (error.typ or "").removeprefix(ERROR_PREFIX)
+            if code == "badNonce":
+                return 0.0  # the error response's nonce is in the pool already
+        if code not in RETRYABLE_ERRORS and status != 429 and status < 500:
+            return None
+        # Never earlier than asked: a Retry-After beyond the deadline ends the retries.
+        requested = requested_delay(self.last_headers, self.clock)
+        return backoff(attempt) if requested is None else requested
+
+    def _keep_nonce(self, response: requests.Response) -> None:
+        # acme only stores the nonce of a successful response; an error's is just as fresh.
+        # Without one (or with a malformed one) the next POST simply asks newNonce.
+        with contextlib.suppress(acme_errors.Error):
+            self._add_nonce(response)
+
+
+def backoff(attempt: int) -> float:
+    """1, 2, 4, ... seconds, at most MAX_BACKOFF."""
+    return float(min(2.0 ** (attempt - 1), MAX_BACKOFF))
 
 
 def retry_after_seconds(headers: dict[str, str], clock: Clock, default: float) -> float:
     """Seconds to wait per a Retry-After header (RFC 9110 10.2.3), bounded to a minute."""
+    requested = requested_delay(headers, clock)
+    if requested is None:
+        return default
+    return min(requested, MAX_RETRY_AFTER)
+
+
+def requested_delay(headers: dict[str, str], clock: Clock) -> float | None:
+    """The Retry-After header in seconds (a number or an HTTP date), unbounded; None if absent."""
     value = headers.get("Retry-After") or headers.get("retry-after")
     if value is None:
-        return default
+        return None
     try:
-        seconds = float(int(value))
+        return float(max(int(value), 0))
     except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return default
-        seconds = (when - clock.now()).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - clock.now()).total_seconds(), 0.0)
 
 
-def _unreachable(url: str, error: requests.exceptions.RequestException) -> CaUnreachable:
-    message, hint = httpnet.explain(url, error, what="the CA")
+def _describe(error: messages.Error | acme_errors.ClientError, status: int | None) -> str:
+    if isinstance(error, messages.Error):
+        return f"{(error.typ or '').removeprefix(ERROR_PREFIX)} (HTTP {status})"
+    return f"HTTP {status}"
+
+
+def _unreachable(
+    url: str, error: requests.exceptions.RequestException, attempts: int, allow_ipv4: bool
+) -> CaUnreachable:
+    message, hint = httpnet.explain(url, error, what="the CA", allow_ipv4=allow_ipv4)
+    if attempts > 1:
+        message += f" (gave up after {attempts} attempts)"
     return CaUnreachable(message, hint=hint)

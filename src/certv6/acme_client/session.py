@@ -22,7 +22,8 @@ from josepy.json_util import field
 from josepy.jwa import ES256
 from josepy.jwk import JWK, JWKEC
 
-from certv6.acme_client.convert import acme_error
+from certv6.acme_client.ari import RenewalInfo, RenewalInfoError, fetch_renewal_info
+from certv6.acme_client.convert import acme_error, conflict_to_error
 from certv6.acme_client.network import Network, retry_after_seconds
 from certv6.clock import Clock
 from certv6.errors import AccountError, AcmeTimeout, OrderError, ValidationFailed
@@ -89,6 +90,11 @@ class AcmeSession:
         return getattr(meta, "terms_of_service", None)
 
     @property
+    def caa_identities(self) -> tuple[str, ...]:
+        """The CA's CAA domain names from its directory (RFC 8555 7.1.1); often none."""
+        return tuple(getattr(self._client.directory.meta, "caa_identities", None) or ())
+
+    @property
     def external_account_required(self) -> bool:
         return bool(self._client.external_account_required())
 
@@ -137,9 +143,40 @@ class AcmeSession:
             profile=profile,
             replaces=replaces,
         )
+        # acme turns a 409 into a bare ConflictError; keep the response to read its problem.
+        seen: list[Any] = []
+        hooks = {"response": lambda response, **_: seen.append(response)}
         with acme_error("creating the order"):
-            response = self._client._post(self._client.directory["newOrder"], body)
+            try:
+                response = self._client._post(self._client.directory["newOrder"], body, hooks=hooks)
+            except acme_errors.ConflictError as conflict:
+                # RFC 9773 5: alreadyReplaced is a 409; its code lets the caller drop `replaces`.
+                last = seen[-1] if seen else None
+                raise conflict_to_error("creating the order", last) from conflict
         return _order(response.headers.get("Location", ""), response.json())
+
+    @property
+    def profiles(self) -> dict[str, str]:
+        """The profiles the directory lists (``meta.profiles``): name -> description."""
+        return dict(getattr(self._client.directory.meta, "profiles", None) or {})
+
+    @property
+    def offers_renewal_info(self) -> bool:
+        return "renewalInfo" in self._client.directory.to_partial_json()
+
+    def renewal_info(self, cert_id: str) -> RenewalInfo:
+        """The CA's suggested renewal window for a certificate (RFC 9773 4).
+
+        ``cert_id`` is ``ari.certificate_id(cert_pem)``.
+
+        Raises:
+            RenewalInfoError: no ARI at this CA, or asking failed (with its Retry-After).
+        """
+        if not self.offers_renewal_info:
+            raise RenewalInfoError("the CA offers no renewal info", retry_after=None)
+        net: Network = self._client.net  # type: ignore[assignment]
+        base = str(self._client.directory["renewalInfo"])
+        return fetch_renewal_info(net, base, cert_id)
 
     def pending_challenges(self, order: Order) -> list[PendingChallenge]:
         """The dns-01 challenges of every authorization that is not valid yet."""

@@ -24,11 +24,14 @@ class Options:
     config: Path | None
     debug: bool
     quiet: bool
+    allow_ipv4: bool = False
 
     def settings(self, **flags: Any) -> Settings:
         from certv6.providers import available
 
         given = {key: value for key, value in flags.items() if value not in (None, (), False)}
+        if self.allow_ipv4:
+            given["allow_ipv4"] = True
         return load_settings(self.config, os.environ, given, provider_names=available())
 
 
@@ -43,11 +46,18 @@ class Options:
 )
 @click.option("--debug", is_flag=True, help="Log everything and show tracebacks.")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option(
+    "--allow-ipv4",
+    is_flag=True,
+    help="Also use IPv4 (dual-stack hosts); by default certv6 speaks only IPv6.",
+)
 @click.version_option(__version__, prog_name="certv6")
 @click.pass_context
-def cli(context: click.Context, config: Path | None, debug: bool, quiet: bool) -> None:
+def cli(
+    context: click.Context, config: Path | None, debug: bool, quiet: bool, allow_ipv4: bool
+) -> None:
     """ACME dns-01 certificates for IPv6-only hosts."""
-    context.obj = Options(config, debug, quiet)
+    context.obj = Options(config, debug, quiet, allow_ipv4)
     setup_logging(debug, quiet)
 
 

@@ -18,7 +18,11 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        cli.main(args=argv, prog_name="certv6", standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of a
+        # click.exceptions.Exit that a command raised; pass it on.
+        returned = cli.main(args=argv, prog_name="certv6", standalone_mode=False)
+        if isinstance(returned, int) and not isinstance(returned, bool):
+            sys.exit(returned)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as usage:

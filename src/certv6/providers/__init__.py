@@ -37,6 +37,11 @@ ENTRY_POINT_GROUP = "certv6.providers"
 # Built-ins are also listed here so a source checkout without installed metadata works.
 BUILTIN = {
     "rfc2136": "certv6.providers.rfc2136:Rfc2136Provider",
+    "exec": "certv6.providers.execprog:ExecProvider",
+    "acme-dns": "certv6.providers.acmedns:AcmeDnsProvider",
+    "standalone": "certv6.providers.standalone:StandaloneProvider",
+    "gandi": "certv6.providers.gandi:GandiProvider",
+    "lexicon": "certv6.providers.lexicon:LexiconProvider",
 }
 
 

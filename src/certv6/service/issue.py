@@ -22,6 +22,7 @@ from certv6.errors import AccountError, CertV6Error
 from certv6.model import Identifier, parse_identifiers
 from certv6.providers import Provider, ProviderSession
 from certv6.service.cleanup import cleanup_published, cleanup_stale
+from certv6.service.doctor import require_caa_permits
 from certv6.service.runtime import (
     build_dns,
     build_provider,
@@ -75,9 +76,10 @@ def issue(
     steps = StepTimer()
     identifiers = parse_identifiers(request.domains)
     name = check_lineage_name(request.name or identifiers[0].base)
-    store = Store(settings.state_dir).ensure()
     dns = build_dns(settings)
     provider = build_provider(settings, choose_provider(settings, request.provider), dns, clock)
+    # Only now, with every setting checked, does anything get written.
+    store = Store(settings.state_dir).ensure()
     with (
         contextlib.closing(ProviderSession(provider)),
         hold_lock(
@@ -93,6 +95,8 @@ def issue(
         cleanup_stale(settings, store, dns, clock)
         with steps("account"):
             acme = connect_account(settings, store, clock)
+        # RFC 8659: a CAA record that forbids this CA fails here, before any order exists.
+        require_caa_permits(settings, dns, identifiers, acme.caa_identities, store)
         with steps("order"):
             order = _new_order(acme, settings, store, identifiers, request)
             pending = acme.pending_challenges(order)

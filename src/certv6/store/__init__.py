@@ -11,7 +11,14 @@ from pathlib import Path
 from certv6.store.accounts import AccountFiles, account_files
 from certv6.store.atomic import make_dirs, write_atomic
 from certv6.store.ledger import Ledger, LedgerEntry
-from certv6.store.lineage import FILES, Lineage, Lineages, Version, check_lineage_name
+from certv6.store.lineage import (
+    FILES,
+    Lineage,
+    Lineages,
+    Snapshot,
+    Version,
+    check_lineage_name,
+)
 from certv6.store.locks import hold_lock
 
 __all__ = [
@@ -21,6 +28,7 @@ __all__ = [
     "LedgerEntry",
     "Lineage",
     "Lineages",
+    "Snapshot",
     "Store",
     "Version",
     "check_lineage_name",

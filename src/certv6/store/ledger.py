@@ -5,6 +5,10 @@ alive. An entry nobody holds a lock on belongs to a run that died (SIGKILL,
 power loss) between present and cleanup: its values are still in the DNS and
 must be removed. ``stale_entries`` finds those; the next run (or
 ``certv6 cleanup --stale``) cleans them up.
+
+Hook runs (certbot and friends calling ``certv6 hook``) cannot hold a lock
+between calls; their journals (``*.hookrun``, see certv6.hookrun) are stale once
+the ACME client process that owns them is gone, and are cleaned up the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from certv6 import hookrun
 from certv6.errors import StoreError
 from certv6.model import TxtRecord
 from certv6.store.atomic import fsync_dir, make_dirs
@@ -68,6 +73,7 @@ class Ledger:
             claimed = _claim(path)
             if claimed is not None:
                 stale.append(claimed)
+        stale.extend(_dead_hook_runs(self.directory))
         return stale
 
     def _create(
@@ -119,3 +125,17 @@ def _claim(path: Path) -> tuple[LedgerEntry, int] | None:
             path.unlink()
         return None
     return entry, fd
+
+
+def _dead_hook_runs(directory: Path) -> list[tuple[LedgerEntry, int]]:
+    """Hook-run journals whose ACME client process is gone, as ledger entries."""
+    found = []
+    for path in sorted(directory.glob(f"*{hookrun.SUFFIX}")):
+        dead = hookrun.claim_if_dead(path)
+        if dead is None:
+            continue
+        client = f"{dead.owner.comm} (pid {dead.owner.pid})" if dead.owner else "unknown"
+        records = tuple(TxtRecord(owner, value) for owner, value in dead.records)
+        entry = LedgerEntry(path, dead.provider, f"hook run of {client}", records, dead.created)
+        found.append((entry, dead.fd))
+    return found

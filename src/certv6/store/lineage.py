@@ -3,6 +3,7 @@
     certificates/<name>/lineage.json        what to renew: domains, key type, provider, CA
     certificates/<name>/versions/0001/      privkey.pem cert.pem chain.pem fullchain.pem meta.json
     certificates/<name>/current -> versions/0001
+    certificates/<name>/ari.json            the CA's renewal info last seen (RFC 9773)
 
 A version directory is complete before it gets its final name, and ``current``
 moves only after that, so the four files always change together and the
@@ -24,6 +25,7 @@ from certv6.errors import ConfigError, StoreError
 from certv6.store.atomic import PRIVATE, PUBLIC, fsync_dir, make_dirs, replace_symlink, write_atomic
 
 FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
+ARI_FILE = "ari.json"  # renewal info (RFC 9773) last fetched, written by `certv6 renew`
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _VERSION = re.compile(r"^\d{4,}$")
 
@@ -117,6 +119,41 @@ class Lineage:
         replace_symlink(self.current_link, f"versions/{older[-1].name}")
         return self.current()
 
+    def ari_state(self) -> dict[str, Any] | None:
+        """What the CA last said about renewing this lineage (``ari.json``), if anything.
+
+        A torn or foreign file reads as nothing: the CA is then simply asked again.
+        """
+        return _read_json(os.path.join(self.directory, ARI_FILE))
+
+    def save_ari_state(self, state: Mapping[str, Any]) -> None:
+        write_atomic(self.directory / ARI_FILE, _json(state), PUBLIC)
+
+    def snapshot(self) -> Snapshot | None:
+        """The current version's meta.json and ari.json; None when not a complete lineage.
+
+        ``certv6 renew`` reads this for every lineage on every run, so it takes
+        a handful of system calls and no pathlib walk (bench/renew.py).
+        """
+        base = str(self.directory)
+        try:
+            target = os.readlink(os.path.join(base, "current"))
+        except OSError:
+            return None
+        if not os.path.isfile(os.path.join(base, "lineage.json")):
+            return None
+        meta = _read_json(os.path.join(base, target, "meta.json")) or {}
+        return Snapshot(self, meta, self.ari_state())
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What deciding a renewal needs from disk; ``meta`` is {} when unreadable."""
+
+    lineage: Lineage
+    meta: Mapping[str, Any]
+    ari: Mapping[str, Any] | None
+
 
 class Lineages:
     def __init__(self, directory: Path) -> None:
@@ -131,11 +168,31 @@ class Lineages:
         found = (Lineage(p) for p in sorted(self.directory.iterdir()) if _NAME.match(p.name))
         return [lineage for lineage in found if lineage.exists()]
 
+    def snapshots(self) -> list[Snapshot]:
+        """``snapshot()`` of every complete lineage, in name order."""
+        try:
+            names = sorted(name for name in os.listdir(self.directory) if _NAME.match(name))
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            raise StoreError(f"cannot list {self.directory}: {error.strerror}") from error
+        found = (Lineage(self.directory / name).snapshot() for name in names)
+        return [snapshot for snapshot in found if snapshot is not None]
+
 
 def _remove_incomplete(versions: Path) -> None:
     """Leftovers of a run killed while writing a version; never referenced by ``current``."""
     for leftover in versions.glob(".incoming-*"):
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _read_meta(directory: Path) -> dict[str, Any]:

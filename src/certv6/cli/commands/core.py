@@ -50,13 +50,14 @@ def issue(
     **flags: object,
 ) -> None:
     """Get a certificate for the given names through dns-01."""
-    from certv6 import service
+    from certv6.service.issue import IssueRequest
+    from certv6.service.issue import issue as issue_certificate
 
     settings = options.settings(**flags)
     progress = ProgressLine(options.quiet)
-    request = service.IssueRequest(domains=domains, name=name, provider=provider, key_type=key_type)
+    request = IssueRequest(domains=domains, name=name, provider=provider, key_type=key_type)
     try:
-        result = service.issue(settings, request, progress=progress)
+        result = issue_certificate(settings, request, progress=progress)
     finally:
         progress.close()
     if as_json:
@@ -75,6 +76,11 @@ def issue(
             f"{result.name}: {result.live_directory}/fullchain.pem "
             f"(valid until {result.not_after:%Y-%m-%d}, {result.timings['total']:.2f} s)"
         )
+    # After the result is shown: the certificate is stored whether or not the
+    # servers take it; an install failure exits 10 (a no-op without install tables).
+    from certv6.service.install import install_configured
+
+    install_configured(settings, result.name)
 
 
 @cli.command(name="list")
@@ -120,14 +126,14 @@ def list_(options: Options, state_dir: str | None, as_json: bool) -> None:
 @pass_options
 def cleanup(options: Options, stale: bool, state_dir: str | None) -> None:
     """Remove dns-01 TXT values left behind by interrupted runs."""
-    from certv6 import service
     from certv6.clock import SYSTEM_CLOCK
+    from certv6.service.cleanup import cleanup_stale
     from certv6.service.runtime import build_dns
     from certv6.store import Store
 
     settings = options.settings(state_dir=state_dir)
     store = Store(settings.state_dir).ensure()
-    result = service.cleanup_stale(settings, store, build_dns(settings), SYSTEM_CLOCK)
+    result = cleanup_stale(settings, store, build_dns(settings), SYSTEM_CLOCK)
     click.echo(
         f"removed {result.removed} stale TXT value(s)"
         + (f"; {result.failed} batch(es) failed, see above" if result.failed else "")

@@ -1,0 +1,61 @@
+"""`certv6 doctor`: every IPv6 problem before the first order, one report."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import click
+
+from certv6.cli.app import Options, cli, print_json
+
+pass_options = click.make_pass_decorator(Options)
+
+
+@cli.command()
+@click.option(
+    "--domain",
+    "-d",
+    "domains",
+    multiple=True,
+    metavar="NAME",
+    help="A name to check (CAA, challenge zone, nameservers, AAAA); repeat for more.",
+)
+@click.option("--name", "-n", help="Check a stored certificate's names and provider.")
+@click.option("--provider", "-p", help="DNS provider (default: the only one configured).")
+@click.option(
+    "--write-test",
+    is_flag=True,
+    help="Publish one canary TXT value per name, wait until it is visible, remove it.",
+)
+@click.option("--server", help="ACME directory URL or letsencrypt / letsencrypt-staging.")
+@click.option("--ca-bundle", help="Extra CA certificates to trust for the CA's TLS.")
+@click.option("--state-dir", help="Where accounts and certificates live.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@pass_options
+def doctor(
+    options: Options,
+    /,
+    *,
+    domains: tuple[str, ...],
+    name: str | None,
+    provider: str | None,
+    write_test: bool,
+    as_json: bool,
+    **flags: object,
+) -> None:
+    """Check this host, the CA, the provider and each name; exit 0 when nothing fails."""
+    from certv6.doctor import render_table
+    from certv6.service.doctor import DoctorRequest
+    from certv6.service.doctor import doctor as run_doctor
+
+    settings = options.settings(**flags)
+    request = DoctorRequest(domains=domains, name=name, provider=provider, write_test=write_test)
+    report = run_doctor(settings, request)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        # Wrapped to fit a terminal; one long line per finding for pipes and logs.
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 0
+        click.echo(render_table(report, width=width))
+    report.raise_if_failed()  # exit 1, after the report is out

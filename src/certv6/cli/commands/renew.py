@@ -1,0 +1,119 @@
+"""Subcommand: renew (exit 0: all renewed or not due; 11: another run holds the lock;
+12: some certificates or hooks failed, the others were still renewed)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import TYPE_CHECKING
+
+import click
+
+from certv6.cli.app import Options, cli, print_json
+from certv6.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from certv6.service.renew_report import RenewReport
+
+pass_options = click.make_pass_decorator(Options)
+
+# Test-only: the lab tests move certv6's idea of "now" (never the system clock)
+# to make certificates due. Not documented for users; it changes no other behaviour.
+TEST_NOW_ENV = "CERTV6_TEST_NOW"
+
+
+@cli.command()
+@click.option(
+    "--name",
+    "-n",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Only this certificate; repeat for more (default: every one in the store).",
+)
+@click.option("--force", is_flag=True, help="Renew the chosen certificates even if not due.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Renew every chosen certificate at the CA's staging directory; store nothing.",
+)
+@click.option("--state-dir", help="Where accounts and certificates live.")
+@click.option("--pre-hook", metavar="CMD", help="Shell command run once before renewing.")
+@click.option(
+    "--deploy-hook",
+    metavar="CMD",
+    help="Shell command run for each renewed certificate (RENEWED_LINEAGE, RENEWED_DOMAINS).",
+)
+@click.option(
+    "--post-hook",
+    metavar="CMD",
+    help="Shell command run once after renewing (RENEWED_DOMAINS, FAILED_DOMAINS).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@pass_options
+def renew(
+    options: Options,
+    /,
+    *,
+    names: tuple[str, ...],
+    force: bool,
+    dry_run: bool,
+    as_json: bool,
+    **flags: object,
+) -> None:
+    """Renew the certificates that are due (the CA's ARI window, else a third of the lifetime)."""
+    from certv6.errors import RenewFailed
+    from certv6.service.renew import RenewRequest
+    from certv6.service.renew import renew as renew_due
+
+    settings = options.settings(**flags)
+    request = RenewRequest(names=names, force=force, dry_run=dry_run)
+    report = renew_due(settings, request, clock=_clock())
+    if as_json:
+        print_json(report.to_json())
+    else:
+        _show(report, quiet=options.quiet)
+    if not report.ok:
+        failed = report.failed_names
+        what = f"{len(failed)} certificate(s) failed: {', '.join(failed)}" if failed else ""
+        hooks = "; ".join(report.hook_problems)
+        raise RenewFailed("; ".join(part for part in (what, hooks) if part), failed=failed)
+
+
+def _show(report: RenewReport, *, quiet: bool) -> None:
+    from certv6.service.renew_report import RENEWED, SKIPPED
+
+    shown = [o for o in report.outcomes if not (quiet and o.status == SKIPPED and o.ok)]
+    width = max((len(outcome.name) for outcome in shown), default=0)
+    for outcome in shown:
+        detail = outcome.detail
+        if outcome.status == RENEWED and outcome.when:
+            detail = f"{detail}, valid until {outcome.when:%Y-%m-%d}"
+        click.echo(f"{outcome.status:<8} {outcome.name:<{width}}  {detail}")
+        if outcome.problem:
+            click.echo(f"{'':<8} {'':<{width}}  {outcome.problem}")
+    if not quiet or not report.ok:
+        click.echo(f"certv6 renew: {report.summary()}")
+
+
+def _clock() -> Clock:
+    wanted = os.environ.get(TEST_NOW_ENV)
+    if not wanted:
+        return SystemClock()
+    try:
+        moment = datetime.datetime.fromisoformat(wanted)
+    except ValueError:
+        raise click.UsageError(f"{TEST_NOW_ENV}={wanted!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return _ShiftedClock(moment - datetime.datetime.now(datetime.UTC))
+
+
+class _ShiftedClock(SystemClock):
+    """The system clock, with ``now()`` moved by a fixed offset (test-only, see above)."""
+
+    def __init__(self, offset: datetime.timedelta) -> None:
+        self.offset = offset
+
+    def now(self) -> datetime.datetime:
+        return super().now() + self.offset

@@ -1,0 +1,144 @@
+"""The CA: is its directory reachable from here (how), and what does it ask and offer?
+
+One GET of the directory under certv6's own network rules (httpnet), no account
+needed. Its ``meta`` (RFC 8555 7.1.1) says whether the CA has terms to agree to,
+needs external account binding, and which CAA identities it answers to; a
+``renewalInfo`` URL means ARI (RFC 9773), ``meta.profiles`` lists profiles.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from certv6.doctor.caa import KNOWN_IDENTITIES
+from certv6.doctor.report import Finding, fail, ok, warn
+from certv6.httpnet import HostAddresses, HttpProbe
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What this host already has with the CA (an account makes terms and EAB moot)."""
+
+    url: str | None
+    agree_tos: bool
+    eab_configured: bool
+
+
+def route(probe: HttpProbe, host: str, found: HostAddresses, nat64: Sequence[str]) -> str:
+    """How the directory was reached: through a proxy, NAT64, or straight over IPv6/IPv4."""
+    if probe.proxy:
+        return f"through the proxy {probe.proxy}"
+    if _is_ip(host):
+        return f"over IPv{ipaddress.ip_address(host).version} to {host}"
+    synthesized = [a for a in found.ipv6 if _inside(a, nat64)]
+    if found.ipv6 and len(synthesized) == len(found.ipv6):
+        return f"through NAT64 ({host} has IPv4 only; DNS64 gives {', '.join(synthesized)})"
+    if found.ipv6:
+        return f"over IPv6 ({', '.join(found.ipv6)})"
+    return f"over IPv4 ({', '.join(found.ipv4)}), allowed by --allow-ipv4"
+
+
+def ca_findings(
+    url: str, probe: HttpProbe, found: HostAddresses, nat64: Sequence[str], account: Account
+) -> list[Finding]:
+    host = urllib.parse.urlsplit(url).hostname or url
+    if probe.body is None:
+        return [fail("ca", "directory", probe.problem, probe.hint or "check server = ...")]
+    meta = probe.body.get("meta")
+    meta = meta if isinstance(meta, dict) else {}
+    return [
+        ok(
+            "ca",
+            "directory",
+            f"{url} reached {route(probe, host, found, nat64)} in {probe.elapsed * 1000:.0f} ms",
+        ),
+        _terms(meta, account),
+        _eab(meta, account),
+        _ari(probe.body),
+        _profiles(meta),
+    ]
+
+
+def published_identities(body: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """``meta.caaIdentities`` of a directory document (RFC 8555 7.1.1), if any."""
+    meta = (body or {}).get("meta")
+    published = meta.get("caaIdentities") if isinstance(meta, dict) else None
+    return tuple(map(str, published)) if isinstance(published, list) else ()
+
+
+def caa_identities(
+    url: str, published: Sequence[str], configured: Sequence[str]
+) -> tuple[str, ...]:
+    """The CA's CAA names: configured and published; else the ones known for its host."""
+    names = [*configured, *published]
+    if not names:
+        names = list(KNOWN_IDENTITIES.get(urllib.parse.urlsplit(url).hostname or "", ()))
+    return tuple(dict.fromkeys(name.lower().rstrip(".") for name in names))
+
+
+def identities_finding(identities: Sequence[str]) -> Finding:
+    if identities:
+        return ok("ca", "caa identities", ", ".join(identities))
+    return warn(
+        "ca",
+        "caa identities",
+        "the CA publishes no CAA identities (meta.caaIdentities)",
+        "set caa_identities = [...] so certv6 can check CAA records before ordering",
+    )
+
+
+def _terms(meta: Mapping[str, Any], account: Account) -> Finding:
+    terms = meta.get("termsOfService")
+    if not terms:
+        return ok("ca", "terms", "no terms of service to agree to")
+    if account.agree_tos or account.url:
+        return ok("ca", "terms", f"{terms} (agreed)")
+    return warn(
+        "ca",
+        "terms",
+        f"the CA's terms of service must be agreed to: {terms}",
+        "read them, then set agree_tos = true or pass --agree-tos",
+    )
+
+
+def _eab(meta: Mapping[str, Any], account: Account) -> Finding:
+    if not meta.get("externalAccountRequired"):
+        return ok("ca", "eab", "external account binding not required")
+    if account.eab_configured or account.url:
+        return ok("ca", "eab", "external account binding required and configured")
+    return fail(
+        "ca",
+        "eab",
+        "the CA requires external account binding (EAB) and none is configured",
+        "set eab_kid and eab_hmac_key_file from your CA's account page",
+    )
+
+
+def _ari(body: Mapping[str, Any]) -> Finding:
+    if body.get("renewalInfo"):
+        return ok("ca", "ari", "renewal information (ARI, RFC 9773) offered")
+    return ok("ca", "ari", "no ARI: renewal times come from the certificate's lifetime")
+
+
+def _profiles(meta: Mapping[str, Any]) -> Finding:
+    profiles = meta.get("profiles")
+    if isinstance(profiles, dict) and profiles:
+        return ok("ca", "profiles", "offered: " + ", ".join(sorted(map(str, profiles))))
+    return ok("ca", "profiles", "no certificate profiles offered")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _inside(address: str, prefixes: Sequence[str]) -> bool:
+    ip = ipaddress.IPv6Address(address.partition("%")[0])
+    return any(ip in ipaddress.IPv6Network(prefix) for prefix in prefixes)

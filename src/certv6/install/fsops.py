@@ -1,0 +1,121 @@
+"""Atomic file operations for installed files, with owner, group and mode.
+
+The same recipe as the store's (temp file in the same directory, fsync, rename,
+fsync the directory), kept here because core modules do not import each other,
+and extended with chown: installed files belong to whoever the server runs as.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from certv6.errors import InstallError
+
+STEP = "write"
+
+
+def write_file(path: Path, data: bytes, *, mode: int, uid: int = -1, gid: int = -1) -> None:
+    """Create or replace ``path``; mode and owner are set before any byte is written.
+
+    Raises:
+        InstallError: (step "write") directory missing or read-only, disk full, chown refused.
+    """
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise _error("cannot write", path, error) from error
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            if uid != -1 or gid != -1:
+                os.fchown(handle.fileno(), uid, gid)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise _error("cannot write", path, error) from error
+
+
+def point_link(link: Path, target: str | Path) -> None:
+    """Make ``link`` a symlink to ``target`` with one rename (never absent in between)."""
+    temp = link.with_name(f".{link.name}.certv6-{os.getpid()}.tmp")
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        os.symlink(target, temp)
+        os.replace(temp, link)
+    except OSError as error:
+        raise _error(f"cannot point {link} at {target}:", link, error) from error
+    fsync_dir(link.parent)
+
+
+def read_link(link: Path) -> str | None:
+    try:
+        return os.readlink(link)
+    except FileNotFoundError:
+        return None
+    except OSError as error:  # EINVAL: a regular file where a link belongs
+        raise _error("cannot read link", link, error) from error
+
+
+def make_dir(directory: Path, *, mode: int = 0o755) -> Path:
+    """Create ``directory`` (and parents) with ``mode`` whatever the umask.
+
+    A service's umask is often 077; servers that read their files as their own
+    user must still be able to enter the directories (the key is protected by
+    its own mode).
+    """
+    missing = []
+    ancestor = directory
+    while not ancestor.is_dir() and ancestor != ancestor.parent:
+        missing.append(ancestor)
+        ancestor = ancestor.parent
+    try:
+        for each in reversed(missing):
+            each.mkdir(exist_ok=True)
+            os.chmod(each, mode)
+    except OSError as error:
+        raise _error("cannot create", directory, error) from error
+    return directory
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make renames in ``directory`` durable (POSIX needs the directory fsynced)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as error:
+        raise _error("cannot open", directory, error) from error
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def rename(source: Path, destination: Path) -> None:
+    try:
+        os.rename(source, destination)
+    except OSError as error:
+        raise _error(f"cannot rename {source} to", destination, error) from error
+    fsync_dir(destination.parent)
+
+
+def unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as error:
+        raise _error("cannot remove", path, error) from error
+
+
+def _error(what: str, path: Path, error: OSError) -> InstallError:
+    hint = (
+        "run certv6 as root (or as a user who may chown to the configured owner/group)"
+        if error.errno in {1, 13}
+        else "check the install directory and free space"
+    )
+    return InstallError(f"{what} {path}: {error.strerror}", step=STEP, hint=hint)

@@ -1,0 +1,238 @@
+"""One install, start to finish: write, config test, reload, verify; on failure, go back.
+
+Order and why:
+1. the files target's own paths become links to ``live/`` (adopting what they
+   held before the first install), then the new version directory is staged:
+   nothing the server reads has changed yet
+2. switch ``live`` (key and certificate change together, in one rename)
+3. config test: the server parses the new files before anything is reloaded
+4. reload, then 5. verify over IPv6 that the new leaf is served
+If 3, 4 or 5 fails, ``live`` goes back to the previous version, the server is
+reloaded again when it had been reloaded, and the error names the step. On a
+first install there is no previous version: the new files stay (so the user can
+include the snippet and run ``certv6 install`` again); the server was only
+reloaded if its config test passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from certv6.clock import SYSTEM_CLOCK, Clock
+from certv6.errors import InstallError
+from certv6.install import commands as command_runner
+from certv6.install.deploy import Checkpoint, Deployment
+from certv6.install.material import Material
+from certv6.install.spec import InstallSpec
+from certv6.install.targets import TARGETS, Command, snippet_text
+from certv6.install.verify import Verified, wait_until_served
+
+log = logging.getLogger("certv6")
+
+
+@dataclass(frozen=True, slots=True)
+class TargetReport:
+    target: str
+    directory: Path
+    version: str
+    snippet: Path | None
+    verified: tuple[Verified, ...]
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+def snippet_path(spec: InstallSpec) -> Path | None:
+    name = TARGETS[spec.target].snippet_name
+    return spec.snippet or (spec.directory / name if name else None)
+
+
+def install_target(
+    spec: InstallSpec,
+    material: Material,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    systemd: bool | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> TargetReport:
+    """Install ``material`` for one install table and prove it is served.
+
+    Raises:
+        InstallError: ``step`` is "write", "config-test", "reload" or "verify"; after
+            a failing config test, reload or verification the previous files are back.
+    """
+    commands = command_runner.commands_for(spec, systemd=systemd)
+    deployment = Deployment(
+        spec.directory,
+        uid=spec.uid,
+        gid=spec.gid,
+        key_mode=spec.key_mode,
+        cert_mode=spec.cert_mode,
+        checkpoint=checkpoint,
+    )
+    timings: dict[str, float] = {}
+    with _timed(timings, "write"):
+        previous, version = _stage(spec, deployment, material)
+    attempt = _Attempt(spec, deployment, commands, previous, version)
+    try:
+        verified = attempt.run(material, clock, timings)
+    except InstallError as error:
+        outcome = attempt.roll_back_keeping(error)
+        raise InstallError(
+            f"{spec.target}: {error.message}",
+            step=error.step,
+            hint=f"{outcome}; {_next(error, spec, first=previous is None)}",
+        ) from error
+    except BaseException as error:  # Ctrl-C, SIGTERM: put the old files back all the same
+        attempt.roll_back_keeping(error)
+        raise
+    deployment.prune(spec.keep)
+    return TargetReport(
+        spec.target, spec.directory, version, snippet_path(spec), tuple(verified), timings
+    )
+
+
+def _stage(spec: InstallSpec, deployment: Deployment, material: Material) -> tuple[str | None, str]:
+    """Write everything the switch needs; return (previous version, new version)."""
+    if spec.links:
+        # Adopt and link while ``live`` still shows the old files, so each path
+        # turning into a link changes no bytes; the switch changes them all.
+        deployment.adopt(spec.links)
+        deployment.link_paths(spec.links)
+    previous = deployment.live_version()
+    return previous, deployment.stage(material.files())
+
+
+@dataclass
+class _Attempt:
+    spec: InstallSpec
+    deployment: Deployment
+    commands: command_runner.Commands
+    previous: str | None
+    version: str
+    reloaded: bool = False
+
+    def run(self, material: Material, clock: Clock, timings: dict[str, float]) -> list[Verified]:
+        with _timed(timings, "write"):
+            self.deployment.switch(self.version)
+            _write_snippet(self.spec, self.deployment)
+        log.info("%s: %s -> %s", self.spec.target, self.deployment.live, self.version)
+        self.config_test(timings)
+        self.reload(timings)
+        with _timed(timings, "verify"):
+            return _verify(self.spec, material, clock)
+
+    def config_test(self, timings: dict[str, float]) -> None:
+        if self.commands.config_test is None:
+            return
+        with _timed(timings, "config-test"):
+            self._run(self.commands.config_test, "config-test")
+        log.info("%s: config test passed", self.spec.target)
+
+    def reload(self, timings: dict[str, float]) -> None:
+        if self.commands.reload is None:
+            return
+        # Counted as reloaded before it runs: a reload that fails half-way may still
+        # have loaded the new files, so the rollback reloads again.
+        self.reloaded = True
+        with _timed(timings, "reload"):
+            self._run(self.commands.reload, "reload")
+        log.info(
+            "%s: reloaded (%s)", self.spec.target, command_runner.display(self.commands.reload)
+        )
+
+    def roll_back_keeping(self, error: BaseException) -> str:
+        """Roll back and say what the server now has; a failing rollback never hides ``error``."""
+        try:
+            return self.roll_back()
+        except InstallError as failed:
+            log.error("%s: rollback failed: %s", self.spec.target, failed)
+            error.add_note(f"rollback failed too: {failed}")
+            return f"the rollback failed too ({failed}); check {self.deployment.live}"
+
+    def roll_back(self) -> str:
+        if self.previous is None:
+            return "first install: nothing to go back to, the new files stay"
+        self.deployment.switch(self.previous)
+        self.deployment.discard(self.version)
+        outcome = f"{self.deployment.live} is back on {self.previous}"
+        log.info("%s: rolled back: %s", self.spec.target, outcome)
+        if self.reloaded and self.commands.reload is not None:
+            try:
+                self._run(self.commands.reload, "reload")
+            except InstallError as again:  # the first error is the one to report
+                log.warning("%s: reload after rollback failed too: %s", self.spec.target, again)
+                return outcome + ", but reloading the server with it failed"
+            outcome += " and the server was reloaded with it"
+        return outcome
+
+    def _run(self, command: Command, step: str) -> None:
+        command_runner.run_command(command, step=step, timeout=self.spec.timeout)
+
+
+def _write_snippet(spec: InstallSpec, deployment: Deployment) -> None:
+    path = snippet_path(spec)
+    text = snippet_text(TARGETS[spec.target], deployment.live, spec.certificate)
+    if path is not None and text is not None and deployment.write_snippet(path, text):
+        log.info(
+            "%s: wrote %s (include it once: certv6 install --print-snippet %s --name %s)",
+            spec.target,
+            path,
+            spec.target,
+            spec.certificate,
+        )
+
+
+def _verify(spec: InstallSpec, material: Material, clock: Clock) -> list[Verified]:
+    if not spec.verify:
+        log.info('%s: not verified (set verify = "[addr]:port" to check)', spec.target)
+        return []
+    sni = spec.verify_sni or sni_for(material.domains)
+    verified = wait_until_served(
+        spec.verify,
+        sni=sni,
+        expected_der=material.leaf_der(),
+        timeout=spec.verify_timeout,
+        clock=clock,
+        starttls=spec.starttls,
+    )
+    for each in verified:
+        log.info(
+            "%s: %s serves the new certificate (%.2f s)", spec.target, each.endpoint, each.seconds
+        )
+    return verified
+
+
+def _next(error: InstallError, spec: InstallSpec, *, first: bool) -> str:
+    again = f"certv6 install --name {spec.certificate}"
+    if first and error.step == "verify":
+        # The usual first run: the server does not use certv6's files yet.
+        return (
+            f"make the server use them (certv6 install --print-snippet {spec.target} "
+            f"--name {spec.certificate}), then run {again}"
+        )
+    if error.hint:
+        return error.hint
+    if error.step == "config-test":
+        return f"fix what the config test says, then run {again}"
+    if error.step == "reload":
+        return f"check the server's status and log, then run {again}"
+    return f"the new certificate stays in the store; run {again} when fixed"
+
+
+def sni_for(domains: tuple[str, ...]) -> str:
+    """The first name; for a wildcard, a name it covers (SNI cannot carry a '*')."""
+    first = domains[0] if domains else "localhost"
+    return "certv6-verify." + first[2:] if first.startswith("*.") else first
+
+
+@contextmanager
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[step] = timings.get(step, 0.0) + time.perf_counter() - start

@@ -1,0 +1,210 @@
+"""The long tail of DNS hosters through dns-lexicon (optional: ``pip install certv6[lexicon]``).
+
+    [provider.lexicon]
+    provider = "cloudflare"                              # a dns-lexicon provider name
+    credentials_file = "/etc/certv6/cloudflare.toml"     # its secrets: auth_token = "..." (0600)
+    settings = { }                                        # its other options, if any
+
+dns-lexicon is the only code here that talks to the hoster, so the rules certv6
+keeps for its own HTTP (IPv6 only, HTTPS_PROXY) hold as far as lexicon's
+``requests`` calls go: name look-ups are limited to IPv6 while lexicon runs,
+and proxies come from the environment as usual. Every lexicon exception is
+converted here, with the credentials redacted from its text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import socket
+import threading
+import tomllib
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Protocol
+
+import urllib3.util.connection
+
+from certv6.errors import ConfigError, ProviderError
+from certv6.model import ProviderHints, TxtRecord
+from certv6.providers import ProviderContext
+from certv6.providers.common import HINT_OPTIONS, hints_from, redact, ttl
+from certv6.settings import read_secret_file
+
+log = logging.getLogger(__name__)
+
+OPTIONS = ("provider", "credentials_file", "settings", "ttl", *HINT_OPTIONS)
+_GAI_LOCK = threading.Lock()
+
+
+class RecordOperations(Protocol):
+    """What ``with lexicon.client.Client(config) as operations`` yields (dns-lexicon >= 3.12)."""
+
+    def create_record(self, rtype: str, name: str, content: str) -> bool: ...
+
+    def delete_record(
+        self,
+        identifier: str | None = None,
+        rtype: str | None = None,
+        name: str | None = None,
+        content: str | None = None,
+    ) -> bool: ...
+
+
+# Builds a client for one zone from a lexicon config dict; the seam for tests.
+ClientFactory = Callable[[Mapping[str, object]], AbstractContextManager[RecordOperations]]
+
+
+class LexiconProvider:
+    name = "lexicon"
+
+    def __init__(
+        self, context: ProviderContext, client_factory: ClientFactory | None = None
+    ) -> None:
+        context.check_options(OPTIONS)
+        self._context = context
+        # Hosters behind lexicon differ widely; assume a slow one unless told.
+        # Checked now: a bad propagation_timeout must not surface after the order.
+        self._hints = hints_from(context, timeout=600.0, poll_interval=5.0)
+        self.lexicon_provider = str(context.option("provider", required=True))
+        self._credentials = _credentials(context)
+        settings = context.option("settings", {})
+        if not isinstance(settings, Mapping):
+            raise ConfigError("lexicon: settings must be a table of the provider's options")
+        self._settings = dict(settings)
+        self._ttl = ttl(context, 60)
+        self._factory = client_factory or _lexicon_client_factory()
+
+    def hints(self) -> ProviderHints:
+        return self._hints
+
+    def present(self, records: Sequence[TxtRecord]) -> None:
+        self._each("present", records, lambda ops, r: ops.create_record("TXT", _fqdn(r), r.value))
+
+    def cleanup(self, records: Sequence[TxtRecord]) -> None:
+        self._each(
+            "cleanup",
+            records,
+            lambda ops, r: ops.delete_record(rtype="TXT", name=_fqdn(r), content=r.value),
+        )
+
+    def preflight(self) -> None:
+        """Nothing more to check: dns-lexicon was found when the provider was built, and
+        lexicon cannot authenticate without a zone, which is known only with the records."""
+
+    def config(self, zone: str) -> dict[str, object]:
+        """The lexicon configuration for one zone (credentials included: never log it)."""
+        return {
+            "provider_name": self.lexicon_provider,
+            "domain": zone.rstrip("."),
+            # Ask the DNS for the zone (certv6 already found it) instead of tldextract,
+            # which would fetch the public suffix list over the network.
+            "resolve_zone_name": True,
+            "ttl": self._ttl,
+            self.lexicon_provider: {**self._settings, **self._credentials},
+        }
+
+    def _each(
+        self,
+        operation: str,
+        records: Sequence[TxtRecord],
+        act: Callable[[RecordOperations, TxtRecord], object],
+    ) -> None:
+        by_zone: dict[str, list[TxtRecord]] = defaultdict(list)
+        for record in records:
+            by_zone[self._context.dns.find_zone(record.owner)].append(record)
+        for zone, batch in by_zone.items():
+            record = batch[0]
+            try:
+                with (
+                    _ipv6_only(not self._context.allow_ipv4),
+                    self._factory(self.config(zone)) as ops,
+                ):
+                    for record in batch:
+                        act(ops, record)
+            except Exception as error:  # lexicon and its providers raise anything at all
+                raise self._failed(operation, record, error) from error
+            log.info(
+                "lexicon %s: %s, %d value(s) in %s",
+                operation,
+                self.lexicon_provider,
+                len(batch),
+                zone,
+            )
+
+    def _failed(self, operation: str, record: TxtRecord, error: Exception) -> ProviderError:
+        text = redact(" ".join(str(error).split())[:300], _secret_values(self._credentials))
+        return ProviderError(
+            f"lexicon ({self.lexicon_provider}) {operation} of {record}: "
+            f"{type(error).__name__}: {text or 'no details'}",
+            provider=self.name,
+            operation=operation,
+            record=str(record),
+            hint=f"check credentials_file and the {self.lexicon_provider} account's DNS rights",
+        )
+
+
+def _lexicon_client_factory() -> ClientFactory:
+    """dns-lexicon's Client class, or a ConfigError that says how to install it."""
+    try:
+        module = importlib.import_module("lexicon.client")
+    except ImportError as error:
+        raise ConfigError(
+            "the lexicon provider needs dns-lexicon, which is not installed",
+            hint="pip install 'certv6[lexicon]' (or pip install dns-lexicon)",
+        ) from error
+    client: ClientFactory = module.Client
+    return client
+
+
+def _credentials(context: ProviderContext) -> dict[str, object]:
+    path_option = context.option("credentials_file")
+    if path_option is None:
+        return {}  # lexicon also reads LEXICON_<PROVIDER>_<OPTION> from the environment
+    path = Path(path_option)
+    data = read_secret_file(
+        path, allow_insecure=context.allow_insecure_secrets, what="lexicon credentials_file"
+    )
+    try:
+        return dict(tomllib.loads(data.decode(errors="replace")))
+    except tomllib.TOMLDecodeError as error:
+        # The parser's message may quote the line, and the line may hold the secret.
+        raise ConfigError(
+            f"lexicon credentials_file {path} is not TOML (line {getattr(error, 'lineno', '?')})",
+            hint='write one option per line: auth_token = "..."',
+        ) from None
+
+
+def _secret_values(credentials: Mapping[str, object]) -> list[str]:
+    return [str(value) for value in credentials.values() if isinstance(value, str | int)]
+
+
+def _fqdn(record: TxtRecord) -> str:
+    return record.owner.rstrip(".")
+
+
+@contextlib.contextmanager
+def _ipv6_only(enabled: bool) -> Iterator[None]:
+    """Make urllib3 (under lexicon's requests) resolve only AAAA while lexicon runs.
+
+    lexicon builds its own sessions, so certv6's IPv6 adapter cannot be mounted;
+    this is urllib3's documented hook for the address family it asks getaddrinfo
+    for. An IPv4-only API then fails at once instead of after a connect timeout.
+    """
+    if not enabled:
+        yield
+        return
+    with _GAI_LOCK:
+        original = urllib3.util.connection.allowed_gai_family
+        urllib3.util.connection.allowed_gai_family = _ipv6_family
+        try:
+            yield
+        finally:
+            urllib3.util.connection.allowed_gai_family = original
+
+
+def _ipv6_family() -> socket.AddressFamily:
+    return socket.AF_INET6

@@ -1,0 +1,204 @@
+"""Use case: ``certv6 doctor`` — find every IPv6 problem before the first order.
+
+Reads the host, asks the resolvers, the CA's directory, the provider and every
+authoritative nameserver involved, and writes nothing (``--write-test`` writes
+one canary TXT value per name and removes it). Also the CAA check that
+``issue`` runs after fetching the directory and before ordering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import urllib.parse
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from certv6 import httpnet
+from certv6.clock import SYSTEM_CLOCK, Clock
+from certv6.dnsquery import Dns
+from certv6.doctor import ca, host, names, network
+from certv6.doctor.caa import CaaForbidden, CaaVerdict, evaluate
+from certv6.doctor.report import DoctorReport, Finding, fail, ok
+from certv6.errors import CertV6Error, ConfigError
+from certv6.model import Identifier, parse_identifiers
+from certv6.propagation import nat64
+from certv6.providers import Provider, ProviderSession
+from certv6.service.doctor_names import NameChecks
+from certv6.service.runtime import build_dns, build_provider, choose_provider
+from certv6.settings import Settings
+from certv6.store import Store
+
+log = logging.getLogger("certv6")
+
+CAA_THREADS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorRequest:
+    domains: tuple[str, ...] = ()
+    name: str | None = None  # a stored certificate: check its names and provider
+    provider: str | None = None
+    write_test: bool = False
+
+
+def doctor(
+    settings: Settings, request: DoctorRequest, *, clock: Clock = SYSTEM_CLOCK
+) -> DoctorReport:
+    """Run every check and return the report; raises only for the user's own mistakes.
+
+    Raises:
+        ConfigError: a bad name, or ``--name`` of a certificate that does not exist.
+    """
+    identifiers, provider_name = _what_to_check(settings, request)
+    store = Store(settings.state_dir)
+    addresses = host.read_addresses()
+    findings = [host.address_finding(addresses), host.route_finding(host.read_default_routes())]
+    resolver_findings, prefixes = _resolvers(settings, clock)
+    findings += [*resolver_findings, network.proxy_finding(settings.server, settings.allow_ipv4)]
+    ca_findings, identities = _ca(settings, store, prefixes, clock)
+    findings += ca_findings
+    dns = _dns(settings, findings)
+    notes = [] if identifiers else ["no names given: pass -d NAME (or --name CERT) to check them"]
+    if dns is None or not identifiers:
+        return DoctorReport.of(findings, notes)
+    provider = _provider(settings, provider_name, dns, clock, findings)
+    with contextlib.ExitStack() as stack:
+        if provider is not None:
+            stack.enter_context(contextlib.closing(ProviderSession(provider)))
+        checks = NameChecks(
+            settings=settings,
+            dns=dns,
+            store=store,
+            clock=clock,
+            addresses=addresses,
+            provider=provider,
+            write_test=request.write_test,
+        )
+        account_uri = store.account(settings.server).read_url()
+        for identifier in identifiers:
+            findings.append(names.caa_finding(identifier, dns, identities, account_uri))
+            findings += checks.run(identifier)
+    if not request.write_test and provider is not None:
+        notes.append("add --write-test to prove the provider may write in each zone")
+    return DoctorReport.of(findings, notes)
+
+
+def require_caa_permits(
+    settings: Settings,
+    dns: Dns,
+    identifiers: Sequence[Identifier],
+    published: Sequence[str],
+    store: Store,
+) -> None:
+    """Stop before ordering when a CAA record forbids this CA for a name (RFC 8659).
+
+    ``published`` are the directory's ``caaIdentities``. A failed look-up or an
+    unknown CA identity is only logged: the CA will decide.
+
+    Raises:
+        CaaForbidden: naming the name, the CAA record and the fix.
+    """
+    identities = ca.caa_identities(settings.server, published, settings.caa_identities)
+    account_uri = store.account(settings.server).read_url()
+
+    def judge(identifier: Identifier) -> CaaVerdict | CertV6Error:
+        try:
+            lookup = dns.relevant_caa(identifier.base)
+        except CertV6Error as error:
+            return error
+        return evaluate(
+            lookup, wildcard=identifier.wildcard, identities=identities, account_uri=account_uri
+        )
+
+    with ThreadPoolExecutor(CAA_THREADS) as pool:
+        verdicts = list(pool.map(judge, identifiers))
+    for identifier, verdict in zip(identifiers, verdicts, strict=True):
+        if isinstance(verdict, CertV6Error):
+            log.warning("CAA of %s not checked: %s", identifier, verdict)
+        elif verdict.permitted is None:
+            log.warning("CAA of %s not checked: %s", identifier, verdict.reason)
+        elif not verdict.permitted:
+            raise CaaForbidden(f"CAA forbids {identifier}: {verdict.reason}", hint=verdict.fix)
+
+
+def _what_to_check(
+    settings: Settings, request: DoctorRequest
+) -> tuple[tuple[Identifier, ...], str | None]:
+    domains, provider = request.domains, request.provider
+    if request.name:
+        lineage = Store(settings.state_dir).lineages.get(request.name)
+        if not lineage.exists():
+            raise ConfigError(
+                f"no certificate named {request.name!r}", hint="see 'certv6 list', or use -d NAME"
+            )
+        config = lineage.config()
+        domains = (*domains, *config.get("domains", ()))
+        provider = provider or config.get("provider")
+    return (parse_identifiers(domains) if domains else ()), provider
+
+
+def _resolvers(settings: Settings, clock: Clock) -> tuple[list[Finding], tuple[str, ...]]:
+    endpoints = network.resolver_endpoints(settings.resolvers, settings.allow_ipv4)
+    checks = [
+        network.probe_resolver(endpoint, clock, allow_ipv4=settings.allow_ipv4)
+        for endpoint in endpoints
+    ]
+    ignored = network.ignored_resolvers(settings.resolvers, settings.allow_ipv4)
+    found = network.resolver_findings(checks, ignored)
+    answers = [address for check in checks for address in check.answers]
+    discovered = tuple(str(prefix) for prefix in nat64.prefixes_from_answers(answers))
+    found.append(network.nat64_finding(settings.nat64_prefix, discovered))
+    configured = (settings.nat64_prefix,) if settings.nat64_prefix else ()
+    return found, configured + discovered
+
+
+def _ca(
+    settings: Settings, store: Store, prefixes: Sequence[str], clock: Clock
+) -> tuple[list[Finding], tuple[str, ...]]:
+    url = settings.server
+    probe = httpnet.probe_json(
+        url,
+        ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+        allow_ipv4=settings.allow_ipv4,
+        clock=clock,
+    )
+    found = httpnet.host_addresses(urllib.parse.urlsplit(url).hostname or "")
+    account = ca.Account(
+        url=store.account(url).read_url(),
+        agree_tos=settings.agree_tos,
+        eab_configured=bool(settings.eab_kid and settings.eab_hmac_key_file),
+    )
+    findings = ca.ca_findings(url, probe, found, prefixes, account)
+    published = ca.published_identities(probe.body)
+    identities = ca.caa_identities(url, published, settings.caa_identities)
+    findings.append(ca.identities_finding(identities))
+    return findings, identities
+
+
+def _dns(settings: Settings, findings: list[Finding]) -> Dns | None:
+    try:
+        return build_dns(settings)
+    except CertV6Error:
+        # Already reported by the resolver checks; names cannot be checked without one.
+        findings.append(fail("host", "names", "names not checked: no usable resolver"))
+        return None
+
+
+def _provider(
+    settings: Settings, wanted: str | None, dns: Dns, clock: Clock, findings: list[Finding]
+) -> Provider | None:
+    try:
+        provider = build_provider(settings, choose_provider(settings, wanted), dns, clock)
+    except CertV6Error as error:
+        findings.append(fail("provider", "setup", error.message, error.hint))
+        return None
+    try:
+        provider.preflight()
+    except CertV6Error as error:
+        findings.append(fail("provider", "preflight", error.message, error.hint))
+        ProviderSession(provider).close()
+        return None
+    findings.append(ok("provider", "preflight", f"{provider.name}: preflight passed"))
+    return provider

@@ -1,0 +1,100 @@
+"""Use case: renew every certificate that is due, each on its own (``certv6 renew``).
+
+Read it top to bottom:
+
+1. one run at a time: the run lock (a second run waits LOCK_WAIT s, then exits 11)
+2. what is due, from each lineage's meta.json and ari.json alone (renew_plan)
+3. the CA's renewal info (RFC 9773) where its Retry-After has passed (renew_ca)
+4. the pre hook, once, if anything is due (renew_hooks)
+5. every due certificate on its own: order with ``replaces``, store, install,
+   deploy hook; one failure never stops the others (renew_run)
+6. the post hook, once, with RENEWED_DOMAINS and FAILED_DOMAINS
+7. the report: renewed, skipped, failed; the CLI exits 12 when anything failed
+
+Steps 3-6 need the network and acme, so when nothing is due and no renewal
+info is due for a check, the run ends after step 2 having imported neither.
+
+``dry_run`` takes every chosen certificate through steps 2 and 4-5 against the
+CA's staging directory, with all state in a temporary directory: the live
+store is only read, no hook runs and nothing is installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from certv6.clock import SYSTEM_CLOCK, Clock
+from certv6.service.renew_plan import Candidate, scan
+from certv6.service.renew_report import RenewReport, not_attempted
+from certv6.settings import Settings
+from certv6.store import Store, hold_lock
+
+log = logging.getLogger("certv6")
+
+LOCK_WAIT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RenewRequest:
+    names: tuple[str, ...] = ()  # empty: every certificate in the store
+    force: bool = False  # renew the chosen ones whether due or not
+    dry_run: bool = False
+
+
+def renew(
+    settings: Settings,
+    request: RenewRequest,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    rng: random.Random | None = None,
+) -> RenewReport:
+    """Renew what is due; see the module docstring for the steps.
+
+    Raises:
+        LockBusy: another ``certv6 renew`` is running (after waiting LOCK_WAIT s).
+        ConfigError: a ``names`` entry that is not in the store.
+    """
+    chance = rng or random.SystemRandom()
+    if request.dry_run:
+        return _dry_run(settings, request, clock, chance)
+    store = Store(settings.state_dir).ensure()
+    with hold_lock(store.lock_path("renew"), wait=LOCK_WAIT, clock=clock, what="certv6 renew"):
+        found = scan(store, request.names, now=clock.now())
+        if not any(request.force or _needs_ca(each) for each in found):
+            log.info("nothing is due (%d certificate(s) checked)", len(found))
+            return RenewReport(tuple(not_attempted(each) for each in found))
+        # Only now pay for acme, cryptography and dnspython (about 0.3 s to
+        # import): the timer's runs mostly end above (issue #6, bench/renew.py).
+        from certv6.service.renew_run import renew_due  # noqa: PLC0415
+
+        return renew_due(
+            settings, store, found, force=request.force, scratch=None, clock=clock, rng=chance
+        )
+
+
+def _dry_run(
+    settings: Settings, request: RenewRequest, clock: Clock, rng: random.Random
+) -> RenewReport:
+    # No lock and no ensure(): a dry run must not write to the live store.
+    found = scan(Store(settings.state_dir), request.names, now=clock.now())
+    from certv6.service.renew_run import renew_due  # noqa: PLC0415 (see renew())
+
+    with tempfile.TemporaryDirectory(prefix="certv6-dry-run-") as scratch:
+        log.info("dry run: staging CA, state in %s (removed afterwards)", scratch)
+        return renew_due(
+            settings,
+            Store(settings.state_dir),
+            found,
+            force=True,
+            scratch=Path(scratch),
+            clock=clock,
+            rng=rng,
+        )
+
+
+def _needs_ca(found: Candidate) -> bool:
+    return found.due or found.check_ari

@@ -1,0 +1,108 @@
+"""Which certificates are due, from what is on disk alone: no network, no heavy imports.
+
+A timer runs ``certv6 renew`` twice a day and almost always nothing is due, so
+this step reads only each lineage's ``meta.json`` and ``ari.json`` (never a
+PEM) and imports neither acme nor cryptography nor dnspython (issue #6:
+1,000 certificates checked in well under a second; bench/renew.py measures it).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from certv6.errors import CertV6Error, ConfigError, StoreError
+from certv6.renewal import AriState, Certificate, Decision, decide, parse_time
+from certv6.store import Lineage, Snapshot, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One lineage and what its current certificate and the CA's last word say."""
+
+    lineage: Lineage
+    certificate: Certificate | None = None
+    ari: AriState | None = None
+    decision: Decision | None = None
+    problem: str = ""  # the lineage could not be read; it counts as failed
+
+    @property
+    def name(self) -> str:
+        return self.lineage.name
+
+    @property
+    def due(self) -> bool:
+        return self.decision is not None and self.decision.due
+
+    @property
+    def check_ari(self) -> bool:
+        return self.decision is not None and self.decision.check_ari
+
+
+def scan(store: Store, names: Sequence[str], *, now: datetime.datetime) -> list[Candidate]:
+    """Every lineage (or the ones named), each with its decision.
+
+    Raises:
+        ConfigError: a name that is not in the store.
+    """
+    return [_candidate(snapshot, now=now) for snapshot in snapshots(store, names)]
+
+
+def snapshots(store: Store, names: Sequence[str]) -> list[Snapshot]:
+    if not names:
+        return store.lineages.snapshots()
+    chosen = []
+    for name in dict.fromkeys(names):
+        snapshot = store.lineages.get(name).snapshot()
+        if snapshot is None:
+            raise ConfigError(
+                f"no certificate named {name!r} in {store.root}",
+                hint="certv6 list shows the stored certificates",
+            )
+        chosen.append(snapshot)
+    return chosen
+
+
+def candidate(lineage: Lineage, *, now: datetime.datetime) -> Candidate:
+    """``lineage`` read afresh (after a renewal); a lineage gone incomplete is a problem."""
+    snapshot = lineage.snapshot()
+    if snapshot is None:
+        return Candidate(lineage, problem=f"certificate {lineage.name!r} has no current version")
+    return _candidate(snapshot, now=now)
+
+
+def _candidate(snapshot: Snapshot, *, now: datetime.datetime) -> Candidate:
+    try:
+        certificate = current_certificate(snapshot)
+    except CertV6Error as error:
+        return Candidate(snapshot.lineage, problem=str(error))
+    ari = AriState.from_json(snapshot.ari) if snapshot.ari is not None else None
+    return Candidate(snapshot.lineage, certificate, ari, decide(certificate, ari, now=now))
+
+
+def current_certificate(snapshot: Snapshot) -> Certificate:
+    """The current certificate's serial and validity, from its meta.json.
+
+    Raises:
+        StoreError: neither meta.json nor cert.pem can say.
+    """
+    meta = snapshot.meta
+    try:
+        return Certificate(
+            serial=str(meta["serial"]),
+            not_before=parse_time(meta["not_before"]),
+            not_after=parse_time(meta["not_after"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        pass
+    # A version written by hand or by an older certv6: read the certificate itself.
+    # Rare, so cryptography is imported only here.
+    from certv6.keys import certificate_info  # noqa: PLC0415 (see the module docstring)
+
+    lineage = snapshot.lineage
+    try:
+        info = certificate_info(lineage.current().read("cert.pem"))
+    except StoreError as error:
+        raise StoreError(f"certificate {lineage.name!r}: {error}") from error
+    return Certificate(f"{info.serial:x}", info.not_before, info.not_after)

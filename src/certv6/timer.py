@@ -1,0 +1,158 @@
+"""systemd units, and a cron line, that run ``certv6 renew`` twice a day. Pure text.
+
+The service is a sandbox: certv6 needs to read its config, write its state
+directory and the install targets, and talk to the CA and the DNS over IPv6,
+and nothing more. systemd.exec(5) names each setting; where one is left out
+on purpose, the reason is next to where it would be.
+
+The timer fires at 00:00 and 12:00 plus up to an hour at random, so a CA's
+clients do not all arrive at once; Persistent=true catches up a run missed
+while the machine was off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+UNIT = "certv6"
+SERVICE = f"{UNIT}.service"
+TIMER = f"{UNIT}.timer"
+HOMES = (PurePosixPath("/home"), PurePosixPath("/root"), PurePosixPath("/run/user"))
+# systemd.exec(5): the system calls an ordinary service (a network client like certv6) uses.
+SYSCALLS = "@system-service"
+# chown/chmod/DAC for the installer (owner, group, modes of a server's key files);
+# KILL for hooks that signal a server. Nothing else: no raw sockets, no mounts.
+CAPABILITIES = "CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_KILL"
+
+
+@dataclass(frozen=True, slots=True)
+class TimerSpec:
+    """What the units must know: how to start certv6, and what it may write."""
+
+    command: tuple[str, ...]  # certv6 itself: (/usr/bin/certv6,) or (python, -m, certv6)
+    config: PurePosixPath
+    state_dir: PurePosixPath
+    read_write: tuple[PurePosixPath, ...] = ()  # install targets and the like
+    allow_ipv4: bool = False
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        # --allow-ipv4 as given to `timer install`, so the service does what the sandbox allows.
+        ipv4 = ("--allow-ipv4",) if self.allow_ipv4 else ()
+        return (*self.command, "--config", str(self.config), *ipv4, "renew", "--quiet")
+
+
+def service_unit(spec: TimerSpec) -> str:
+    """The oneshot service. Exit 12 (some certificates failed) shows as a failed unit."""
+    lines = [
+        "[Unit]",
+        "Description=Renew the ACME certificates that are due (certv6)",
+        "Wants=network-online.target",
+        "After=network-online.target",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        f"ExecStart={exec_line(spec.argv)}",
+        "# A stuck CA or DNS provider must not keep the run (and its lock) forever.",
+        "TimeoutStartSec=1h",
+        "UMask=0077",
+        *_filesystem(spec),
+        f"RestrictAddressFamilies={_families(spec.allow_ipv4)}",
+        "NoNewPrivileges=yes",
+        f"CapabilityBoundingSet={CAPABILITIES}",
+        "PrivateTmp=yes",
+        "PrivateDevices=yes",
+        "ProtectKernelTunables=yes",
+        "ProtectKernelModules=yes",
+        "ProtectKernelLogs=yes",
+        "ProtectControlGroups=yes",
+        "ProtectClock=yes",
+        "ProtectHostname=yes",
+        "ProtectProc=invisible",
+        "RestrictNamespaces=yes",
+        "RestrictRealtime=yes",
+        "RestrictSUIDSGID=yes",
+        "LockPersonality=yes",
+        "RemoveIPC=yes",
+        "KeyringMode=private",
+        "SystemCallArchitectures=native",
+        f"SystemCallFilter={SYSCALLS}",
+        "SystemCallErrorNumber=EPERM",
+        "# Not MemoryDenyWriteExecute: hooks may run programs that need W+X memory (JITs).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def timer_unit() -> str:
+    return "\n".join(
+        [
+            "[Unit]",
+            "Description=Run certv6 renew twice a day",
+            "",
+            "[Timer]",
+            "OnCalendar=*-*-* 00,12:00:00",
+            "RandomizedDelaySec=1h",
+            "Persistent=true",
+            "",
+            "[Install]",
+            "WantedBy=timers.target",
+            "",
+        ]
+    )
+
+
+def cron_line(spec: TimerSpec, *, minute: int, hour: int) -> str:
+    """An /etc/cron.d line for hosts without systemd: twice a day at a fixed random time."""
+    # cron treats an unescaped % as a newline (crontab(5)).
+    command = " ".join(_shell_word(word).replace("%", "\\%") for word in spec.argv)
+    return f"{minute} {hour % 12},{hour % 12 + 12} * * * root {command}\n"
+
+
+def exec_line(argv: Sequence[str]) -> str:
+    """``argv`` as an ExecStart= value (systemd.service(5) "Command lines")."""
+    return " ".join(_unit_word(word) for word in argv)
+
+
+def _filesystem(spec: TimerSpec) -> list[str]:
+    writable = _unique([spec.state_dir, *spec.read_write])
+    read_only = [PurePosixPath(word) for word in spec.command[:1]] + [spec.config]
+    at_home = any(_under_home(path) for path in [*writable, *read_only])
+    return [
+        "ProtectSystem=strict",
+        # "-": a target directory that does not exist yet must not stop the run.
+        "ReadWritePaths=" + " ".join("-" + _unit_word(str(path)) for path in writable),
+        # /home and /root stay hidden unless certv6, its config or its state live there.
+        f"ProtectHome={'read-only' if at_home else 'yes'}",
+    ]
+
+
+def _families(allow_ipv4: bool) -> str:
+    # AF_NETLINK: getaddrinfo() asks the kernel which address families are configured.
+    return "AF_INET6 AF_UNIX AF_NETLINK" + (" AF_INET" if allow_ipv4 else "")
+
+
+def _unit_word(word: str) -> str:
+    escaped = word.replace("%", "%%").replace("$", "$$")
+    if not escaped or any(c in escaped for c in " \t\"'\\;"):
+        escaped = '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return escaped
+
+
+def _shell_word(word: str) -> str:
+    if word and all(c.isalnum() or c in "/._-+=:@," for c in word):
+        return word
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def _under_home(path: PurePosixPath) -> bool:
+    return any(path == home or home in path.parents for home in HOMES)
+
+
+def _unique(paths: Sequence[PurePosixPath | Path]) -> list[PurePosixPath]:
+    seen: dict[PurePosixPath, None] = {}
+    for path in paths:
+        seen.setdefault(PurePosixPath(path), None)
+    return list(seen)

@@ -159,3 +159,25 @@ def test_sigkill_while_waiting_is_cleaned_up_by_the_next_run(lab, client: Client
     client.issue("next", f"next.{ZONE}")  # the next run removes what the killed one left
     assert lab.txt_at(lab.primary_addr, owner) == set()
     assert list((client.state_dir / "ledger").glob("*.json")) == []
+
+
+def test_a_required_profile_the_ca_lacks_stops_before_ordering(lab, client: Client) -> None:  # type: ignore[no-untyped-def]
+    done = client.run(
+        "issue",
+        "--name",
+        "prof",
+        "-d",
+        f"prof.{ZONE}",
+        "--profile",
+        "shortlived",
+        "--profile-policy",
+        "required",
+    )
+    assert done.returncode == 3, done.stderr
+    assert "does not offer the profile 'shortlived'" in done.stderr
+    assert "order:" not in done.stderr and no_certificate(client, "prof")
+    preferred = client.run(
+        "issue", "--name", "prof", "-d", f"prof.{ZONE}", "--profile", "shortlived"
+    )
+    assert preferred.returncode == 0, preferred.stderr
+    assert "using its default" in preferred.stderr

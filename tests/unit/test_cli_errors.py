@@ -80,3 +80,12 @@ def test_debug_shows_the_traceback(workdir: Path) -> None:
 def test_list_when_empty(workdir: Path) -> None:
     done = certv6("--config", "ok.toml", "list", "--json", cwd=workdir)
     assert done.returncode == 0 and done.stdout.strip() == "[]"
+
+
+def test_insecure_secrets_flag_accepts_a_world_readable_key_file(workdir: Path) -> None:
+    (workdir / "tsig.key").chmod(0o644)
+    done = certv6(
+        "--insecure-secrets", "--config", "ok.toml", "issue", "-d", "example.org", cwd=workdir
+    )
+    # Past the key file check: it now fails only because the CA at [::1]:1 is not there.
+    assert done.returncode == 4 and "cannot reach the CA" in done.stderr

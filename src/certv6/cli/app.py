@@ -25,6 +25,7 @@ class Options:
     debug: bool
     quiet: bool
     allow_ipv4: bool = False
+    insecure_secrets: bool = False
 
     def settings(self, **flags: Any) -> Settings:
         from certv6.providers import available
@@ -32,6 +33,8 @@ class Options:
         given = {key: value for key, value in flags.items() if value not in (None, (), False)}
         if self.allow_ipv4:
             given["allow_ipv4"] = True
+        if self.insecure_secrets:
+            given["insecure_secrets"] = True
         return load_settings(self.config, os.environ, given, provider_names=available())
 
 
@@ -51,13 +54,25 @@ class Options:
     is_flag=True,
     help="Also use IPv4 (dual-stack hosts); by default certv6 speaks only IPv6.",
 )
+@click.option(
+    "--insecure-secrets",
+    is_flag=True,
+    help="Accept credential files that other users can read (not recommended).",
+)
 @click.version_option(__version__, prog_name="certv6")
 @click.pass_context
 def cli(
-    context: click.Context, config: Path | None, debug: bool, quiet: bool, allow_ipv4: bool
+    context: click.Context,
+    /,
+    *,
+    config: Path | None,
+    debug: bool,
+    quiet: bool,
+    allow_ipv4: bool,
+    insecure_secrets: bool,
 ) -> None:
     """ACME dns-01 certificates for IPv6-only hosts."""
-    context.obj = Options(config, debug, quiet, allow_ipv4)
+    context.obj = Options(config, debug, quiet, allow_ipv4, insecure_secrets)
     setup_logging(debug, quiet)
 
 

@@ -14,22 +14,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from certv6 import keys, propagation
-from certv6.acme_client import AcmeSession, Order, PendingChallenge
+from certv6.acme_client import AcmeSession, Order, PendingChallenge, choose_profile
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.dns01 import effective_records
 from certv6.dnsquery import Dns
 from certv6.errors import AccountError, CertV6Error
 from certv6.model import Identifier, parse_identifiers
 from certv6.providers import Provider, ProviderSession
+from certv6.service.account import connect_account, register
 from certv6.service.cleanup import cleanup_published, cleanup_stale
 from certv6.service.doctor import require_caa_permits
-from certv6.service.runtime import (
-    build_dns,
-    build_provider,
-    choose_provider,
-    connect_account,
-    register,
-)
+from certv6.service.install import install_config
+from certv6.service.runtime import build_dns, build_provider, choose_provider
 from certv6.settings import Settings
 from certv6.store import Lineage, Store, check_lineage_name, hold_lock
 
@@ -47,6 +43,7 @@ class IssueRequest:
     provider: str | None = None
     key_type: str | None = None
     profile: str | None = None
+    profile_policy: str = "preferred"
     replaces: str | None = None
 
 
@@ -78,6 +75,7 @@ def issue(
     name = check_lineage_name(request.name or identifiers[0].base)
     dns = build_dns(settings)
     provider = build_provider(settings, choose_provider(settings, request.provider), dns, clock)
+    install_config(settings, name)  # a bad install table fails now, not after issuance
     # Only now, with every setting checked, does anything get written.
     store = Store(settings.state_dir).ensure()
     with (
@@ -97,6 +95,11 @@ def issue(
             acme = connect_account(settings, store, clock)
         # RFC 8659: a CAA record that forbids this CA fails here, before any order exists.
         require_caa_permits(settings, dns, identifiers, acme.caa_identities, store)
+        if request.profile:
+            profile = choose_profile(
+                acme.profiles, request.profile, request.profile_policy, what=name
+            )
+            request = replace(request, profile=profile)
         with steps("order"):
             order = _new_order(acme, settings, store, identifiers, request)
             pending = acme.pending_challenges(order)

@@ -17,9 +17,9 @@ from certv6 import renewal
 from certv6.acme_client import AcmeSession, RenewalInfoError, certificate_id, choose_profile
 from certv6.clock import Clock
 from certv6.errors import CertV6Error, ConfigError, OrderError, StoreError
+from certv6.service.account import connect_account
 from certv6.service.issue import IssueRequest, IssueResult, issue
 from certv6.service.renew_plan import Candidate
-from certv6.service.runtime import connect_account
 from certv6.settings import SERVER_SHORTCUTS, Settings
 from certv6.store import Lineage, Store
 

@@ -6,7 +6,7 @@ import logging
 
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.errors import ConfigError
-from certv6.service.runtime import connect_account
+from certv6.service.account import connect_account
 from certv6.settings import Settings
 from certv6.store import Store, hold_lock
 

@@ -36,6 +36,12 @@ pass_options = click.make_pass_decorator(Options)
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds to wait for every nameserver.",
 )
+@click.option("--profile", help="ACME profile to ask for (default: [certificate.NAME] profile).")
+@click.option(
+    "--profile-policy",
+    type=click.Choice(("preferred", "required")),
+    help="required: fail if the CA does not list the profile (default preferred).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @pass_options
 def issue(
@@ -46,6 +52,8 @@ def issue(
     name: str | None,
     provider: str | None,
     key_type: str | None,
+    profile: str | None,
+    profile_policy: str | None,
     as_json: bool,
     **flags: object,
 ) -> None:
@@ -55,7 +63,15 @@ def issue(
 
     settings = options.settings(**flags)
     progress = ProgressLine(options.quiet)
-    request = IssueRequest(domains=domains, name=name, provider=provider, key_type=key_type)
+    table = settings.certificates.get(name or "", {})
+    request = IssueRequest(
+        domains=domains,
+        name=name,
+        provider=provider,
+        key_type=key_type,
+        profile=profile or _text(table.get("profile")),
+        profile_policy=profile_policy or _text(table.get("profile_policy")) or "preferred",
+    )
     try:
         result = issue_certificate(settings, request, progress=progress)
     finally:
@@ -98,17 +114,18 @@ def list_(options: Options, state_dir: str | None, as_json: bool) -> None:
     if not summaries:
         click.echo("no certificates yet")
         return
-    rows = [("NAME", "DOMAINS", "NOT AFTER", "NEXT RENEWAL")]
+    rows = [("NAME", "DOMAINS", "NOT AFTER", "NEXT RENEWAL", "WHY")]
     for s in summaries:
         rows.append(
             (
                 s.name,
-                ",".join(s.domains) or f"({s.problem})",
+                ",".join(s.domains) or "-",
                 f"{s.not_after:%Y-%m-%d %H:%M}" if s.not_after else "-",
                 f"{s.next_renewal:%Y-%m-%d %H:%M}" if s.next_renewal else "-",
+                f"problem: {s.problem}" if s.problem else s.renewal_reason,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -140,3 +157,7 @@ def cleanup(options: Options, stale: bool, state_dir: str | None) -> None:
     )
     if result.failed:
         raise click.exceptions.Exit(8)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

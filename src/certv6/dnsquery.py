@@ -12,11 +12,13 @@ an IPv4 server).
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.exception
+import dns.message
 import dns.name
 import dns.nameserver
 import dns.rdatatype
@@ -87,6 +89,14 @@ class Dns:
     def __init__(self, settings: DnsSettings | None = None) -> None:
         self.settings = settings or DnsSettings()
         self._resolver = _build_resolver(self.settings)
+        # One Dns lives for one run. The provider, the propagation checker and the
+        # CAA check all ask where each _acme-challenge chain ends and which zone
+        # holds it; an order of 100 names would ask each question three times.
+        # Answers (never failures) are kept for the run; callers may use threads.
+        self._chains: dict[str, tuple[str, ...]] = {}
+        self._zones: dict[str, str] = {}
+        self._caa: dict[str, dns.resolver.Answer | None] = {}
+        self._memo_lock = threading.Lock()
 
     @property
     def resolver_endpoints(self) -> tuple[str, ...]:
@@ -101,6 +111,16 @@ class Dns:
         Raises:
             DnsError: the chain loops or is longer than 16 links.
         """
+        key = _absolute(name).lower()
+        with self._memo_lock:
+            known = self._chains.get(key)
+        if known is None:
+            known = self._follow(name)
+            with self._memo_lock:
+                self._chains[key] = known
+        return known
+
+    def _follow(self, name: str) -> tuple[str, ...]:
         chain = [_absolute(name)]
         while True:
             target = self._cname_target(chain[-1])
@@ -122,12 +142,19 @@ class Dns:
         Raises:
             ZoneNotFound: no SOA found, or the resolver gave up.
         """
+        key = _absolute(name).lower()
+        with self._memo_lock:
+            known = self._zones.get(key)
+        if known is not None:
+            return known
         try:
             zone = dns.resolver.zone_for_name(
                 _absolute(name), resolver=self._resolver, lifetime=self.settings.timeout * 2
             )
         except dns.exception.DNSException as error:
             raise ZoneNotFound(f"cannot find the zone of {name}: {error}", qname=name) from error
+        with self._memo_lock:
+            self._zones[key] = zone.to_text()
         return zone.to_text()
 
     def primary(self, zone: str) -> tuple[str, tuple[str, ...]]:
@@ -185,25 +212,55 @@ class Dns:
         return CaaLookup(_absolute(name), None, None, (), tuple(asked))
 
     def _caa_at(self, name: str) -> dns.resolver.Answer | None:
+        # Names of one order share their parents: ask each level once per run.
+        key = name.lower()
+        with self._memo_lock:
+            if key in self._caa:
+                return self._caa[key]
         try:
-            return self._resolver.resolve(name, "CAA")
+            answer: dns.resolver.Answer | None = self._resolver.resolve(name, "CAA")
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return None
+            answer = None
         except dns.exception.DNSException as error:
             raise DnsError(
                 f"CAA look-up of {name} failed: {error}",
                 qname=name,
                 hint="a CA refuses to issue when CAA cannot be looked up; fix the zone's servers",
             ) from error
+        with self._memo_lock:
+            self._caa[key] = answer
+        return answer
 
     def _cname_target(self, name: str) -> str | None:
         try:
             answer = self._resolver.resolve(name, "CNAME")
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        except dns.resolver.NXDOMAIN as missing:
+            responses = missing.responses()  # type: ignore[no-untyped-call]  # unannotated upstream
+            self._note_zone(name, responses.get(dns.name.from_text(name)))
+            return None
+        except dns.resolver.NoAnswer as empty:
+            self._note_zone(name, empty.response())  # type: ignore[no-untyped-call]
             return None
         except dns.exception.DNSException as error:
             raise DnsError(f"cannot look up CNAME of {name}: {error}", qname=name) from error
         return str(answer[0].target.to_text()).lower()
+
+    def _note_zone(self, name: str, response: dns.message.Message | None) -> None:
+        """Keep the zone a negative answer names (RFC 2308 section 3: its SOA).
+
+        The end of a ``_acme-challenge`` chain usually does not exist yet, and the
+        NXDOMAIN for its CNAME query already says which zone it would be in: that
+        saves the SOA walk ``find_zone`` would do next, one query per name.
+        """
+        if response is None:
+            return
+        for rrset in response.authority:
+            if rrset.rdtype == dns.rdatatype.SOA and dns.name.from_text(name).is_subdomain(
+                rrset.name
+            ):
+                with self._memo_lock:
+                    self._zones.setdefault(_absolute(name).lower(), rrset.name.to_text())
+                return
 
     def _resolve(self, name: str, rdtype: str) -> dns.resolver.Answer:
         try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -74,9 +75,47 @@ class Network(acme_client.ClientNetwork):
         self.allow_ipv4 = allow_ipv4
         self.clock = clock
         self.retry_budget = retry_budget
-        self.last_headers: dict[str, str] = {}
-        self.last_status: int | None = None
+        # Requests of one order may run in parallel threads (authorizations,
+        # challenge answers): what "the last response" was is per thread, and
+        # the nonce pool is shared under a lock.
+        self._local = threading.local()
+        self._nonce_lock = threading.Lock()
         self.answered = False  # the CA has sent at least one HTTP response
+
+    @property
+    def last_headers(self) -> dict[str, str]:
+        return getattr(self._local, "headers", {})
+
+    @last_headers.setter
+    def last_headers(self, headers: dict[str, str]) -> None:
+        self._local.headers = headers
+
+    @property
+    def last_status(self) -> int | None:
+        return getattr(self._local, "status", None)
+
+    @last_status.setter
+    def last_status(self, status: int | None) -> None:
+        self._local.status = status
+
+    def _get_nonce(self, url: str, new_nonce_url: str) -> str:
+        # acme's version checks the pool, fetches, then pops: with parallel threads
+        # another one can take the fetched nonce in between. Fetch outside the
+        # lock (threads fetch concurrently), take under it, a bounded few times.
+        for _ in range(MAX_ATTEMPTS):
+            with self._nonce_lock:
+                if self._nonces:
+                    return self._nonces.pop()
+            if new_nonce_url is None:
+                response = self.head(url)
+            else:
+                response = self._check_response(self.head(new_nonce_url), content_type=None)
+            self._add_nonce(response)
+        raise acme_errors.Error("could not get a fresh nonce from the CA")
+
+    def _add_nonce(self, response: requests.Response) -> None:
+        with self._nonce_lock:
+            super()._add_nonce(response)
 
     def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         response = super()._send_request(method, url, *args, **kwargs)

@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.dns01 import effective_records
 from certv6.dnsquery import Dns
 from certv6.errors import AccountError, CertV6Error
-from certv6.model import Identifier, parse_identifiers
+from certv6.model import Identifier, TxtRecord, parse_identifiers
 from certv6.providers import Provider, ProviderSession
 from certv6.service.account import connect_account, register
 from certv6.service.cleanup import cleanup_published, cleanup_stale
@@ -87,14 +89,18 @@ def issue(
             what=f"certificate {name!r}",
         ),
     ):
-        # Fail on a provider that cannot work (no IPv6 route to its API, bad
-        # credentials) before an order exists at the CA.
-        provider.preflight()
-        cleanup_stale(settings, store, dns, clock)
+        warming = _warm_dns_answers(dns, identifiers)
+        with steps("checks"):
+            # Fail on a provider that cannot work (no IPv6 route to its API, bad
+            # credentials) before an order exists at the CA.
+            provider.preflight()
+            cleanup_stale(settings, store, dns, clock)
         with steps("account"):
             acme = connect_account(settings, store, clock)
-        # RFC 8659: a CAA record that forbids this CA fails here, before any order exists.
-        require_caa_permits(settings, dns, identifiers, acme.caa_identities, store)
+        with steps("caa"):
+            warming.join()
+            # RFC 8659: a CAA record that forbids this CA fails here, before any order.
+            require_caa_permits(settings, dns, identifiers, acme.caa_identities, store)
         if request.profile:
             profile = choose_profile(
                 acme.profiles, request.profile, request.profile_policy, what=name
@@ -127,6 +133,29 @@ def issue(
         result.not_after.strftime("%Y-%m-%d %H:%M UTC"),
     )
     return replace(result, timings={**steps.timings, "total": steps.total()})
+
+
+def _warm_dns_answers(dns: Dns, identifiers: Sequence[Identifier]) -> threading.Thread:
+    """Look up CAA and the challenge owners' chains and zones while the CA is contacted.
+
+    ``Dns`` keeps the answers for the run, so the CAA check, the provider and the
+    propagation checker find them ready; a failure here is ignored (those steps
+    ask again and report it properly).
+    """
+
+    def caa(identifier: Identifier) -> None:
+        with contextlib.suppress(CertV6Error):
+            dns.relevant_caa(identifier.base)
+
+    def warm() -> None:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            pool.map(caa, identifiers)
+            with contextlib.suppress(CertV6Error):
+                effective_records([TxtRecord(i.challenge_owner, "") for i in identifiers], dns)
+
+    thread = threading.Thread(target=warm, name="certv6-dns-warm", daemon=True)
+    thread.start()
+    return thread
 
 
 def _new_order(
@@ -172,7 +201,8 @@ class _Proof:
         if not pending:
             return
         records = [challenge.record for challenge in pending]
-        written = effective_records(records, self.dns)
+        with self.steps("publish"):
+            written = effective_records(records, self.dns)
         with self.store.ledger.recording(self.provider.name, self.lineage, written) as entry:
             first_error: BaseException | None = None
             try:

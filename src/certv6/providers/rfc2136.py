@@ -68,7 +68,9 @@ class Rfc2136Provider:
         context.check_options(OPTIONS)
         self._context = context
         # Checked now: a bad propagation_timeout must not surface after the order.
-        self._hints = hints_from(context, timeout=120.0, poll_interval=1.0)
+        # Your own primary NOTIFYs its secondaries at once: poll every half second
+        # at most, so a lagging secondary is seen within ~0.25 s of catching up.
+        self._hints = hints_from(context, timeout=120.0, poll_interval=0.5)
         self._dns = context.dns
         key_file = Path(context.option("key_file", required=True))
         data = read_secret_file(

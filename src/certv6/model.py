@@ -190,3 +190,22 @@ def parse_endpoint(text: str, default_port: int) -> Endpoint:
         except ValueError:
             raise ConfigError(f"invalid endpoint {text!r}: bad IPv6 address") from None
     return Endpoint(host, port)
+
+
+def parse_txt_owner(text: str) -> str:
+    """An absolute owner name for a TXT look-up; underscores allowed (``_acme-challenge``).
+
+    Raises:
+        ConfigError: not a DNS name.
+    """
+    raw = text.strip()
+    if not raw or ".." in raw or raw.startswith(".") or "*" in raw:
+        raise ConfigError(f"invalid owner name {text!r}", hint="e.g. _acme-challenge.example.org")
+    _refuse_ip_literal(text, raw.rstrip("."))
+    try:
+        name = dns.name.from_text(raw.rstrip(".").lower())
+    except dns.exception.DNSException as error:
+        raise ConfigError(f"invalid owner name {text!r}: {error}") from error
+    if len(name.labels) < 3:
+        raise ConfigError(f"invalid owner name {text!r}: not inside any zone below a TLD")
+    return name.to_text()

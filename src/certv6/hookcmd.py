@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("certv6")
 
 _NAME = re.compile(r"[A-Za-z0-9_.*-]{1,253}")
+_LDH = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_IP_LIKE = re.compile(r"[0-9.]+")
+_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 (RFC 8555 8.4)
 # The startup probe dehydrated sends (and every other handler we ignore) must not
 # print anything: dehydrated reads generate_csr's stdout as a CSR.
 DEHYDRATED_DEPLOY, DEHYDRATED_CLEAN = "deploy_challenge", "clean_challenge"
@@ -95,6 +98,9 @@ def certbot_auth(hook: HookOptions) -> None:
     remaining = _remaining(os.environ.get("CERTBOT_REMAINING_CHALLENGES", ""))
     if remaining:
         # certbot answers the challenges only after the last call: publish then, in one batch.
+        # Checked now all the same (cheaply), so a bad value fails at its own call.
+        _light_check(*pair)
+        _check_provider_name(hook.provider)
         settings = hook.settings(providers=False)
         owner = hookrun.find_owner(os.environ)
         hookrun.RunJournal(settings.state_dir, owner).plan([pair])
@@ -230,6 +236,44 @@ def _checked(owner: str, value: str) -> Pair:
     if not _NAME.fullmatch(owner.rstrip(".")) or not value or not value.isprintable():
         raise ConfigError(f"not a dns-01 challenge: {owner!r} {value!r}")
     return owner, value
+
+
+def _light_check(owner: str, value: str) -> None:
+    """The full owner/value check of service.hook, without importing dnspython.
+
+    ASCII names are checked here by the LDH rules; anything else (IDNA) takes
+    the full, slower path, which is rare.
+    """
+    name = owner.rstrip(".").removeprefix("_acme-challenge.")
+    labels = name.split(".")
+    if not name.isascii() or any(label[2:4] == "--" for label in labels):
+        from certv6.service.hook import challenge_record
+
+        challenge_record(owner, value)
+        return
+    if _IP_LIKE.fullmatch(name) or ":" in name:
+        raise ConfigError(f"{name!r} is an IP address; dns-01 can only validate DNS names")
+    if len(labels) < 2 or len(name) > 253 or not all(_LDH.fullmatch(x) for x in labels):
+        raise ConfigError(
+            f"invalid domain {name!r}: labels must be 1-63 of a-z, 0-9 and '-'",
+            hint="check CERTBOT_DOMAIN",
+        )
+    if not _VALUE.fullmatch(value):
+        raise ConfigError(f"{value!r} is not a dns-01 TXT value (43 characters of base64url)")
+
+
+def _check_provider_name(name: str | None) -> None:
+    """An unknown --provider fails at the first call, not only at the last one."""
+    if name is None:
+        return
+    from importlib import metadata
+
+    # The built-ins are entry points too; without package metadata (a bare source
+    # tree) there is nothing cheap to compare with, and the last call checks fully.
+    installed = {entry.name for entry in metadata.entry_points(group="certv6.providers")}
+    if installed and name not in installed:
+        known = ", ".join(sorted(installed))
+        raise ConfigError(f"unknown provider {name!r}", hint=f"installed providers: {known}")
 
 
 def _warn_missing(published: Published, all_domains: str) -> None:

@@ -74,6 +74,8 @@ def parse_identifier(text: str) -> Identifier:
         ConfigError: the name is not something a CA could issue for via dns-01.
     """
     raw = text.strip()
+    if raw in ("", "."):
+        raise ConfigError(f"invalid domain {text!r}: empty name", hint="e.g. -d example.org")
     wildcard = raw.startswith("*.")
     rest = raw[2:] if wildcard else raw
     if rest.endswith("."):
@@ -140,6 +142,25 @@ def _check_labels(text: str, name: str) -> None:
             )
     if labels[-1].isdigit():
         raise ConfigError(f"invalid domain {text!r}: the last label cannot be all digits")
+    for label in labels:
+        _check_reserved_label(text, label)
+
+
+def _check_reserved_label(text: str, label: str) -> None:
+    """RFC 5891 4.2.3.1: '--' in positions 3-4 is reserved; only valid A-labels ('xn--') use it."""
+    if label[2:4] != "--":
+        return
+    if not label.startswith("xn--"):
+        raise ConfigError(
+            f"invalid domain {text!r}: label {label!r} has '--' in positions 3-4 (reserved)",
+            hint="only IDNA A-labels (xn--...) may; CAs refuse other such labels",
+        )
+    try:
+        dns.name.from_text(label).to_unicode(idna_codec=dns.name.IDNA_2008_Strict)
+    except (dns.exception.DNSException, UnicodeError) as error:
+        raise ConfigError(
+            f"invalid domain {text!r}: {label!r} is not a valid IDNA A-label ({error})"
+        ) from error
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,14 @@ Relative paths in the file are relative to the file. Environment variables are
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import math
 import os
+import re
 import stat
 import tomllib
 import types
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -38,6 +42,8 @@ SERVER_SHORTCUTS = {
 }
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
 POLICIES = ("all-reachable", "strict")
+NAT64_PREFIX_LENGTHS = (32, 40, 48, 56, 64, 96)  # RFC 6052 section 2.2
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,10 +205,12 @@ def _providers(raw: Any, base: Path, origin: str) -> dict[str, ProviderSettings]
     for name, options in raw.items():
         if not isinstance(options, dict):
             raise ConfigError(f"{origin}: [provider.{name}] must be a table")
-        try:
-            resolved = {k: _path(v, base) if k.endswith("_file") else v for k, v in options.items()}
-        except TypeError as error:
-            raise ConfigError(f"{origin}: [provider.{name}]: {error} for every *_file") from None
+        resolved = {}
+        for key, value in options.items():
+            try:
+                resolved[key] = _path(value, base) if key.endswith("_file") else value
+            except TypeError as error:
+                raise ConfigError(f"{origin}: [provider.{name}] {key}: {error}") from None
         providers[name] = ProviderSettings(name, types.MappingProxyType(resolved))
     return providers
 
@@ -232,12 +240,7 @@ def _certificates(raw: Any, origin: str) -> dict[str, Mapping[str, Any]]:
 
 
 def _validated(settings: Settings) -> Settings:
-    server = SERVER_SHORTCUTS.get(settings.server, settings.server)
-    if not server.startswith("https://"):
-        raise ConfigError(
-            f"server {settings.server!r} is not an https:// directory URL or a known shortcut",
-            hint=f"use an https:// URL or one of: {', '.join(SERVER_SHORTCUTS)}",
-        )
+    server = _directory_url(settings.server, "server")
     if settings.key_type not in KEY_TYPES:
         raise ConfigError(
             f"unknown key type {settings.key_type!r}", hint=f"choose one of {', '.join(KEY_TYPES)}"
@@ -248,13 +251,68 @@ def _validated(settings: Settings) -> Settings:
             hint=f"choose one of {', '.join(POLICIES)}",
         )
     staging = settings.staging_server
-    staging = SERVER_SHORTCUTS.get(staging, staging) if staging else None
-    if staging is not None and not staging.startswith("https://"):
-        raise ConfigError(
-            f"staging_server {settings.staging_server!r} is not an https:// directory URL",
-            hint=f"use an https:// URL or one of: {', '.join(SERVER_SHORTCUTS)}",
-        )
+    staging = _directory_url(staging, "staging_server") if staging else None
+    _check_email(settings.email)
+    _check_ca_bundle(settings.ca_bundle)
+    _check_eab(settings)
+    _check_nat64_prefix(settings.nat64_prefix)
     return replace(settings, server=server, staging_server=staging)
+
+
+def _directory_url(value: str, key: str) -> str:
+    url = SERVER_SHORTCUTS.get(value, value)
+    hint = f"use an https:// URL or one of: {', '.join(SERVER_SHORTCUTS)}"
+    if not url.startswith("https://"):
+        raise ConfigError(f"{key} {value!r} is not an https:// directory URL", hint=hint)
+    try:
+        host = urllib.parse.urlsplit(url).hostname
+    except ValueError as error:
+        raise ConfigError(f"{key} {value!r} is not a valid URL: {error}", hint=hint) from None
+    if not host or any(c.isspace() for c in url):
+        raise ConfigError(f"{key} {value!r} has no valid host name", hint=hint)
+    return url
+
+
+def _check_email(email: str | None) -> None:
+    # RFC 8555 7.3: a mailto: contact; the CA checks it properly, this catches typos.
+    if email is not None and not _EMAIL.match(email):
+        raise ConfigError(f"email {email!r} is not an e-mail address", hint="e.g. ops@example.org")
+
+
+def _check_ca_bundle(path: Path | None) -> None:
+    if path is None:
+        return
+    try:
+        text = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"cannot read ca_bundle {path}: {error.strerror}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in text:
+        raise ConfigError(f"ca_bundle {path} holds no PEM certificate")
+
+
+def _check_eab(settings: Settings) -> None:
+    if settings.eab_kid and settings.eab_hmac_key_file is None:
+        raise ConfigError(
+            "eab_kid is set but eab_hmac_key_file is not",
+            hint="both come from your CA's account page",
+        )
+    if settings.eab_hmac_key_file is not None and not settings.eab_hmac_key_file.is_file():
+        raise ConfigError(f"cannot read EAB HMAC key file {settings.eab_hmac_key_file}")
+
+
+def _check_nat64_prefix(prefix: str | None) -> None:
+    if prefix is None:
+        return
+    try:
+        network = ipaddress.IPv6Network(prefix)
+    except ValueError as error:
+        raise ConfigError(f"nat64_prefix {prefix!r} is not an IPv6 prefix: {error}") from None
+    if network.prefixlen not in NAT64_PREFIX_LENGTHS:
+        raise ConfigError(
+            f"nat64_prefix {prefix!r}: RFC 6052 allows lengths "
+            f"{', '.join(map(str, NAT64_PREFIX_LENGTHS))}",
+            hint="e.g. 64:ff9b::/96",
+        )
 
 
 def _did_you_mean(key: str) -> str:
@@ -283,8 +341,8 @@ def _positive_float(value: Any) -> float:
     if isinstance(value, bool):
         raise TypeError("expected a number of seconds")
     number = float(value)
-    if not number > 0:
-        raise ValueError("expected a positive number of seconds")
+    if not number > 0 or not math.isfinite(number):
+        raise ValueError("expected a positive number of seconds (and not infinity)")
     return number
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from certv6 import hookrun
-from certv6.errors import StoreError
+from certv6.errors import ConfigError, StoreError
 from certv6.hookrun import RunJournal, RunOwner
 from certv6.model import TxtRecord
 from certv6.store import Store
@@ -84,7 +84,7 @@ def test_a_forked_subshell_of_the_client_is_skipped(tmp_path: Path) -> None:
 
 
 def test_owner_env_must_name_a_process() -> None:
-    with pytest.raises(StoreError, match="not a process id"):
+    with pytest.raises(ConfigError, match="not a process id"):
         hookrun.find_owner({hookrun.OWNER_ENV: "certbot"})
     with pytest.raises(StoreError, match="not in /proc"):
         hookrun.find_owner({hookrun.OWNER_ENV: str(2**22 + 7)})

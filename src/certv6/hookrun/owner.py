@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from certv6.errors import StoreError
+from certv6.errors import ConfigError, StoreError
 
 OWNER_ENV = "CERTV6_HOOK_OWNER_PID"
 # Shells that process-spawning code puts between a client and its hook
@@ -73,7 +73,7 @@ def find_owner(env: Mapping[str, str]) -> RunOwner:
 
 def _owner_pid(text: str) -> int:
     if not text.isdigit():
-        raise StoreError(f"{OWNER_ENV}={text!r} is not a process id")
+        raise ConfigError(f"{OWNER_ENV}={text!r} is not a process id")
     return int(text)
 
 

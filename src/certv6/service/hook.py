@@ -68,6 +68,8 @@ def publish_and_wait(run: HookRun, pairs: Sequence[Pair]) -> Published:
         ProviderError: publishing failed (the values stay in the journal for cleanup).
         PropagationTimeout: some nameserver still lags at the deadline.
     """
+    for owner, value in pairs:
+        challenge_record(owner, value)  # a bad name or value fails before anything is written
     journal = run.journal()
     state = journal.plan(pairs)
     dns = build_dns(run.settings)
@@ -92,6 +94,8 @@ def remove(run: HookRun, pairs: Sequence[Pair]) -> int:
     Raises:
         ProviderError: the provider failed; the journal keeps the values for a retry.
     """
+    for owner, value in pairs:
+        challenge_record(owner, value)
     journal = run.journal()
     state = journal.read()
     batches: dict[str, list[TxtRecord]] = {}

@@ -61,6 +61,8 @@ def renew(
     chance = rng or random.SystemRandom()
     if request.dry_run:
         return _dry_run(settings, request, clock, chance)
+    if request.names:  # unknown or malformed --name values fail before anything is written
+        scan(Store(settings.state_dir), request.names, now=clock.now())
     store = Store(settings.state_dir).ensure()
     with hold_lock(store.lock_path("renew"), wait=LOCK_WAIT, clock=clock, what="certv6 renew"):
         found = scan(store, request.names, now=clock.now())

@@ -35,10 +35,10 @@ def revoke(
         raise ConfigError(
             f"unknown revocation reason {reason!r}", hint=f"choose one of {', '.join(REASONS)}"
         )
-    store = Store(settings.state_dir).ensure()
-    lineage = store.lineages.get(name)
+    lineage = Store(settings.state_dir).lineages.get(name)
     if not lineage.exists():
         raise ConfigError(f"no certificate named {name!r}", hint="see 'certv6 list'")
+    store = Store(settings.state_dir).ensure()
     with hold_lock(
         store.lock_path(f"certificate-{name}"), wait=10, clock=clock, what=f"certificate {name!r}"
     ):

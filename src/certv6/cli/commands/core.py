@@ -33,7 +33,7 @@ pass_options = click.make_pass_decorator(Options)
 @click.option("--ca-bundle", help="Extra CA certificates to trust for the CA's TLS.")
 @click.option(
     "--propagation-timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=86400),
     help="Seconds to wait for every nameserver.",
 )
 @click.option("--profile", help="ACME profile to ask for (default: [certificate.NAME] profile).")

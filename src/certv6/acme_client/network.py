@@ -46,6 +46,7 @@ ERROR_PREFIX = "urn:ietf:params:acme:error:"
 RETRYABLE_ERRORS = {"badNonce", "rateLimited", "serverInternal"}
 MAX_RETRY_AFTER = 60.0
 MAX_ATTEMPTS = 8
+MAX_BAD_NONCE_ATTEMPTS = 30
 MAX_BACKOFF = 30.0
 
 
@@ -164,14 +165,17 @@ class Network(acme_client.ClientNetwork):
     def _answer_retry(
         self, error: messages.Error | acme_errors.ClientError, attempt: int
     ) -> float | None:
-        if attempt >= MAX_ATTEMPTS:
-            return None
         status = self.last_status or 0
         code = ""
         if isinstance(error, messages.Error):
             code = (error.typ or "").removeprefix(ERROR_PREFIX)
             if code == "badNonce":
-                return 0.0  # the error response's nonce is in the pool already
+                # Free to retry (no wait), and a CA may reject many valid nonces:
+                # Pebble's fault mode rejects half, so 8 tries fail 1 request in 256.
+                # The error response's nonce is in the pool already.
+                return 0.0 if attempt < MAX_BAD_NONCE_ATTEMPTS else None
+        if attempt >= MAX_ATTEMPTS:
+            return None
         if code not in RETRYABLE_ERRORS and status != 429 and status < 500:
             return None
         # Never earlier than asked: a Retry-After beyond the deadline ends the retries.

@@ -104,12 +104,20 @@ class Rfc2136Provider:
             self._send(zone, update, batch, "present")
 
     def cleanup(self, records: Sequence[TxtRecord]) -> None:
+        # Every zone is tried, even after one fails, so one refusing zone does not
+        # leave the other zones' values behind; the first failure is raised at the end.
+        failures: list[ProviderError] = []
         for zone, batch in self._by_zone(records).items():
             update = self._update(zone)
             for record in batch:
                 # Deletes exactly this value (RFC 2136 2.5.4); other TXT values stay.
                 update.delete(record.owner, "TXT", _quoted(record.value))
-            self._send(zone, update, batch, "cleanup")
+            try:
+                self._send(zone, update, batch, "cleanup")
+            except ProviderError as error:
+                failures.append(error)
+        if failures:
+            raise failures[0]
 
     def preflight(self) -> None:
         """A TSIG-signed SOA query: proves the server knows the key, changes nothing.

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from certv6.clock import Clock
 from certv6.dnsquery import Dns
-from certv6.errors import CertV6Error
+from certv6.errors import CertV6Error, ProviderAuthError
 from certv6.model import TxtRecord
 from certv6.providers import Provider
 from certv6.service.runtime import build_provider
@@ -40,12 +40,24 @@ def cleanup_published(
     try:
         provider.cleanup(records)
     except CertV6Error as error:
+        if _never_written(first_error, error):
+            # present() was refused for lack of permission and so is cleanup(): these
+            # credentials could not have written anything, so there is nothing to retry.
+            log.warning("cleanup refused as well (%s); nothing was published", error)
+            ledger.discard(entry)
+            return
         log.warning("cleanup failed, will retry on the next run: %s", error)
         if first_error is None:
             log.warning("  hint: %s", error.hint or "run 'certv6 cleanup --stale'")
         return
     ledger.discard(entry)
     log.info("removed %d TXT value(s)", len(records))
+
+
+def _never_written(first_error: BaseException | None, cleanup_error: CertV6Error) -> bool:
+    return isinstance(first_error, ProviderAuthError) and isinstance(
+        cleanup_error, ProviderAuthError
+    )
 
 
 def cleanup_stale(settings: Settings, store: Store, dns: Dns, clock: Clock) -> StaleCleanup:

@@ -89,15 +89,21 @@ class Ledger:
         }
         name = f"{uuid.uuid4().hex}.json"
         temp = self.directory / f".{name}.tmp"
+        fd = -1
         try:
             # Lock before the file becomes visible under its real name, so no other
             # run can mistake it for a stale entry (the lock follows the inode).
             fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
             try_lock(fd)
-            os.write(fd, json.dumps(body).encode())
+            _write_all(fd, json.dumps(body).encode())
             os.fsync(fd)
             os.rename(temp, self.directory / name)
         except OSError as error:
+            # A full disk or a read-only directory: leave nothing half-written behind.
+            if fd >= 0:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                temp.unlink()
             raise StoreError(f"cannot write the TXT ledger: {error.strerror}") from error
         fsync_dir(self.directory)
         entry = LedgerEntry(self.directory / name, provider, lineage, tuple(records), created)
@@ -139,3 +145,9 @@ def _dead_hook_runs(directory: Path) -> list[tuple[LedgerEntry, int]]:
         entry = LedgerEntry(path, dead.provider, f"hook run of {client}", records, dead.created)
         found.append((entry, dead.fd))
     return found
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -94,16 +94,20 @@ class Lineage:
         _remove_incomplete(versions)
         number = int(self.versions()[-1].name) + 1 if self.versions() else 1
         incoming = versions / f".incoming-{number:04d}-{os.getpid()}"
-        make_dirs(incoming)
-        for filename in FILES:
-            write_atomic(
-                incoming / filename, files[filename], PRIVATE if "key" in filename else PUBLIC
-            )
-        write_atomic(incoming / "meta.json", _json(meta), PUBLIC)
         final = versions / f"{number:04d}"
         try:
+            make_dirs(incoming)
+            for filename in FILES:
+                mode = PRIVATE if "key" in filename else PUBLIC
+                write_atomic(incoming / filename, files[filename], mode)
+            write_atomic(incoming / "meta.json", _json(meta), PUBLIC)
             os.rename(incoming, final)
-        except OSError as error:
+        except (OSError, StoreError) as error:
+            # A full disk: no half version stays behind (a crash's leftovers are
+            # removed by the next write, see _remove_incomplete).
+            shutil.rmtree(incoming, ignore_errors=True)
+            if isinstance(error, StoreError):
+                raise
             raise StoreError(f"cannot create {final}: {error.strerror}") from error
         fsync_dir(versions)
         replace_symlink(self.current_link, f"versions/{final.name}")

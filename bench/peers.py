@@ -263,7 +263,7 @@ def ratios(results: Results, cases: Sequence[str], lag: float) -> None:
         for peer in peers:
             cell = results[peer].get(case)
             theirs = cell.wall - lag if cell and cell.walls else float("nan")
-            row.append("-" if math.isnan(theirs) or math.isnan(mine) else f"{mine / theirs:.2f}")
+            row.append("-" if math.isnan(theirs) or math.isnan(mine) else f"{mine / theirs:.2g}")
         rows.append(row)
     print_table(rows)
 

@@ -50,3 +50,21 @@ def make_client(lab: Any, directory: Path, extra: str = "") -> Client:
     state = directory / "state"
     config = lab.write_certv6_config(directory / "certv6.toml", state_dir=state, extra=extra)
     return Client(lab, config, state)
+
+
+def assert_chain_verifies(live: Path, root: Path) -> None:
+    """``live``'s cert.pem chains, through chain.pem, to the root certificate in ``root``."""
+    done = subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(root),
+            "-untrusted",
+            str(live / "chain.pem"),
+            str(live / "cert.pem"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from certv6_run import make_client
+from certv6_run import assert_chain_verifies, make_client
 from cryptography import x509
 
 pytestmark = pytest.mark.lab
@@ -54,17 +53,4 @@ def test_preferred_chain_selects_the_alternate_root(lab, tmp_path: Path) -> None
         ]
     )
     assert done.returncode == 0
-    verified = subprocess.run(
-        [
-            "openssl",
-            "verify",
-            "-CAfile",
-            str(root),
-            "-untrusted",
-            str(live / "chain.pem"),
-            str(live / "cert.pem"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert_chain_verifies(live, root)

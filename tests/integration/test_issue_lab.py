@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from certv6_run import Client, make_client
+from certv6_run import Client, assert_chain_verifies, make_client
 from cryptography import x509
 
 pytestmark = pytest.mark.lab
@@ -25,20 +25,7 @@ def client(lab, tmp_path: Path) -> Client:  # type: ignore[no-untyped-def]
 def verify_chain(lab, live: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = tmp_path / "root.pem"
     root.write_text("".join(lab.pebble_roots()))
-    done = subprocess.run(
-        [
-            "openssl",
-            "verify",
-            "-CAfile",
-            str(root),
-            "-untrusted",
-            str(live / "chain.pem"),
-            str(live / "cert.pem"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert_chain_verifies(live, root)
 
 
 def sans(live: Path) -> set[str]:

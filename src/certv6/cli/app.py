@@ -38,6 +38,10 @@ class Options:
         return load_settings(self.config, os.environ, given, provider_names=available())
 
 
+# Hands a command the root's Options (config path, --debug, --quiet, ...).
+pass_options = click.make_pass_decorator(Options)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--config",

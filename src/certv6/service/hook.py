@@ -28,7 +28,12 @@ from certv6.hookrun import Pair, RunJournal, RunOwner, normalize_owner
 from certv6.model import CHALLENGE_LABEL, TxtRecord, parse_identifier
 from certv6.providers import Provider, ProviderSession
 from certv6.service.cleanup import cleanup_stale
-from certv6.service.runtime import build_dns, build_provider, choose_provider
+from certv6.service.runtime import (
+    build_dns,
+    build_provider,
+    choose_provider,
+    propagation_settings,
+)
 from certv6.settings import Settings
 from certv6.store import Store
 
@@ -80,7 +85,7 @@ def publish_and_wait(run: HookRun, pairs: Sequence[Pair]) -> Published:
         _publish(journal, provider, state.planned, dns)
         records = tuple(TxtRecord(o, v) for o, v in journal.read().published)
         report = propagation.wait_until_visible(
-            records, _propagation_settings(run.settings, provider), dns=dns, clock=run.clock
+            records, propagation_settings(run.settings, provider), dns=dns, clock=run.clock
         )
     log.info("visible on every authoritative nameserver (%s)", report.summary())
     return Published(records, report)
@@ -165,15 +170,3 @@ def _run_provider(run: HookRun, used: set[str]) -> str:
             hint="use `certv6 issue` with it, or another provider for the hooks",
         )
     return name
-
-
-def _propagation_settings(
-    settings: Settings, provider: Provider
-) -> propagation.PropagationSettings:
-    hints = provider.hints()
-    return propagation.PropagationSettings(
-        timeout=settings.propagation_timeout or hints.propagation_timeout,
-        poll_interval=settings.poll_interval or hints.poll_interval,
-        policy=settings.propagation_policy,
-        nat64_prefix=settings.nat64_prefix,
-    )

@@ -27,7 +27,12 @@ from certv6.service.account import connect_account, register
 from certv6.service.cleanup import cleanup_published, cleanup_stale
 from certv6.service.doctor import require_caa_permits
 from certv6.service.install import install_config
-from certv6.service.runtime import build_dns, build_provider, choose_provider
+from certv6.service.runtime import (
+    build_dns,
+    build_provider,
+    choose_provider,
+    propagation_settings,
+)
 from certv6.settings import Settings
 from certv6.store import Lineage, Store, check_lineage_name, hold_lock
 
@@ -111,7 +116,7 @@ def issue(
             pending = acme.pending_challenges(order)
         log.info("order: %d name(s), %d challenge(s) to answer", len(identifiers), len(pending))
         proof = _Proof(acme, order, provider, store, dns, name, steps)
-        proof.run(pending, _propagation_settings(settings, provider), clock, progress)
+        proof.run(pending, propagation_settings(settings, provider), clock, progress)
         with steps("finalize"):
             key = keys.generate_key(request.key_type or settings.key_type)
             csr = keys.make_csr(key, [identifier.name for identifier in identifiers])
@@ -224,18 +229,6 @@ class _Proof:
             finally:
                 with self.steps("cleanup"):
                     cleanup_published(self.provider, written, self.store.ledger, entry, first_error)
-
-
-def _propagation_settings(
-    settings: Settings, provider: Provider
-) -> propagation.PropagationSettings:
-    hints = provider.hints()
-    return propagation.PropagationSettings(
-        timeout=settings.propagation_timeout or hints.propagation_timeout,
-        poll_interval=settings.poll_interval or hints.poll_interval,
-        policy=settings.propagation_policy,
-        nat64_prefix=settings.nat64_prefix,
-    )
 
 
 def _save(

@@ -11,6 +11,7 @@ import logging
 from certv6.clock import Clock
 from certv6.dnsquery import Dns, DnsSettings
 from certv6.errors import ConfigError
+from certv6.propagation import PropagationSettings
 from certv6.providers import Provider, ProviderContext, load_provider
 from certv6.settings import Settings
 
@@ -50,3 +51,14 @@ def build_provider(settings: Settings, name: str, dns: Dns, clock: Clock) -> Pro
         allow_ipv4=settings.allow_ipv4,
     )
     return load_provider(context)
+
+
+def propagation_settings(settings: Settings, provider: Provider) -> PropagationSettings:
+    """How long and how often to look: the config wins, else the provider's hints."""
+    hints = provider.hints()
+    return PropagationSettings(
+        timeout=settings.propagation_timeout or hints.propagation_timeout,
+        poll_interval=settings.poll_interval or hints.poll_interval,
+        policy=settings.propagation_policy,
+        nat64_prefix=settings.nat64_prefix,
+    )

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import click
 
-from certv6.cli.app import Options, ProgressLine, cli, print_json
-
-pass_options = click.make_pass_decorator(Options)
+from certv6.cli.app import Options, ProgressLine, cli, pass_options, print_json
 
 
 @cli.command(name="check-txt")

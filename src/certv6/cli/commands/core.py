@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import click
 
-from certv6.cli.app import Options, ProgressLine, cli, print_json
+from certv6.cli.app import Options, ProgressLine, cli, pass_options, print_json
 from certv6.settings import KEY_TYPES
 
 # Use cases are imported inside the commands: `certv6 --help` and shell
 # completion should not pay for importing acme, cryptography and dnspython.
-
-pass_options = click.make_pass_decorator(Options)
 
 
 @cli.command()

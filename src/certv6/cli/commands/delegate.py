@@ -7,12 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from certv6.cli.app import Options, cli, print_json
+from certv6.cli.app import Options, cli, pass_options, print_json
 
 if TYPE_CHECKING:  # the use case itself is imported inside the command (start-up cost)
     from certv6.service.delegate import Delegation
 
-pass_options = click.make_pass_decorator(Options)
 ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224")
 
 

@@ -7,9 +7,7 @@ import sys
 
 import click
 
-from certv6.cli.app import Options, cli, print_json
-
-pass_options = click.make_pass_decorator(Options)
+from certv6.cli.app import Options, cli, pass_options, print_json
 
 
 @cli.command()

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from certv6.cli.app import Options, cli, print_json
+from certv6.cli.app import Options, cli, pass_options, print_json
 
 if TYPE_CHECKING:
     from certv6.service.install import InstallReport
@@ -15,8 +15,6 @@ if TYPE_CHECKING:
 # Spelled out so `certv6 --help` does not import the installer (ssl, socket);
 # a unit test keeps this equal to certv6.install.TARGETS.
 TARGET_NAMES = ("nginx", "apache", "haproxy", "postfix", "dovecot", "files")
-
-pass_options = click.make_pass_decorator(Options)
 
 
 @cli.command()

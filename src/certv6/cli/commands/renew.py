@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from certv6.cli.app import Options, cli, print_json
+from certv6.cli.app import Options, cli, pass_options, print_json
 from certv6.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from certv6.service.renew_report import RenewReport
 
-pass_options = click.make_pass_decorator(Options)
 
 # Test-only: the lab tests move certv6's idea of "now" (never the system clock)
 # to make certificates due. Not documented for users; it changes no other behaviour.

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from certv6.cli.app import Options, cli
+from certv6.cli.app import Options, cli, pass_options
 
-pass_options = click.make_pass_decorator(Options)
 REASONS = (
     "unspecified",
     "keyCompromise",

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from certv6.cli.app import Options, cli
-
-pass_options = click.make_pass_decorator(Options)
+from certv6.cli.app import Options, cli, pass_options
 
 UNIT_DIR = "/etc/systemd/system"
 

@@ -16,6 +16,7 @@ pushes old values out. ``hints().max_values_per_owner`` says so.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import logging
 import re
@@ -210,4 +211,11 @@ def _domain_of(owner: str) -> str | None:
 def _cidrs(value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError("acme-dns: allow_from must be a list of CIDR strings")
+    for cidr in value:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"acme-dns: allow_from entry {cidr!r} is not a CIDR (like '2001:db8::/64')"
+            ) from None
     return tuple(value)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -61,21 +62,37 @@ def configure(session: requests.Session, *, allow_ipv4: bool) -> requests.Sessio
 
 
 class _Session(requests.Session):
-    """A session whose own ``verify`` (a private CA bundle) wins over the environment.
+    """A session that reads the environment once per origin, and whose own ``verify`` wins.
+
+    requests looks at the environment (proxy variables, REQUESTS_CA_BUNDLE) on every
+    request, scanning all of ``os.environ`` twice; an order with 100 names makes 200
+    requests to the CA. The environment does not change during a run, so the result
+    is kept per origin and settings.
 
     requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace ``session.verify``
     unless every request passes ``verify=``; many hosts export those variables.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._environment_lock = threading.Lock()
+
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
     ) -> dict[str, Any]:
-        merged: dict[str, Any] = super().merge_environment_settings(
-            url, proxies, stream, verify, cert
-        )
-        if verify is None and self.verify is not True:
-            merged["verify"] = self.verify
-        return merged
+        parts = urllib.parse.urlsplit(str(url))
+        given = tuple(sorted((proxies or {}).items()))
+        key = (parts.scheme, parts.netloc, given, stream, verify, cert)
+        with self._environment_lock:
+            known = self._environment.get(key)
+        if known is None:
+            known = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if verify is None and self.verify is not True:
+                known["verify"] = self.verify
+            with self._environment_lock:
+                self._environment[key] = known
+        return {**known, "proxies": dict(known["proxies"])}
 
 
 def new_session(

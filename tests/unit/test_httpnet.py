@@ -121,6 +121,35 @@ def test_no_proxy_bypasses_it(
     assert proxy.tunnels == []
 
 
+def test_the_environment_is_read_once_per_origin_and_still_obeyed(
+    server: HttpsServer,
+    tls: TlsFiles,
+    proxy: ConnectProxy,
+    clean_proxy_env: pytest.MonkeyPatch,
+) -> None:
+    clean_proxy_env.setenv("HTTPS_PROXY", proxy.url)
+    clean_proxy_env.setenv("NO_PROXY", "localhost")
+    looked = []
+    real = requests.sessions.get_environ_proxies
+
+    def counting(url: str, no_proxy: str | None = None) -> dict[str, str]:
+        looked.append(url)
+        return dict(real(url, no_proxy=no_proxy))
+
+    clean_proxy_env.setattr(requests.sessions, "get_environ_proxies", counting)
+    session = httpnet.new_session(ca_bundle=str(tls.ca_bundle))
+    before = len(server.requests)
+    for _ in range(3):
+        assert session.get(server.url + "/dir", timeout=5).json() == DIRECTORY
+    assert len(looked) == 1
+    assert len(server.requests) == before + 3
+    assert proxy.tunnels == [f"[::1]:{server.port}"]  # all three through the proxy's tunnel
+    # Another origin is looked up on its own: NO_PROXY exempts localhost from the proxy.
+    other = session.merge_environment_settings("https://localhost:1/", {}, None, None, None)
+    assert other["proxies"] == {}
+    assert len(looked) == 2
+
+
 def test_a_proxy_that_refuses_the_destination(
     tls: TlsFiles, proxy: ConnectProxy, clean_proxy_env: pytest.MonkeyPatch
 ) -> None:

@@ -64,7 +64,8 @@ def test_waits_for_the_lagging_server_with_doubling_pauses() -> None:
     )
     assert report.visible
     assert report.rounds == 4
-    assert clock.sleeps == pytest.approx([0.05, 0.1, 0.2])
+    # The third pause (0.2 s) ends after one serial_interval: the laggard's SOA moved.
+    assert clock.sleeps == pytest.approx([0.05, 0.1, 0.1])
     assert [r.visible for r in lines] == [False, False, False, True]
     assert lines[0].lagging[0].address == ADDRESSES[1]
 
@@ -76,13 +77,75 @@ def test_deadline_raises_with_the_report_naming_the_laggard() -> None:
     clock = FakeClock()
     with pytest.raises(PropagationTimeout) as caught:
         run(make_plan(servers=SERVERS[:2]), transport, clock, timeout=2.0)
-    assert clock.sleeps == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 0.45])
+    # Pauses 0.05, 0.1, 0.2, 0.4, 0.8 and the cut last one, the longer ones spent in
+    # serial_interval steps watching the laggard's SOA: 2 s of sleep and 7 rounds in all.
+    assert sum(clock.sleeps) == pytest.approx(2.0)
+    assert max(clock.sleeps) == pytest.approx(0.1)
     assert "ns2.certv6.test [2001:db8::2]" in str(caught.value)
     assert "serial 5 < 8" in str(caught.value)
     report = caught.value.report
     assert isinstance(report, Report)
     assert not report.visible
+    assert report.rounds == 7
     assert [s.status for s in report.servers] == ["visible", "lagging"]
+
+
+class CatchesUpAt(MemoryTransport):
+    """The lagging server applies the change (serial and TXT together) at ``when``."""
+
+    def __init__(self, servers: dict[str, Authority | None], clock: FakeClock, when: float) -> None:
+        super().__init__(servers)
+        self.clock, self.when, self.done = clock, clock.monotonic() + when, False
+
+    async def exchange(
+        self, query: dns.message.Message, address: str, timeout: float
+    ) -> tuple[dns.message.Message, bool]:
+        if not self.done and self.clock.monotonic() >= self.when:
+            lagging = self.authorities[ADDRESSES[1]]
+            assert lagging is not None
+            publish_all(lagging)
+            self.done = True
+        return await super().exchange(query, address, timeout)
+
+
+@pytest.mark.parametrize("catch_up", [0.33, 2.57, 6.91])
+def test_a_catching_up_secondary_is_seen_within_one_serial_interval(catch_up: float) -> None:
+    fresh, lagging = Authority({ZONE: ZONE_TEXT}), Authority({ZONE: ZONE_TEXT})
+    publish_all(fresh)
+    clock = FakeClock()
+    start = clock.monotonic()
+    transport = CatchesUpAt({ADDRESSES[0]: fresh, ADDRESSES[1]: lagging}, clock, catch_up)
+    report = run(make_plan(servers=SERVERS[:2]), transport, clock)
+    assert report.visible
+    assert catch_up <= clock.monotonic() - start <= catch_up + 0.1 + 1e-9
+    # Between rounds only the laggard's SOA is asked; the up-to-date server is left alone.
+    fresh_asked = [(q, t) for address, q, t in transport.asked if address == ADDRESSES[0]]
+    assert set(fresh_asked) == {(ZONE, "SOA"), *((owner, "TXT") for owner in OWNERS)}
+    assert len([e for e in fresh_asked if e[1] == "SOA"]) == report.rounds
+
+
+def test_without_the_serial_watch_detection_waits_for_the_next_round() -> None:
+    fresh, lagging = Authority({ZONE: ZONE_TEXT}), Authority({ZONE: ZONE_TEXT})
+    publish_all(fresh)
+    clock = FakeClock()
+    start = clock.monotonic()
+    transport = CatchesUpAt({ADDRESSES[0]: fresh, ADDRESSES[1]: lagging}, clock, 2.57)
+    report = run(make_plan(servers=SERVERS[:2]), transport, clock, serial_interval=1.0)
+    assert report.visible
+    # Rounds at 0, 0.05, 0.15, 0.35, 0.75, 1.55, 2.55, 3.55: seen at the 3.55 round.
+    assert clock.monotonic() - start == pytest.approx(3.55)
+
+
+def test_a_server_whose_serial_never_moves_is_not_watched() -> None:
+    # Some providers keep a fixed serial; their servers are WAITING, not LAGGING.
+    fresh, stale = Authority({ZONE: ZONE_TEXT}), Authority({ZONE: ZONE_TEXT})
+    for owner in OWNERS:
+        fresh.set_txt(owner, f"value-{owner}", bump=False)
+    transport = MemoryTransport({ADDRESSES[0]: fresh, ADDRESSES[1]: stale})
+    clock = FakeClock()
+    with pytest.raises(PropagationTimeout):
+        run(make_plan(servers=SERVERS[:2]), transport, clock, timeout=2.0)
+    assert clock.sleeps == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 0.45])
 
 
 def test_a_dead_address_is_asked_only_its_soa_and_given_up_after_two_rounds() -> None:

@@ -72,7 +72,12 @@ class Network(acme_client.ClientNetwork):
             user_agent="certv6/0.1 (+dns-01, IPv6-only)",
             timeout=timeout,
         )
-        httpnet.configure(self.session, allow_ipv4=allow_ipv4)
+        # Our session (environment read once per origin, IPv6 only, no plain HTTP);
+        # acme passes verify= and the User-Agent with every request itself.
+        self.session.close()
+        self.session = httpnet.new_session(
+            ca_bundle=ca_bundle, allow_ipv4=allow_ipv4, user_agent=self.user_agent
+        )
         self.allow_ipv4 = allow_ipv4
         self.clock = clock
         self.retry_budget = retry_budget

@@ -24,6 +24,7 @@ class PropagationSettings:
     poll_interval: float = 1.0  # cap of the delay between rounds
     first_interval: float = 0.05  # first delay; doubles each round up to poll_interval
     query_timeout: float = 1.0  # per query (a dead address costs one of these per round)
+    serial_interval: float = 0.1  # between rounds: how often a lagging server's SOA is asked
     policy: str = "all-reachable"  # or "strict"
     nat64_prefix: str | None = None  # configured prefix; None = discover via RFC 7050
     discover_nat64: bool = True
@@ -32,7 +33,13 @@ class PropagationSettings:
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise ConfigError(f"propagation policy {self.policy!r} is not one of {POLICIES}")
-        for name in ("timeout", "poll_interval", "first_interval", "query_timeout"):
+        for name in (
+            "timeout",
+            "poll_interval",
+            "first_interval",
+            "query_timeout",
+            "serial_interval",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"propagation {name} must be positive")
         if self.max_concurrency < 1:

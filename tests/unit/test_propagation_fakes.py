@@ -239,6 +239,9 @@ class Rerouted:
     def __init__(self, routes: dict[str, int]) -> None:
         self.routes = routes
         self.asked: list[tuple[str, str]] = []  # (address, qname)
+        # One transport per fake, as production keeps one per run: concurrent
+        # queries to one fake share its sockets.
+        self._transports = {port: UdpTcpTransport(port) for port in routes.values()}
 
     async def exchange(
         self, query: dns.message.Message, address: str, timeout: float
@@ -246,7 +249,7 @@ class Rerouted:
         self.asked.append((address, query.question[0].name.to_text()))
         if address not in self.routes:
             raise OSError(101, "Network is unreachable")
-        return await UdpTcpTransport(self.routes[address]).exchange(query, "::1", timeout)
+        return await self._transports[self.routes[address]].exchange(query, "::1", timeout)
 
 
 class MemoryTransport:

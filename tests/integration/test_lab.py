@@ -168,6 +168,18 @@ def test_lagging_secondary_serves_old_data_until_lag_passes(lab: Lab) -> None:
     assert waited > 2.0, f"ns2 caught up after {waited:.2f} s despite a 3 s lag"
 
 
+def test_a_notify_queued_under_an_earlier_lag_never_fires_later(lab: Lab) -> None:
+    # Otherwise a 60 s lag left by one test makes ns2 catch up in the middle of another.
+    name = owner("stale-notify")
+    lab.set_lag(1.0)
+    lab.nsupdate(f"update add {name} 60 TXT queued")
+    lab.set_lag(0.0)  # a new setting: the queued NOTIFY is dropped, not forwarded
+    time.sleep(2.0)
+    assert lab.txt_at(lab.secondary_addr, name) == set()
+    lab.sync_secondary()
+    assert lab.txt_at(lab.secondary_addr, name) == {"queued"}
+
+
 def test_ca_resolver_lands_on_both_servers_while_secondary_lags(lab: Lab) -> None:
     name = owner("ca-view")
     lab.set_lag(60)  # reset() puts ns2 back in step after the test

@@ -10,6 +10,7 @@ just answers with old data.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import threading
 import time
@@ -32,6 +33,33 @@ def read_lag(path: str) -> float:
             return max(0.0, float(f.read().strip() or 0))
     except (OSError, ValueError):
         return 0.0
+
+
+def lag_generation(path: str) -> tuple[int, int] | None:
+    """Which setting of the lag is in force: set_lag replaces the file, so a new inode."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns
+
+
+def forward_unless_lag_changed(
+    generation: tuple[int, int] | None,
+    lag_file: str,
+    wire: bytes,
+    source: str,
+    target: str,
+    port: int,
+    zone: str,
+) -> None:
+    # A NOTIFY queued under an earlier lag (say a test's 60 s) must not fire into a later
+    # test and make the secondary catch up in the middle of it; whoever changes the lag
+    # puts the secondary in step (Lab.reset, sync_secondary) or publishes again.
+    if lag_generation(lag_file) != generation:
+        log(f"NOTIFY {zone}: dropped, the lag was changed while it waited")
+        return
+    forward(wire, source, target, port, zone)
 
 
 def forward(wire: bytes, source: str, target: str, port: int, zone: str) -> None:
@@ -66,9 +94,14 @@ def serve(sock: socket.socket, target: str, port: int, lag_file: str) -> None:
         ack.flags |= dns.flags.AA
         sock.sendto(ack.to_wire(), peer)
         zone = msg.question[0].name.to_text() if msg.question else "?"
+        generation = lag_generation(lag_file)
         lag = read_lag(lag_file)
         log(f"NOTIFY {zone} from {peer[0]}: acked, forwarding in {lag:.3f} s")
-        timer = threading.Timer(lag, forward, (wire, source, target, port, zone))
+        timer = threading.Timer(
+            lag,
+            forward_unless_lag_changed,
+            (generation, lag_file, wire, source, target, port, zone),
+        )
         timer.daemon = True
         timer.start()
 

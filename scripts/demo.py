@@ -10,7 +10,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from lab import Lab  # noqa: E402
+from lab import Lab, verify_chain  # noqa: E402
 
 CERTV6 = str(Path(sys.executable).parent / "certv6")
 DOMAINS = ["demo.certv6.test", "*.demo.certv6.test"]
@@ -71,19 +71,7 @@ def show(lab: Lab, config: Path) -> None:
     )
     root = lab.workdir / "pebble-root.pem"
     root.write_text("".join(lab.pebble_roots()))
-    verified = subprocess.run(
-        [
-            "openssl",
-            "verify",
-            "-CAfile",
-            str(root),
-            "-untrusted",
-            str(live / "chain.pem"),
-            str(live / "cert.pem"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    verified = verify_chain(live, root)
     print(f"chain check against Pebble's root: {verified.stdout.strip() or verified.stderr}")
     left = lab.txt_at(lab.primary_addr, "_acme-challenge.demo.certv6.test.") | lab.txt_at(
         lab.secondary_addr, "_acme-challenge.demo.certv6.test."

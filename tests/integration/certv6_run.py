@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lab import verify_chain
+
 CERTV6 = str(Path(sys.executable).parent / "certv6")
 
 
@@ -54,17 +56,5 @@ def make_client(lab: Any, directory: Path, extra: str = "") -> Client:
 
 def assert_chain_verifies(live: Path, root: Path) -> None:
     """``live``'s cert.pem chains, through chain.pem, to the root certificate in ``root``."""
-    done = subprocess.run(
-        [
-            "openssl",
-            "verify",
-            "-CAfile",
-            str(root),
-            "-untrusted",
-            str(live / "chain.pem"),
-            str(live / "cert.pem"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    done = verify_chain(live, root)
     assert done.returncode == 0, done.stdout + done.stderr

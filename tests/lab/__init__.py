@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from .chain import verify_chain
 from .errors import LabError, LabUnavailable, NsupdateError
 from .instance import Lab, stop_all
 from .plan import NAT64_PREFIX
@@ -28,6 +29,7 @@ __all__ = [
     "NsupdateError",
     "check_prerequisites",
     "stop_all",
+    "verify_chain",
     "wait_until",
 ]
 

@@ -39,11 +39,11 @@ from certv6.propagation.state import (
     DelegationCheck,
     Probe,
     State,
+    Status,
     compare_delegation,
     judge,
     observe,
     serial_moved,
-    watched,
 )
 from certv6.propagation.wire import Transport, UdpTcpTransport, ask, ask_delegation
 
@@ -145,14 +145,21 @@ async def poll(
         if pause is None:
             message = f"not visible after {elapsed:.1f} s: {describe_blocking(report)}"
             raise PropagationTimeout(message, report=report)
+        # A secondary applies a transfer's serial and data together: watch the laggards' SOA.
         await pause_until_serial_moves(
-            plan, state, pause, settings=settings, clock=clock, transport=transport, limiter=limiter
+            verdict.having(Status.LAGGING),
+            state,
+            pause,
+            settings=settings,
+            clock=clock,
+            transport=transport,
+            limiter=limiter,
         )
         round_index += 1
 
 
 async def pause_until_serial_moves(
-    plan: Plan,
+    servers: Sequence[Server],
     state: State,
     pause: float,
     *,
@@ -161,8 +168,7 @@ async def pause_until_serial_moves(
     transport: Transport,
     limiter: asyncio.Semaphore,
 ) -> None:
-    """Sleep ``pause``, or less: until a lagging server's SOA serial changes."""
-    servers = watched(plan, state)
+    """Sleep ``pause``, or less: until the SOA serial of one of ``servers`` changes."""
     end = clock.monotonic() + pause
     step = settings.serial_interval
     if not servers or step >= pause:

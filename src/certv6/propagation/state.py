@@ -171,21 +171,6 @@ def is_lagging(state: State, server: Server) -> bool:
     return serial is not None and newest is not None and serial_lt(serial, newest)
 
 
-def watched(plan: Plan, state: State) -> tuple[Server, ...]:
-    """Servers whose SOA is worth watching between rounds: answered, lagging by serial.
-
-    A secondary that catches up (IXFR/AXFR) changes its serial and its data together,
-    so a new serial there is the moment to ask again for the TXT values.
-    """
-    return tuple(
-        server
-        for server in plan.askable
-        if state.of(server).rounds_answered
-        and is_lagging(state, server)
-        and not set(plan.expected(server.zone)) <= state.of(server).confirmed
-    )
-
-
 def serial_moved(state: State, server: Server, soa: Answer) -> bool:
     """``soa`` (a fresh SOA answer from ``server``) shows a serial other than the known one."""
     known = state.of(server).serial

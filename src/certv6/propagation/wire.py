@@ -95,10 +95,11 @@ class UdpTcpTransport:
 
     def _socket_for(self, address: str) -> _Socket:
         sock = self._sockets.get(address)
-        if sock is None or sock.sent >= QUERIES_PER_SOCKET:
+        if sock is None or sock.assigned >= QUERIES_PER_SOCKET:
             sock = _Socket(address, self.port)
             self._sockets[address] = sock
         sock.users += 1
+        sock.assigned += 1
         return sock
 
 
@@ -111,7 +112,7 @@ class _Socket(asyncio.DatagramProtocol):
     def __init__(self, address: str, port: int) -> None:
         self.address, self.port = address, port
         self.waiting: dict[int, asyncio.Future[bytes]] = {}
-        self.sent = 0
+        self.assigned = 0  # queries given this socket so far (at most QUERIES_PER_SOCKET)
         self.users = 0  # queries holding this socket; it is closed when none is left
         self._transport: asyncio.DatagramTransport | None = None
         self._opening: asyncio.Task[None] | None = None
@@ -133,7 +134,6 @@ class _Socket(asyncio.DatagramProtocol):
             raise ConnectionError("the socket closed before sending")
         reply = self.expect(query_id)
         self._transport.sendto(wire)
-        self.sent += 1
         return reply
 
     def expect(self, query_id: int) -> asyncio.Future[bytes]:

@@ -15,21 +15,21 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from certv6 import timer
+from certv6 import units
 from certv6.errors import ConfigError
-from certv6.service import timer as use_case
+from certv6.service import schedule as use_case
 from certv6.settings import Settings, load_settings
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 CERTV6 = str(Path(sys.executable).parent / "certv6")
 P = PurePosixPath
-PLAIN = timer.TimerSpec(
+PLAIN = units.TimerSpec(
     command=("/usr/bin/certv6",),
     config=P("/etc/certv6/certv6.toml"),
     state_dir=P("/var/lib/certv6"),
     read_write=(P("/etc/ssl/certv6/www"), P("/var/lib/certv6")),
 )
-AWKWARD = timer.TimerSpec(
+AWKWARD = units.TimerSpec(
     command=("/root/venv/bin/python", "-m", "certv6"),
     config=P("/root/certv6 config/100%.toml"),
     state_dir=P("/root/state"),
@@ -46,29 +46,29 @@ def golden(name: str, text: str) -> None:
 
 
 def test_service_unit_golden() -> None:
-    golden("certv6.service", timer.service_unit(PLAIN))
+    golden("certv6.service", units.service_unit(PLAIN))
 
 
 def test_service_unit_with_ipv4_home_and_odd_paths_golden() -> None:
-    golden("certv6-ipv4-home.service", timer.service_unit(AWKWARD))
+    golden("certv6-ipv4-home.service", units.service_unit(AWKWARD))
 
 
 def test_timer_unit_golden() -> None:
-    golden("certv6.timer", timer.timer_unit())
+    golden("certv6.timer", units.timer_unit())
 
 
 def test_cron_line_golden() -> None:
-    text = timer.cron_line(PLAIN, minute=17, hour=3) + timer.cron_line(AWKWARD, minute=0, hour=11)
+    text = units.cron_line(PLAIN, minute=17, hour=3) + units.cron_line(AWKWARD, minute=0, hour=11)
     golden("certv6.cron", text)
 
 
 def test_sandbox_follows_the_config() -> None:
-    plain = timer.service_unit(PLAIN)
+    plain = units.service_unit(PLAIN)
     assert "RestrictAddressFamilies=AF_INET6 AF_UNIX AF_NETLINK\n" in plain
     assert "ProtectHome=yes\n" in plain
     # The state directory is listed once even when also given as an install path.
     assert "ReadWritePaths=-/var/lib/certv6 -/etc/ssl/certv6/www\n" in plain
-    awkward = timer.service_unit(AWKWARD)
+    awkward = units.service_unit(AWKWARD)
     assert "RestrictAddressFamilies=AF_INET6 AF_UNIX AF_NETLINK AF_INET\n" in awkward
     assert "ProtectHome=read-only\n" in awkward
     assert (
@@ -91,17 +91,17 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path, allow_ipv4: bool) -> 
     analyze = systemd_analyze()
     config = tmp_path / "certv6.toml"
     config.write_text("")
-    spec = timer.TimerSpec(
+    spec = units.TimerSpec(
         command=(CERTV6,),
         config=P(config),
         state_dir=P(tmp_path / "state"),
         read_write=(P(tmp_path / "tls"),),
         allow_ipv4=allow_ipv4,
     )
-    (tmp_path / timer.SERVICE).write_text(timer.service_unit(spec))
-    (tmp_path / timer.TIMER).write_text(timer.timer_unit())
+    (tmp_path / units.SERVICE).write_text(units.service_unit(spec))
+    (tmp_path / units.TIMER).write_text(units.timer_unit())
     done = subprocess.run(
-        [analyze, "verify", str(tmp_path / timer.SERVICE), str(tmp_path / timer.TIMER)],
+        [analyze, "verify", str(tmp_path / units.SERVICE), str(tmp_path / units.TIMER)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -112,10 +112,10 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path, allow_ipv4: bool) -> 
 
 def test_a_broken_unit_is_caught_by_the_same_check(tmp_path: Path) -> None:
     analyze = systemd_analyze()
-    broken = timer.service_unit(PLAIN).replace("ProtectSystem=strict", "ProtectSystem=stricter")
-    (tmp_path / timer.SERVICE).write_text(broken.replace("/usr/bin/certv6", CERTV6))
+    broken = units.service_unit(PLAIN).replace("ProtectSystem=strict", "ProtectSystem=stricter")
+    (tmp_path / units.SERVICE).write_text(broken.replace("/usr/bin/certv6", CERTV6))
     done = subprocess.run(
-        [analyze, "verify", str(tmp_path / timer.SERVICE)], capture_output=True, text=True
+        [analyze, "verify", str(tmp_path / units.SERVICE)], capture_output=True, text=True
     )
     assert "stricter" in done.stderr
 
@@ -135,16 +135,16 @@ def config_with_install(tmp_path: Path) -> Settings:
 
 
 def test_generate_uses_the_config_and_install_paths(tmp_path: Path) -> None:
-    units = use_case.generate(
+    planned = use_case.generate(
         config_with_install(tmp_path),
         command=[CERTV6],
         read_write=[Path("/var/log/nginx")],
         rng=random.Random(3),  # noqa: S311 (a repeatable cron time, not a secret)
     )
-    assert f"ExecStart={CERTV6} --config {tmp_path}/certv6.toml renew --quiet" in units.service
+    assert f"ExecStart={CERTV6} --config {tmp_path}/certv6.toml renew --quiet" in planned.service
     rw = f"ReadWritePaths=-{tmp_path}/state -/etc/nginx/tls/www -/var/log/nginx\n"
-    assert rw in units.service
-    assert units.cron.endswith(f"root {CERTV6} --config {tmp_path}/certv6.toml renew --quiet\n")
+    assert rw in planned.service
+    assert planned.cron.endswith(f"root {CERTV6} --config {tmp_path}/certv6.toml renew --quiet\n")
 
 
 def test_generate_needs_a_config_file(tmp_path: Path) -> None:
@@ -156,11 +156,11 @@ def test_install_and_remove_without_systemd(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(use_case, "SYSTEMD_RUNNING", tmp_path / "no-systemd")
-    units = use_case.generate(config_with_install(tmp_path), command=[CERTV6])
+    planned = use_case.generate(config_with_install(tmp_path), command=[CERTV6])
     unit_dir = tmp_path / "units"
-    outcome = use_case.install(units, unit_dir)
+    outcome = use_case.install(planned, unit_dir)
     assert not outcome.enabled and not outcome.systemd
-    assert (unit_dir / "certv6.service").read_text() == units.service
+    assert (unit_dir / "certv6.service").read_text() == planned.service
     assert oct((unit_dir / "certv6.timer").stat().st_mode & 0o777) == "0o644"
     assert use_case.remove(unit_dir).written == outcome.written
     assert list(unit_dir.iterdir()) == []
@@ -179,8 +179,8 @@ def test_install_and_remove_with_systemd_call_systemctl(
     (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
     (bin_dir / "systemctl").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    units = use_case.generate(config_with_install(tmp_path), command=[CERTV6])
-    assert use_case.install(units, tmp_path / "units").enabled
+    planned = use_case.generate(config_with_install(tmp_path), command=[CERTV6])
+    assert use_case.install(planned, tmp_path / "units").enabled
     use_case.remove(tmp_path / "units")
     assert calls.read_text().splitlines() == [
         "daemon-reload",

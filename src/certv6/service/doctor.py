@@ -25,7 +25,7 @@ from certv6.errors import CertV6Error, ConfigError
 from certv6.model import Identifier, parse_identifiers
 from certv6.propagation import nat64
 from certv6.providers import Provider, ProviderSession
-from certv6.service.doctor_names import NameChecks
+from certv6.service.doctor_probes import NameProbes
 from certv6.service.runtime import build_dns, build_provider, choose_provider
 from certv6.settings import Settings
 from certv6.store import Store
@@ -67,7 +67,7 @@ def doctor(
     with contextlib.ExitStack() as stack:
         if provider is not None:
             stack.enter_context(contextlib.closing(ProviderSession(provider)))
-        checks = NameChecks(
+        checks = NameProbes(
             settings=settings,
             dns=dns,
             store=store,

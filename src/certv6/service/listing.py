@@ -14,7 +14,7 @@ from typing import Any
 
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.errors import CertV6Error
-from certv6.service.renew_plan import Candidate, scan
+from certv6.service.renew.plan import Candidate, scan
 from certv6.settings import Settings
 from certv6.store import Store
 

@@ -13,7 +13,7 @@ from certv6.cli.app import Options, cli, pass_options, print_json
 from certv6.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
-    from certv6.service.renew_report import RenewReport
+    from certv6.service.renew.report import RenewReport
 
 
 # Test-only: the lab tests move certv6's idea of "now" (never the system clock)
@@ -80,7 +80,7 @@ def renew(
 
 
 def _show(report: RenewReport, *, quiet: bool) -> None:
-    from certv6.service.renew_report import RENEWED, SKIPPED
+    from certv6.service.renew.report import RENEWED, SKIPPED
 
     shown = [o for o in report.outcomes if not (quiet and o.status == SKIPPED and o.ok)]
     width = max((len(outcome.name) for outcome in shown), default=0)

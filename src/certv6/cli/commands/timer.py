@@ -41,7 +41,7 @@ def install_(
     options: Options, unit_dir: Path, read_write: tuple[Path, ...], no_enable: bool
 ) -> None:
     """Write certv6.service and certv6.timer and enable the timer."""
-    from certv6.service import timer as use_case
+    from certv6.service import schedule as use_case
 
     units = use_case.generate(options.settings(), read_write=read_write)
     outcome = use_case.install(units, unit_dir, enable=not no_enable)
@@ -64,7 +64,7 @@ def install_(
 @pass_options
 def show(options: Options, read_write: tuple[Path, ...]) -> None:
     """Print the units (and the cron line) that 'timer install' would write."""
-    from certv6.service import timer as use_case
+    from certv6.service import schedule as use_case
 
     units = use_case.generate(options.settings(), read_write=read_write)
     click.echo(f"# {UNIT_DIR}/certv6.service\n{units.service}")
@@ -76,7 +76,7 @@ def show(options: Options, read_write: tuple[Path, ...]) -> None:
 @unit_dir_option
 def remove(unit_dir: Path) -> None:
     """Disable the timer and delete both units."""
-    from certv6.service import timer as use_case
+    from certv6.service import schedule as use_case
 
     outcome = use_case.remove(unit_dir)
     if not outcome.written:

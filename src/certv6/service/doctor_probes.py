@@ -35,7 +35,7 @@ log = logging.getLogger("certv6")
 PROBE_VALUE = "certv6-doctor-probe"
 
 
-class NameChecks:
+class NameProbes:
     def __init__(
         self,
         *,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from certv6.service.renew_plan import Candidate
+    from certv6.service.renew.plan import Candidate
 
 RENEWED = "renewed"
 SKIPPED = "skipped"

@@ -16,16 +16,16 @@ from certv6.clock import Clock
 from certv6.errors import CertV6Error
 from certv6.service.install import install_configured
 from certv6.service.issue import IssueResult
-from certv6.service.renew_ca import (
+from certv6.service.renew.ca import (
     CaSessions,
     dry_run_settings,
     lineage_config,
     refresh_ari,
     renew_one,
 )
-from certv6.service.renew_hooks import run_hook
-from certv6.service.renew_plan import Candidate, candidate
-from certv6.service.renew_report import FAILED, RENEWED, Outcome, RenewReport, not_attempted
+from certv6.service.renew.plan import Candidate, candidate
+from certv6.service.renew.report import FAILED, RENEWED, Outcome, RenewReport, not_attempted
+from certv6.service.renew.shell_hooks import run_hook
 from certv6.settings import Settings
 from certv6.store import Store
 

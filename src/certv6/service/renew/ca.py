@@ -1,6 +1,6 @@
 """``certv6 renew`` at the CA: sessions, renewal info (RFC 9773), one lineage's new order.
 
-Imported (through renew_run) only once something is due or its renewal info
+Imported (through run.py) only once something is due or its renewal info
 is: acme, cryptography and dnspython come with it.
 """
 
@@ -19,7 +19,7 @@ from certv6.clock import Clock
 from certv6.errors import CertV6Error, ConfigError, OrderError, StoreError
 from certv6.service.account import connect_account
 from certv6.service.issue import IssueRequest, IssueResult, issue
-from certv6.service.renew_plan import Candidate
+from certv6.service.renew.plan import Candidate
 from certv6.settings import SERVER_SHORTCUTS, Settings
 from certv6.store import Lineage, Store
 

@@ -3,11 +3,11 @@
 Read it top to bottom:
 
 1. one run at a time: the run lock (a second run waits LOCK_WAIT s, then exits 11)
-2. what is due, from each lineage's meta.json and ari.json alone (renew_plan)
-3. the CA's renewal info (RFC 9773) where its Retry-After has passed (renew_ca)
-4. the pre hook, once, if anything is due (renew_hooks)
+2. what is due, from each lineage's meta.json and ari.json alone (plan.py)
+3. the CA's renewal info (RFC 9773) where its Retry-After has passed (ca.py)
+4. the pre hook, once, if anything is due (shell_hooks.py)
 5. every due certificate on its own: order with ``replaces``, store, install,
-   deploy hook; one failure never stops the others (renew_run)
+   deploy hook; one failure never stops the others (run.py)
 6. the post hook, once, with RENEWED_DOMAINS and FAILED_DOMAINS
 7. the report: renewed, skipped, failed; the CLI exits 12 when anything failed
 
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certv6.clock import SYSTEM_CLOCK, Clock
-from certv6.service.renew_plan import Candidate, scan
-from certv6.service.renew_report import RenewReport, not_attempted
+from certv6.service.renew.plan import Candidate, scan
+from certv6.service.renew.report import RenewReport, not_attempted
 from certv6.settings import Settings
 from certv6.store import Store, hold_lock
 
@@ -71,7 +71,7 @@ def renew(
             return RenewReport(tuple(not_attempted(each) for each in found))
         # Only now pay for acme, cryptography and dnspython (about 0.3 s to
         # import): the timer's runs mostly end above (issue #6, bench/renew.py).
-        from certv6.service.renew_run import renew_due  # noqa: PLC0415
+        from certv6.service.renew.run import renew_due  # noqa: PLC0415
 
         return renew_due(
             settings, store, found, force=request.force, scratch=None, clock=clock, rng=chance
@@ -83,7 +83,7 @@ def _dry_run(
 ) -> RenewReport:
     # No lock and no ensure(): a dry run must not write to the live store.
     found = scan(Store(settings.state_dir), request.names, now=clock.now())
-    from certv6.service.renew_run import renew_due  # noqa: PLC0415 (see renew())
+    from certv6.service.renew.run import renew_due  # noqa: PLC0415 (see renew())
 
     with tempfile.TemporaryDirectory(prefix="certv6-dry-run-") as scratch:
         log.info("dry run: staging CA, state in %s (removed afterwards)", scratch)

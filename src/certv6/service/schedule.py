@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from certv6 import timer
+from certv6 import units
 from certv6.errors import ConfigError, InstallError
 from certv6.service.install import install_config
 from certv6.settings import Settings
@@ -38,7 +38,7 @@ class Units:
     cron: str
 
     def files(self, unit_dir: Path) -> dict[Path, str]:
-        return {unit_dir / timer.SERVICE: self.service, unit_dir / timer.TIMER: self.timer}
+        return {unit_dir / units.SERVICE: self.service, unit_dir / units.TIMER: self.timer}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ def generate(
             "the timer needs a config file: a systemd service does not see this shell's settings",
             hint="write /etc/certv6/certv6.toml (or pass --config FILE) and run this again",
         )
-    spec = timer.TimerSpec(
+    spec = units.TimerSpec(
         command=tuple(command or certv6_command()),
         config=PurePosixPath(settings.config_path.absolute()),
         state_dir=PurePosixPath(settings.state_dir.absolute()),
@@ -76,11 +76,11 @@ def generate(
         allow_ipv4=settings.allow_ipv4,
     )
     chance = rng or random.SystemRandom()
-    cron = timer.cron_line(spec, minute=chance.randrange(60), hour=chance.randrange(12))
-    return Units(timer.service_unit(spec), timer.timer_unit(), cron)
+    cron = units.cron_line(spec, minute=chance.randrange(60), hour=chance.randrange(12))
+    return Units(units.service_unit(spec), units.timer_unit(), cron)
 
 
-def install(units: Units, unit_dir: Path = UNIT_DIR, *, enable: bool = True) -> TimerOutcome:
+def install(planned: Units, unit_dir: Path = UNIT_DIR, *, enable: bool = True) -> TimerOutcome:
     """Write both units; enable the timer when systemd runs (and ``enable``).
 
     Raises:
@@ -89,14 +89,14 @@ def install(units: Units, unit_dir: Path = UNIT_DIR, *, enable: bool = True) -> 
     """
     make_dirs(unit_dir, 0o755)
     written = []
-    for path, text in units.files(unit_dir).items():
+    for path, text in planned.files(unit_dir).items():
         write_atomic(path, text.encode(), 0o644)
         written.append(path)
         log.debug("wrote %s", path)
     running = systemd_running()
     if enable and running:
         systemctl("daemon-reload")
-        systemctl("enable", "--now", timer.TIMER)
+        systemctl("enable", "--now", units.TIMER)
     return TimerOutcome(tuple(written), enable and running, running)
 
 
@@ -105,7 +105,7 @@ def remove(unit_dir: Path = UNIT_DIR) -> TimerOutcome:
     running = systemd_running()
     present = [path for path in Units("", "", "").files(unit_dir) if path.exists()]
     if running and present:
-        systemctl("disable", "--now", timer.TIMER)
+        systemctl("disable", "--now", units.TIMER)
     for path in present:
         path.unlink()
         log.debug("removed %s", path)

@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 import certv6.cli.commands  # noqa: F401  (registers `hook` on the root group)
 from certv6 import hookrun
 from certv6.cli.app import cli
-from certv6.hookcmd import lego_pair
+from certv6.cli.commands.hook import lego_pair
 
 CERTV6 = str(Path(sys.executable).parent / "certv6")
 HOOKS = Path(__file__).resolve().parents[2] / "hooks"

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-EXIT_OK = 0
-EXIT_USAGE = 2  # click's own code for a bad flag or argument
 EXIT_INTERRUPTED = 130
 
 

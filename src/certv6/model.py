@@ -7,16 +7,15 @@ because that is the form the CSR, the ACME order and the DNS all agree on.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 
 import dns.exception
 import dns.name
 
 from certv6.errors import ConfigError
+from certv6.syntax import check_labels, refuse_ip_literal
 
 CHALLENGE_LABEL = "_acme-challenge"
-_LDH_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -80,7 +79,7 @@ def parse_identifier(text: str) -> Identifier:
     rest = raw[2:] if wildcard else raw
     if rest.endswith("."):
         rest = rest[:-1]
-    _refuse_ip_literal(text, rest)
+    refuse_ip_literal(text, rest)
     if rest.endswith(".") or rest.startswith("."):
         raise ConfigError(f"invalid domain {text!r}: empty label")
     if not rest or "*" in rest:
@@ -106,17 +105,6 @@ def parse_identifiers(texts: list[str] | tuple[str, ...]) -> tuple[Identifier, .
     return tuple(seen)
 
 
-def _refuse_ip_literal(text: str, rest: str) -> None:
-    try:
-        ipaddress.ip_address(rest.strip("[]"))
-    except ValueError:
-        return
-    raise ConfigError(
-        f"{text!r} is an IP address; dns-01 can only validate DNS names",
-        hint="use a DNS name that points at the address",
-    )
-
-
 def _to_a_labels(text: str, rest: str) -> str:
     try:
         if rest.isascii():
@@ -129,38 +117,16 @@ def _to_a_labels(text: str, rest: str) -> str:
 
 
 def _check_labels(text: str, name: str) -> None:
-    labels = name.split(".")
-    if len(labels) < 2:
-        raise ConfigError(
-            f"invalid domain {text!r}: a CA issues only for names with at least two labels"
-        )
-    for label in labels:
-        if not _LDH_LABEL.match(label):
+    check_labels(text, name)
+    for label in name.split("."):
+        if not label.startswith("xn--"):
+            continue
+        try:
+            dns.name.from_text(label).to_unicode(idna_codec=dns.name.IDNA_2008_Strict)
+        except (dns.exception.DNSException, UnicodeError) as error:
             raise ConfigError(
-                f"invalid domain {text!r}: label {label!r} is not letters, digits and hyphens",
-                hint="labels are 1-63 of a-z, 0-9 and '-', not starting or ending in '-'",
-            )
-    if labels[-1].isdigit():
-        raise ConfigError(f"invalid domain {text!r}: the last label cannot be all digits")
-    for label in labels:
-        _check_reserved_label(text, label)
-
-
-def _check_reserved_label(text: str, label: str) -> None:
-    """RFC 5891 4.2.3.1: '--' in positions 3-4 is reserved; only valid A-labels ('xn--') use it."""
-    if label[2:4] != "--":
-        return
-    if not label.startswith("xn--"):
-        raise ConfigError(
-            f"invalid domain {text!r}: label {label!r} has '--' in positions 3-4 (reserved)",
-            hint="only IDNA A-labels (xn--...) may; CAs refuse other such labels",
-        )
-    try:
-        dns.name.from_text(label).to_unicode(idna_codec=dns.name.IDNA_2008_Strict)
-    except (dns.exception.DNSException, UnicodeError) as error:
-        raise ConfigError(
-            f"invalid domain {text!r}: {label!r} is not a valid IDNA A-label ({error})"
-        ) from error
+                f"invalid domain {text!r}: {label!r} is not a valid IDNA A-label ({error})"
+            ) from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,21 +138,27 @@ class Endpoint:
 
     @property
     def is_ip(self) -> bool:
+        return self.ip_version is not None
+
+    @property
+    def ip_version(self) -> int | None:
+        """4 or 6 for an address literal, None for a host name."""
         try:
-            ipaddress.ip_address(self.host)
+            return ipaddress.ip_address(self.host).version
         except ValueError:
-            return False
-        return True
+            return None
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
-def parse_endpoint(text: str, default_port: int) -> Endpoint:
+def parse_endpoint(text: str, default_port: int | None) -> Endpoint:
     """Parse ``[2001:db8::1]:53``, ``[2001:db8::1]``, ``2001:db8::1``, ``host:53`` or ``host``.
 
+    With ``default_port`` None the port must be written.
+
     Raises:
-        ConfigError: not one of those forms, or a port outside 1-65535.
+        ConfigError: not one of those forms, or a port missing or outside 1-65535.
     """
     raw = text.strip()
     host, port_text = raw, ""
@@ -199,10 +171,14 @@ def parse_endpoint(text: str, default_port: int) -> Endpoint:
         host, port_text = raw.split(":")
     if not host:
         raise ConfigError(f"invalid endpoint {text!r}: no host")
-    try:
-        port = int(port_text) if port_text else default_port
-    except ValueError:
-        raise ConfigError(f"invalid endpoint {text!r}: port is not a number") from None
+    if not port_text:
+        if default_port is None:
+            raise ConfigError(f"invalid endpoint {text!r}: no port", hint="write '[addr]:port'")
+        port = default_port
+    elif port_text.isdigit():
+        port = int(port_text)
+    else:
+        raise ConfigError(f"invalid endpoint {text!r}: port is not a number")
     if not 0 < port < 65536:
         raise ConfigError(f"invalid endpoint {text!r}: port out of range")
     if ":" in host:
@@ -222,7 +198,7 @@ def parse_txt_owner(text: str) -> str:
     raw = text.strip()
     if not raw or ".." in raw or raw.startswith(".") or "*" in raw:
         raise ConfigError(f"invalid owner name {text!r}", hint="e.g. _acme-challenge.example.org")
-    _refuse_ip_literal(text, raw.rstrip("."))
+    refuse_ip_literal(text, raw.rstrip("."))
     try:
         name = dns.name.from_text(raw.rstrip(".").lower())
     except dns.exception.DNSException as error:

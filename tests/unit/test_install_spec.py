@@ -9,9 +9,9 @@ import pytest
 
 from certv6.cli.commands.install import TARGET_NAMES
 from certv6.errors import ConfigError, InstallError
-from certv6.install import TARGETS, commands_for, parse_endpoint, parse_install_tables
+from certv6.install import TARGETS, commands_for, parse_install_tables, parse_verify_endpoint
 from certv6.install.spec import InstallSpec
-from certv6.install.verify import Endpoint
+from certv6.model import Endpoint
 
 
 def one(table: dict[str, Any], base: Path = Path("/etc/certv6")) -> InstallSpec:
@@ -48,7 +48,7 @@ def test_relative_paths_are_relative_to_the_config_file() -> None:
         ({"target": "nginx", "key_mode": 0o644}, "too open"),
         ({"target": "nginx", "key_mode": "0604"}, "too open"),
         ({"target": "nginx", "verify": "192.0.2.1:443"}, "IPv4"),
-        ({"target": "nginx", "verify": "[::1]"}, r"not \[IPv6\]:port"),
+        ({"target": "nginx", "verify": "[::1]"}, r"must be \[IPv6\]:port or name:port: .* no port"),
         ({"target": "nginx", "owner": "no-such-user-certv6"}, "unknown user"),
         ({"target": "nginx", "group": "no-such-group-certv6"}, "unknown group"),
         ({"target": "nginx", "reload": ["nginx", 3]}, "'reload' must be a list"),
@@ -77,8 +77,8 @@ def test_two_tables_may_not_share_a_directory() -> None:
 
 
 def test_endpoints() -> None:
-    assert parse_endpoint("[2001:db8::10]:443") == Endpoint("2001:db8::10", 443)
-    assert parse_endpoint("mail.example.org:25") == Endpoint("mail.example.org", 25)
+    assert parse_verify_endpoint("[2001:db8::10]:443") == Endpoint("2001:db8::10", 443)
+    assert parse_verify_endpoint("mail.example.org:25") == Endpoint("mail.example.org", 25)
     assert str(Endpoint("2001:db8::10", 443)) == "[2001:db8::10]:443"
     assert [str(e) for e in one({"target": "nginx", "verify": ["[::1]:1", "[::2]:2"]}).verify] == [
         "[::1]:1",

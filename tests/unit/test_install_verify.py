@@ -12,7 +12,7 @@ from install_support import TlsServer, make_material
 
 from certv6.clock import FakeClock
 from certv6.errors import InstallError
-from certv6.install import parse_endpoint, served_leaf, sni_for, wait_until_served
+from certv6.install import parse_verify_endpoint, served_leaf, sni_for, wait_until_served
 
 V1, V2 = make_material("v1"), make_material("v2")
 
@@ -25,7 +25,7 @@ def server(tmp_path: Path) -> Iterator[TlsServer]:
 
 
 def test_the_served_leaf_is_read_over_ipv6_with_sni(server: TlsServer) -> None:
-    endpoint = parse_endpoint(server.endpoint)
+    endpoint = parse_verify_endpoint(server.endpoint)
     der = served_leaf(endpoint, "www.example.test", timeout=5, starttls=None)
     assert der == V1.leaf_der()
     assert server.sni_seen[-1] == "www.example.test"
@@ -34,7 +34,7 @@ def test_the_served_leaf_is_read_over_ipv6_with_sni(server: TlsServer) -> None:
 def test_verification_passes_when_the_new_leaf_is_served(server: TlsServer) -> None:
     clock = FakeClock()
     [verified] = wait_until_served(
-        [parse_endpoint(server.endpoint)],
+        [parse_verify_endpoint(server.endpoint)],
         sni="www.example.test",
         expected_der=V1.leaf_der(),
         timeout=5,
@@ -47,7 +47,7 @@ def test_the_wrong_certificate_fails_after_the_timeout_and_names_both(server: Tl
     clock = FakeClock()
     with pytest.raises(InstallError) as caught:
         wait_until_served(
-            [parse_endpoint(server.endpoint)],
+            [parse_verify_endpoint(server.endpoint)],
             sni="www.example.test",
             expected_der=V2.leaf_der(),
             timeout=3,
@@ -69,7 +69,7 @@ def test_the_check_retries_until_a_reload_takes_effect(server: TlsServer) -> Non
                 server.serve(V2)
 
     [verified] = wait_until_served(
-        [parse_endpoint(server.endpoint)],
+        [parse_verify_endpoint(server.endpoint)],
         sni="www.example.test",
         expected_der=V2.leaf_der(),
         timeout=10,
@@ -84,7 +84,7 @@ def test_nothing_listening_is_a_verify_error() -> None:
         port = unused.getsockname()[1]
     with pytest.raises(InstallError, match="TLS handshake failed") as caught:
         wait_until_served(
-            [parse_endpoint(f"[::1]:{port}")],
+            [parse_verify_endpoint(f"[::1]:{port}")],
             sni="x.test",
             expected_der=V1.leaf_der(),
             timeout=1,
@@ -97,7 +97,7 @@ def test_a_name_without_ipv6_address_is_not_checked_over_ipv4() -> None:
     # Resolved for AF_INET6 only: a failing look-up is an error, never an IPv4 fallback.
     with pytest.raises(OSError):
         served_leaf(
-            parse_endpoint("certv6-no-such-name.invalid:443"), "x", timeout=1, starttls=None
+            parse_verify_endpoint("certv6-no-such-name.invalid:443"), "x", timeout=1, starttls=None
         )
 
 
@@ -149,7 +149,7 @@ def test_starttls(tmp_path: Path, protocol: str) -> None:
     port = listener.getsockname()[1]
     try:
         der = served_leaf(
-            parse_endpoint(f"[::1]:{port}"), "mail.test", timeout=5, starttls=protocol
+            parse_verify_endpoint(f"[::1]:{port}"), "mail.test", timeout=5, starttls=protocol
         )
     finally:
         thread.join(timeout=5)

@@ -37,7 +37,6 @@ _Result = TypeVar("_Result")
 PARALLEL_REQUESTS = 8  # requests in flight to the CA at once, for big orders
 FIRST_POLL = 0.05
 MAX_POLL = 2.0
-PEM_CHAIN = "application/pem-certificate-chain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +55,6 @@ class PendingChallenge:
 
     identifier: str  # the authorization's identifier (base name, also for wildcards)
     wildcard: bool
-    authorization_url: str
     challenge_url: str
     record: TxtRecord
     key_authorization: str
@@ -186,8 +184,8 @@ class AcmeSession:
         """The dns-01 challenges of every authorization that is not valid yet."""
         authorizations = _in_parallel(self._authorization, order.authorization_urls)
         return [
-            self._dns01(url, authorization)
-            for url, authorization in zip(order.authorization_urls, authorizations, strict=True)
+            self._dns01(authorization)
+            for authorization in authorizations
             if authorization.status != messages.STATUS_VALID
         ]
 
@@ -260,7 +258,7 @@ class AcmeSession:
         problem = body.get("error") or {}
         return OrderError(f"the order became invalid: {problem.get('detail', 'no reason given')}")
 
-    def _dns01(self, url: str, authorization: messages.Authorization) -> PendingChallenge:
+    def _dns01(self, authorization: messages.Authorization) -> PendingChallenge:
         name = str(authorization.identifier.value)
         for challenge in authorization.challenges:
             if isinstance(challenge.chall, challenges.DNS01):
@@ -268,7 +266,6 @@ class AcmeSession:
                 return PendingChallenge(
                     identifier=name,
                     wildcard=bool(authorization.wildcard),
-                    authorization_url=url,
                     challenge_url=challenge.uri,
                     record=TxtRecord(challenge.chall.validation_domain_name(name) + ".", value),
                     key_authorization=challenge.chall.key_authorization(self._key),

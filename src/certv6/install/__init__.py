@@ -8,14 +8,12 @@ This package knows servers and files, not the store: the application layer
 from certv6.install.commands import commands_for, display, run_command
 from certv6.install.deploy import Checkpoint, Deployment
 from certv6.install.material import Material
-from certv6.install.spec import InstallSpec, parse_install_tables
+from certv6.install.spec import InstallSpec, parse_install_tables, parse_verify_endpoint
 from certv6.install.targets import LINKABLE, TARGETS, VERSION_FILES, Command, snippet_text
 from certv6.install.transaction import TargetReport, install_target, sni_for, snippet_path
 from certv6.install.verify import (
-    Endpoint,
     Verified,
     fingerprint,
-    parse_endpoint,
     served_leaf,
     wait_until_served,
 )
@@ -27,7 +25,6 @@ __all__ = [
     "Checkpoint",
     "Command",
     "Deployment",
-    "Endpoint",
     "InstallSpec",
     "Material",
     "TargetReport",
@@ -36,8 +33,8 @@ __all__ = [
     "display",
     "fingerprint",
     "install_target",
-    "parse_endpoint",
     "parse_install_tables",
+    "parse_verify_endpoint",
     "run_command",
     "served_leaf",
     "sni_for",

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,10 +26,10 @@ from pathlib import Path
 from certv6.errors import InstallError
 from certv6.install import fsops
 from certv6.install.targets import LINKABLE, MARKER, SECRET_FILES, VERSION_FILES
+from certv6.syntax import VERSION_DIR
 
 Checkpoint = Callable[[str], None]
 ADOPTED = "versions/0000"  # files that were at the user's paths before certv6's first install
-_NUMBERED = re.compile(r"^\d{4,}$")
 
 
 def _no_checkpoint(step: str) -> None:
@@ -160,7 +159,7 @@ class Deployment:
     def _numbered(self) -> list[Path]:
         if not self.versions.is_dir():
             return []
-        return sorted(p for p in self.versions.iterdir() if _NUMBERED.match(p.name))
+        return sorted(p for p in self.versions.iterdir() if VERSION_DIR.fullmatch(p.name))
 
     def _remove_leftovers(self) -> None:
         # Dot-directories are what a killed run left mid-write; nothing points at them.

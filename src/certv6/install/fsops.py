@@ -1,17 +1,15 @@
-"""Atomic file operations for installed files, with owner, group and mode.
+"""File operations for installed files, with owner, group and mode; failures as InstallError.
 
-The same recipe as the store's (temp file in the same directory, fsync, rename,
-fsync the directory), kept here because core modules do not import each other,
-and extended with chown: installed files belong to whoever the server runs as.
+Writes and link switches are certv6.fsatomic's recipe (the store uses the same
+one), with chown: installed files belong to whoever the server runs as.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 
+from certv6 import fsatomic
 from certv6.errors import InstallError
 
 STEP = "write"
@@ -24,35 +22,17 @@ def write_file(path: Path, data: bytes, *, mode: int, uid: int = -1, gid: int = 
         InstallError: (step "write") directory missing or read-only, disk full, chown refused.
     """
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fsatomic.write(path, data, mode=mode, uid=uid, gid=gid)
     except OSError as error:
-        raise _error("cannot write", path, error) from error
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            if uid != -1 or gid != -1:
-                os.fchown(handle.fileno(), uid, gid)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
         raise _error("cannot write", path, error) from error
 
 
 def point_link(link: Path, target: str | Path) -> None:
     """Make ``link`` a symlink to ``target`` with one rename (never absent in between)."""
-    temp = link.with_name(f".{link.name}.certv6-{os.getpid()}.tmp")
     try:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        os.symlink(target, temp)
-        os.replace(temp, link)
+        fsatomic.point_link(link, target)
     except OSError as error:
         raise _error(f"cannot point {link} at {target}:", link, error) from error
-    fsync_dir(link.parent)
 
 
 def read_link(link: Path) -> str | None:
@@ -88,13 +68,9 @@ def make_dir(directory: Path, *, mode: int = 0o755) -> Path:
 def fsync_dir(directory: Path) -> None:
     """Make renames in ``directory`` durable (POSIX needs the directory fsynced)."""
     try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        fsatomic.fsync_dir(directory)
     except OSError as error:
         raise _error("cannot open", directory, error) from error
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def rename(source: Path, destination: Path) -> None:

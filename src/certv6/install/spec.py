@@ -21,7 +21,7 @@ from typing import Any
 
 from certv6.errors import ConfigError
 from certv6.install.targets import LINKABLE, TARGETS, Command
-from certv6.install.verify import Endpoint, parse_endpoint
+from certv6.model import Endpoint, parse_endpoint
 
 DEFAULT_ROOT = Path("/etc/ssl/certv6")
 COMMAND_TIMEOUT = 60.0
@@ -118,7 +118,7 @@ def _build(certificate: str, table: Mapping[str, Any], base: Path) -> InstallSpe
         config_test=_command(table.get("config_test"), "config_test"),
         reload=_command(table.get("reload"), "reload"),
         service=_optional_string(table, "service"),
-        verify=tuple(parse_endpoint(v) for v in verify),
+        verify=tuple(parse_verify_endpoint(v) for v in verify),
         verify_sni=_optional_string(table, "verify_sni"),
         verify_timeout=_seconds(table.get("verify_timeout", VERIFY_TIMEOUT), "verify_timeout"),
         starttls=_starttls(table.get("starttls")),
@@ -223,3 +223,18 @@ def _keep(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 2:
         raise TypeError("'keep' must be a whole number >= 2 (the current and the previous version)")
     return value
+
+
+def parse_verify_endpoint(text: str) -> Endpoint:
+    """``[2001:db8::10]:443`` or ``www.example.org:443``; IPv4 literals are refused.
+
+    Raises:
+        ValueError: not one of those forms (parse_install_tables adds the table's name).
+    """
+    try:
+        endpoint = parse_endpoint(text, None)
+    except ConfigError as error:
+        raise ValueError(f"verify must be [IPv6]:port or name:port: {error.message}") from None
+    if endpoint.ip_version == 4:
+        raise ValueError(f"{text!r} is an IPv4 address; certv6 verifies over IPv6 only")
+    return endpoint

@@ -12,7 +12,6 @@ the check retries until the new leaf is seen or ``timeout`` passes.
 from __future__ import annotations
 
 import hashlib
-import re
 import socket
 import ssl
 from collections.abc import Sequence
@@ -20,38 +19,11 @@ from dataclasses import dataclass
 
 from certv6.clock import Clock
 from certv6.errors import InstallError
+from certv6.model import Endpoint
 
 STEP = "verify"
 ATTEMPT_TIMEOUT = 5.0
 STARTTLS_PORTS = {25: "smtp", 587: "smtp", 143: "imap"}
-_ENDPOINT = re.compile(
-    r"^(?:\[(?P<v6>[0-9A-Fa-f:.%\w]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d+)$"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where to check the served certificate: an IPv6 literal or a name with AAAA records."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def parse_endpoint(text: str) -> Endpoint:
-    """``[2001:db8::10]:443`` or ``www.example.org:443``; IPv4 literals are refused."""
-    match = _ENDPOINT.match(text.strip())
-    if not match:
-        raise ValueError(f"{text!r} is not [IPv6]:port or name:port")
-    host = match["v6"] or match["host"]
-    if re.fullmatch(r"[\d.]+", host):
-        raise ValueError(f"{text!r} is an IPv4 address; certv6 verifies over IPv6 only")
-    port = int(match["port"])
-    if not 0 < port < 65536:
-        raise ValueError(f"{text!r}: port out of range")
-    return Endpoint(host, port)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import stat
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from certv6 import fsatomic
 from certv6.errors import ConfigError, ProviderError
 from certv6.model import ProviderHints, TxtRecord
 from certv6.providers import ProviderContext
@@ -80,25 +78,15 @@ def read_token(context: ProviderContext, option: str = "token_file") -> str:
 
 
 def write_private(path: Path, data: bytes, *, provider: str) -> None:
-    """Replace ``path`` atomically with a 0600 file (temp file, fsync, rename).
+    """Replace ``path`` atomically with a 0600 file (certv6.fsatomic's recipe).
 
     Raises:
         ProviderError: the directory cannot be created or written.
     """
-    temp = ""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), stat.S_IRUSR | stat.S_IWUSR)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
+        fsatomic.write(path, data, mode=stat.S_IRUSR | stat.S_IWUSR)
     except OSError as error:
-        if temp:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
         raise ProviderError(
             f"{provider}: cannot write {path}: {error.strerror}",
             provider=provider,

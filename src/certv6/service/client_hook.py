@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -36,11 +35,10 @@ from certv6.service.runtime import (
 )
 from certv6.settings import Settings
 from certv6.store import Store
+from certv6.syntax import check_dns01_value
 
 log = logging.getLogger("certv6")
 
-# RFC 8555 8.4: base64url (no padding) of a SHA-256 digest is always 43 characters.
-_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")
 # Providers that serve the values from the certv6 process itself: a hook process
 # exits right after present, long before the CA looks.
 _IN_PROCESS = frozenset({"standalone"})
@@ -131,11 +129,7 @@ def challenge_record(owner: str, value: str) -> TxtRecord:
     """
     absolute = normalize_owner(owner)
     parse_identifier(absolute.rstrip(".").removeprefix(f"{CHALLENGE_LABEL}."))
-    if not _VALUE.fullmatch(value):
-        raise ConfigError(
-            f"{value!r} is not a dns-01 TXT value (43 characters of base64url)",
-            hint="lego with EXEC_MODE=RAW passes the key authorization: use the same mode",
-        )
+    check_dns01_value(value)
     return TxtRecord(absolute, value)
 
 

@@ -23,11 +23,11 @@ from typing import Any
 
 from certv6.errors import ConfigError, StoreError
 from certv6.store.atomic import PRIVATE, PUBLIC, fsync_dir, make_dirs, replace_symlink, write_atomic
+from certv6.syntax import VERSION_DIR
 
 FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
 ARI_FILE = "ari.json"  # renewal info (RFC 9773) last fetched, written by `certv6 renew`
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_VERSION = re.compile(r"^\d{4,}$")
 
 
 def check_lineage_name(name: str) -> str:
@@ -86,7 +86,7 @@ class Lineage:
         versions = self.directory / "versions"
         if not versions.is_dir():
             return []
-        return sorted(p for p in versions.iterdir() if _VERSION.match(p.name))
+        return sorted(p for p in versions.iterdir() if VERSION_DIR.fullmatch(p.name))
 
     def add_version(self, files: Mapping[str, bytes], meta: Mapping[str, Any]) -> Version:
         """Write a complete new version and make it current."""

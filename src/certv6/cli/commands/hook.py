@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from certv6 import hookrun
+from certv6 import hookrun, syntax
 from certv6.cli.app import cli
 from certv6.errors import ConfigError
 from certv6.hookrun import Pair
@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("certv6")
 
 _NAME = re.compile(r"[A-Za-z0-9_.*-]{1,253}")
-_LDH = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-_IP_LIKE = re.compile(r"[0-9.]+")
-_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 (RFC 8555 8.4)
 # The startup probe dehydrated sends (and every other handler we ignore) must not
 # print anything: dehydrated reads generate_csr's stdout as a CSR.
 DEHYDRATED_DEPLOY, DEHYDRATED_CLEAN = "deploy_challenge", "clean_challenge"
@@ -246,21 +243,14 @@ def _light_check(owner: str, value: str) -> None:
     the full, slower path, which is rare.
     """
     name = owner.rstrip(".").removeprefix("_acme-challenge.")
-    labels = name.split(".")
-    if not name.isascii() or any(label[2:4] == "--" for label in labels):
+    if not name.isascii() or "xn--" in name.lower():
         from certv6.service.client_hook import challenge_record
 
         challenge_record(owner, value)
         return
-    if _IP_LIKE.fullmatch(name) or ":" in name:
-        raise ConfigError(f"{name!r} is an IP address; dns-01 can only validate DNS names")
-    if len(labels) < 2 or len(name) > 253 or not all(_LDH.fullmatch(x) for x in labels):
-        raise ConfigError(
-            f"invalid domain {name!r}: labels must be 1-63 of a-z, 0-9 and '-'",
-            hint="check CERTBOT_DOMAIN",
-        )
-    if not _VALUE.fullmatch(value):
-        raise ConfigError(f"{value!r} is not a dns-01 TXT value (43 characters of base64url)")
+    syntax.refuse_ip_literal(name, name)
+    syntax.check_labels(name, name.lower())
+    syntax.check_dns01_value(value)
 
 
 def _check_provider_name(name: str | None) -> None:

@@ -18,11 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
 from test_propagation_fakes import Authority, MemoryTransport, zone_text
 
-from certv6.clock import FakeClock
 from certv6.errors import PropagationTimeout
 from certv6.propagation import PropagationSettings, Report
 from certv6.propagation.plan import Plan, Reach, Server, Target
 from certv6.propagation.run import poll
+from fakes.clock import FakeClock
 
 ZONE = "certv6.test."
 OWNER = "_acme-challenge.www.certv6.test."

@@ -1,9 +1,9 @@
 """certv6 renew end to end: the IPv6-only client namespace, Pebble, BIND9.
 
-Time is moved forward for certv6 only (CERTV6_TEST_NOW, read by the CLI to build
-a shifted clock), never for the system. Pebble 2.4 has no ARI and no profiles:
-those tests put the stand-in of tests/fakes/ari_ca.py in front of Pebble, in
-the CA's namespace, and Pebble still does every real step.
+Time is moved forward for certv6 only (tests/fakes/certv6_at.py hands the CLI a
+shifted clock through ``main(clock=...)``), never for the system. Pebble 2.4 has
+no ARI and no profiles: those tests put the stand-in of tests/fakes/ari_ca.py in
+front of Pebble, in the CA's namespace, and Pebble still does every real step.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import pytest
 from certv6_run import CERTV6
 
 from certv6.acme_client import certificate_id
+from fakes import certv6_at
 from fakes.ari_ca import AriCa
 from lab.netns import NamespaceThreads
 
@@ -42,16 +44,18 @@ class Renewer:
     def run(
         self, *args: str, now: dt.datetime | None = None, timeout: float = 180
     ) -> subprocess.CompletedProcess[str]:
-        env = {"CERTV6_TEST_NOW": now.isoformat()} if now else {}
-        argv = [CERTV6, "--config", str(self.config), *args]
-        return self.lab.run_in_client(argv, env=env, timeout=timeout)
+        argv = [*self._certv6(now), "--config", str(self.config), *args]
+        return self.lab.run_in_client(argv, timeout=timeout)
 
     def popen(self, *args: str, now: dt.datetime) -> subprocess.Popen[str]:
-        argv = [CERTV6, "--config", str(self.config), *args]
-        env = {**os.environ, "CERTV6_TEST_NOW": now.isoformat()}
+        argv = [*self._certv6(now), "--config", str(self.config), *args]
         return self.lab.popen_in_client(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
         )
+
+    @staticmethod
+    def _certv6(now: dt.datetime | None) -> list[str]:
+        return certv6_at.command(sys.executable, now) if now else [CERTV6]
 
     def issue(self, name: str, *domains: str) -> None:
         argv = ["issue", "--name", name]

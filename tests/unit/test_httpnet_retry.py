@@ -28,8 +28,8 @@ from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
 from certv6.acme_client.network import Network
-from certv6.clock import FakeClock
 from certv6.errors import CaUnreachable
+from fakes.clock import FakeClock
 from fakes.tls import TlsFiles, make_tls
 
 PROBLEM = "application/problem+json"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from install_support import TlsServer, make_material
 
-from certv6.clock import FakeClock
 from certv6.errors import InstallError
 from certv6.install import parse_verify_endpoint, served_leaf, sni_for, wait_until_served
+from fakes.clock import FakeClock
 
 V1, V2 = make_material("v1"), make_material("v2")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from certv6.clock import FakeClock
 from certv6.errors import ConfigError
 from certv6.propagation.plan import (
     Delegation,
@@ -28,6 +27,7 @@ from certv6.propagation.state import (
     serial_lt,
     values_seen,
 )
+from fakes.clock import FakeClock
 
 ZONE = "certv6.test."
 OWNER = "_acme-challenge.www.certv6.test."

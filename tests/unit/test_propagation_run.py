@@ -9,11 +9,11 @@ import dns.message
 import pytest
 from test_propagation_fakes import Authority, MemoryTransport, zone_text
 
-from certv6.clock import FakeClock
 from certv6.errors import PropagationTimeout
 from certv6.propagation import PropagationSettings, Report
 from certv6.propagation.plan import Plan, Reach, Server, Target
 from certv6.propagation.run import one_round, poll
+from fakes.clock import FakeClock
 
 ZONE = "certv6.test."
 OWNERS = tuple(f"_acme-challenge.n{i}.certv6.test." for i in range(3))

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from certv6.acme_client import AcmeSession, RenewalInfoError, certificate_id, choose_profile
-from certv6.clock import FakeClock
 from certv6.errors import AcmeError, ConfigError, OrderError
 from fakes.ari_ca import AriCa
+from fakes.clock import FakeClock
 from fakes.tls import TlsFiles, make_tls
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)

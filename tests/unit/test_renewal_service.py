@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 from certv6 import renewal
-from certv6.clock import FakeClock
 from certv6.errors import ConfigError, LockBusy
 from certv6.service.renew import LOCK_WAIT, RenewRequest, renew
 from certv6.settings import Settings
 from certv6.store import FILES, Store, hold_lock
+from fakes import certv6_at
+from fakes.clock import FakeClock
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 DAY = dt.timedelta(days=1)
@@ -141,10 +142,11 @@ def test_dry_run_without_a_known_staging_ca_fails_and_leaves_the_store_alone(
 
 
 def run_cli(
-    store: Store, *args: str, env: dict[str, str] | None = None
+    store: Store, *args: str, env: dict[str, str] | None = None, now: dt.datetime | None = None
 ) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("CERTV6_")}
-    argv = [CERTV6, "renew", "--state-dir", str(store.root), *args]
+    certv6 = certv6_at.command(sys.executable, now) if now else [CERTV6]
+    argv = [*certv6, "renew", "--state-dir", str(store.root), *args]
     return subprocess.run(
         argv, capture_output=True, text=True, timeout=60, env={**base, **(env or {})}
     )
@@ -192,12 +194,18 @@ def test_cli_second_run_exits_11(store: Store) -> None:
     assert "another certv6 run" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_cli_test_clock_makes_a_certificate_due(store: Store) -> None:
+def test_cli_injected_clock_makes_a_certificate_due(store: Store) -> None:
     make_lineage(store, "www")
-    later = (NOW + 100 * DAY).isoformat()
     # Due (expired at that time), so the run goes to the CA -- which is closed: it fails.
-    done = run_cli(store, env={"CERTV6_TEST_NOW": later})
+    done = run_cli(store, now=NOW + 100 * DAY)
     assert done.returncode == 12
     assert "failed   www" in done.stdout
-    bad = run_cli(store, env={"CERTV6_TEST_NOW": "next tuesday"})
-    assert bad.returncode == 2 and "ISO 8601" in bad.stderr
+
+
+def test_cli_reads_no_time_from_the_environment(store: Store) -> None:
+    # The old test-only switch must not come back: "now" is injected, never read from env.
+    make_lineage(store, "www")
+    later = (NOW + 100 * DAY).isoformat()
+    done = run_cli(store, env={"CERTV6_TEST_NOW": later, "CERTV6_NOW": later})
+    assert done.returncode == 0, done.stderr
+    assert "skipped  www" in done.stdout

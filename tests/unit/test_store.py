@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from certv6.clock import FakeClock
 from certv6.errors import LockBusy, StoreError
 from certv6.model import TxtRecord
 from certv6.store import FILES, Store, hold_lock, write_atomic
+from fakes.clock import FakeClock
 
 
 def files(tag: str) -> dict[str, bytes]:

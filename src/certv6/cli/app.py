@@ -14,9 +14,21 @@ from typing import Any
 import click
 
 from certv6 import __version__
+from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.settings import Settings, load_settings
 
 log = logging.getLogger("certv6")
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """What ``main()`` hands the root command: the clock every use case asks for the time.
+
+    Only ``main(clock=...)`` changes it: tests run the CLI with a clock of theirs
+    (tests/fakes/certv6_at.py); nothing in the environment moves time.
+    """
+
+    clock: Clock = SYSTEM_CLOCK
 
 
 @dataclass
@@ -26,6 +38,7 @@ class Options:
     quiet: bool
     allow_ipv4: bool = False
     insecure_secrets: bool = False
+    clock: Clock = SYSTEM_CLOCK
 
     def settings(self, **flags: Any) -> Settings:
         from certv6.providers import available
@@ -76,7 +89,8 @@ def cli(
     insecure_secrets: bool,
 ) -> None:
     """ACME dns-01 certificates for IPv6-only hosts."""
-    context.obj = Options(config, debug, quiet, allow_ipv4, insecure_secrets)
+    start = context.obj if isinstance(context.obj, Start) else Start()
+    context.obj = Options(config, debug, quiet, allow_ipv4, insecure_secrets, start.clock)
     setup_logging(debug, quiet)
 
 

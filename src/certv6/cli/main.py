@@ -10,17 +10,19 @@ from types import FrameType
 import click
 
 from certv6.cli import commands  # noqa: F401  (importing registers every subcommand)
-from certv6.cli.app import cli
+from certv6.cli.app import Start, cli
+from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.errors import EXIT_INTERRUPTED, CertV6Error
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Run ``certv6 ARGV`` and exit with its code; ``clock`` is for tests (see app.Start)."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     signal.signal(signal.SIGTERM, _terminate)
     try:
         # Without standalone mode click returns (not raises) the code of a
         # click.exceptions.Exit that a command raised; pass it on.
-        returned = cli.main(args=argv, prog_name="certv6", standalone_mode=False)
+        returned = cli.main(args=argv, prog_name="certv6", standalone_mode=False, obj=Start(clock))
         if isinstance(returned, int) and not isinstance(returned, bool):
             sys.exit(returned)
     except click.exceptions.Exit as done:

@@ -141,14 +141,13 @@ def list_(options: Options, state_dir: str | None, as_json: bool) -> None:
 @pass_options
 def cleanup(options: Options, stale: bool, state_dir: str | None) -> None:
     """Remove dns-01 TXT values left behind by interrupted runs."""
-    from certv6.clock import SYSTEM_CLOCK
     from certv6.service.cleanup import cleanup_stale
     from certv6.service.runtime import build_dns
     from certv6.store import Store
 
     settings = options.settings(state_dir=state_dir)
     store = Store(settings.state_dir).ensure()
-    result = cleanup_stale(settings, store, build_dns(settings), SYSTEM_CLOCK)
+    result = cleanup_stale(settings, store, build_dns(settings), options.clock)
     click.echo(
         f"removed {result.removed} stale TXT value(s)"
         + (f"; {result.failed} batch(es) failed, see above" if result.failed else "")

@@ -3,22 +3,14 @@
 
 from __future__ import annotations
 
-import datetime
-import os
 from typing import TYPE_CHECKING
 
 import click
 
 from certv6.cli.app import Options, cli, pass_options, print_json
-from certv6.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from certv6.service.renew.report import RenewReport
-
-
-# Test-only: the lab tests move certv6's idea of "now" (never the system clock)
-# to make certificates due. Not documented for users; it changes no other behaviour.
-TEST_NOW_ENV = "CERTV6_TEST_NOW"
 
 
 @cli.command()
@@ -67,7 +59,7 @@ def renew(
 
     settings = options.settings(**flags)
     request = RenewRequest(names=names, force=force, dry_run=dry_run)
-    report = renew_due(settings, request, clock=_clock())
+    report = renew_due(settings, request, clock=options.clock)
     if as_json:
         print_json(report.to_json())
     else:
@@ -93,26 +85,3 @@ def _show(report: RenewReport, *, quiet: bool) -> None:
             click.echo(f"{'':<8} {'':<{width}}  {outcome.problem}")
     if not quiet or not report.ok:
         click.echo(f"certv6 renew: {report.summary()}")
-
-
-def _clock() -> Clock:
-    wanted = os.environ.get(TEST_NOW_ENV)
-    if not wanted:
-        return SystemClock()
-    try:
-        moment = datetime.datetime.fromisoformat(wanted)
-    except ValueError:
-        raise click.UsageError(f"{TEST_NOW_ENV}={wanted!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return _ShiftedClock(moment - datetime.datetime.now(datetime.UTC))
-
-
-class _ShiftedClock(SystemClock):
-    """The system clock, with ``now()`` moved by a fixed offset (test-only, see above)."""
-
-    def __init__(self, offset: datetime.timedelta) -> None:
-        self.offset = offset
-
-    def now(self) -> datetime.datetime:
-        return super().now() + self.offset

@@ -149,6 +149,7 @@ def test_json_is_serialisable_with_stable_keys() -> None:
         "delegations",
         "nat64_prefix",
         "warnings",
+        "unverified_wait",
     ]
     servers = data["servers"]
     assert isinstance(servers, list)
@@ -171,6 +172,7 @@ def test_json_is_serialisable_with_stable_keys() -> None:
         "tcp",
         "rounds_asked",
         "rounds_answered",
+        "serial_unchanged",
     ]
     lagging = servers[1]
     assert lagging["status"] == "lagging"

@@ -6,11 +6,13 @@ and a liveness probe), then TXT for the owners it has not yet served in full, al
 concurrently. An address that does not answer the SOA is not asked anything else
 that round, so a dead address costs one ``query_timeout`` per round.
 
-Between rounds, the SOA of every server that lags by serial is asked every
-``serial_interval``; when its serial moves, the pause ends and the next round runs
-at once. A catching-up secondary is thus seen within about ``serial_interval``
-instead of half a ``poll_interval`` on average, at the cost of one small query per
-lagging address per interval.
+Between rounds, the serial watch (``watch.py``) asks the servers that lag by serial
+for their SOA, each on its own backing-off schedule, and the rounds leave them alone
+until their serial moves; then the pause ends and the next round runs at once.
+
+When every server that could be asked serves every value but some could not be
+asked (IPv4 only without NAT64, or silent), the run waits for those a while longer
+(``state.unverified_hold``) before it reports success: the CA may ask them.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ from certv6.propagation.state import (
     compare_delegation,
     judge,
     observe,
-    serial_moved,
+    unverified_hold,
 )
+from certv6.propagation.watch import SerialWatch
 from certv6.propagation.wire import Transport, UdpTcpTransport, ask, ask_delegation
 
 Progress = Callable[[Report], None]
@@ -124,11 +127,21 @@ async def poll(
     start = clock.monotonic() if started is None else started
     limiter = asyncio.Semaphore(settings.max_concurrency)
     referrals = asyncio.ensure_future(check_delegations(plan, settings, transport, limiter))
-    state, round_index = State(), 0
+    watch = SerialWatch(settings)
+    state, round_index, watched = State(), 0, frozenset[Server]()
+    visible_since: dict[Server, float] = {}
     while True:
-        state = observe(plan, state, await run_round(plan, state, settings, transport, limiter))
+        asked_at = clock.monotonic()
+        probes = await run_round(plan, state, settings, transport, limiter, skip=watched)
+        watch.asked_in_round([p.server for p in probes], asked_at)
+        state = observe(plan, state, probes)
         elapsed = clock.monotonic() - start
         verdict = judge(plan, state, strict=settings.strict)
+        for server in verdict.having(Status.VISIBLE):
+            visible_since.setdefault(server, elapsed)
+        hold = unverified_hold(verdict, visible_since, settings.unverified_grace)
+        if hold is not None:
+            hold = min(hold, settings.timeout)
         report = build_report(
             plan,
             state,
@@ -136,57 +149,54 @@ async def poll(
             policy=settings.policy,
             elapsed=elapsed,
             delegations=await referrals,
+            unverified_wait=_waited(hold, elapsed, visible_since),
         )
         if progress is not None:
             progress(report)
-        if report.visible:
+        if report.visible and (hold is None or elapsed >= hold):
             return report
         pause = sleep_before_next(round_index, elapsed, settings)
         if pause is None:
-            message = f"not visible after {elapsed:.1f} s: {describe_blocking(report)}"
-            raise PropagationTimeout(message, report=report)
+            if report.visible:  # the deadline cut the wait for unchecked servers short
+                return report
+            raise _timeout(report, elapsed)
+        if hold is not None:
+            pause = min(pause, max(hold - elapsed, 0.0))
         # A secondary applies a transfer's serial and data together: watch the laggards' SOA.
-        await pause_until_serial_moves(
-            verdict.having(Status.LAGGING),
+        lagging = verdict.having(Status.LAGGING)
+        moved = await watch.pause(
+            lagging,
             state,
             pause,
-            settings=settings,
-            clock=clock,
-            transport=transport,
-            limiter=limiter,
+            clock,
+            lambda server: _limited(
+                limiter,
+                ask(transport, server.address, server.zone, "SOA", settings.query_timeout),
+            ),
         )
+        watched = frozenset(lagging) - moved
         round_index += 1
 
 
-async def pause_until_serial_moves(
-    servers: Sequence[Server],
-    state: State,
-    pause: float,
-    *,
-    settings: PropagationSettings,
-    clock: Clock,
-    transport: Transport,
-    limiter: asyncio.Semaphore,
-) -> None:
-    """Sleep ``pause``, or less: until the SOA serial of one of ``servers`` changes."""
-    end = clock.monotonic() + pause
-    step = settings.serial_interval
-    if not servers or step >= pause:
-        await clock.asleep(pause)
-        return
-    while (left := end - clock.monotonic()) > step:
-        await clock.asleep(step)
-        timeout = min(settings.query_timeout, max(end - clock.monotonic(), step))
-        answers = await asyncio.gather(
-            *(
-                _limited(limiter, ask(transport, server.address, server.zone, "SOA", timeout))
-                for server in servers
-            )
+def _waited(hold: float | None, elapsed: float, visible_since: dict[Server, float]) -> float:
+    """Seconds spent so far waiting for unchecked servers after the checked ones were done."""
+    if hold is None:
+        return 0.0
+    done = max(visible_since.values(), default=elapsed)
+    return max(0.0, min(elapsed, hold) - done)
+
+
+def _timeout(report: Report, elapsed: float) -> PropagationTimeout:
+    message = f"not visible after {elapsed:.1f} s: {describe_blocking(report)}"
+    if any(server.serial_unchanged for server in report.blocking):
+        return PropagationTimeout(
+            message,
+            report=report,
+            hint="the primary must raise the SOA serial with every update, or its"
+            " secondaries never transfer the change (PowerDNS: SOA-EDIT-DNSUPDATE must"
+            " not be NONE); a longer propagation_timeout cannot help",
         )
-        if any(serial_moved(state, s, a) for s, a in zip(servers, answers, strict=True)):
-            return
-    if left > 0:
-        await clock.asleep(left)
+    return PropagationTimeout(message, report=report)
 
 
 async def one_round(
@@ -217,10 +227,18 @@ async def run_round(
     settings: PropagationSettings,
     transport: Transport,
     limiter: asyncio.Semaphore,
+    *,
+    skip: frozenset[Server] = frozenset(),
 ) -> list[Probe]:
-    """Ask every askable address concurrently; one ``Probe`` per address."""
+    """Ask every askable address concurrently; one ``Probe`` per address.
+
+    ``skip``: servers the serial watch is following (asking them again now would only
+    add queries: their serial has not moved).
+    """
     jobs = []
     for server in plan.askable:
+        if server in skip:
+            continue
         owners = sorted(set(plan.expected(server.zone)) - state.of(server).confirmed)
         jobs.append(probe(server, owners, settings, transport, limiter))
     return list(await asyncio.gather(*jobs))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import dns.flags
 import dns.message
@@ -112,10 +113,14 @@ class CatchesUpAt(MemoryTransport):
 
 
 def soa_times(transport: MemoryTransport, address: str) -> list[float]:
-    return [when for where, _, qtype, when in transport.timed if where == address and qtype == "SOA"]
+    return [
+        when for where, _, qtype, when in transport.timed if where == address and qtype == "SOA"
+    ]
 
 
-@pytest.mark.parametrize(("catch_up", "seen_at"), [(0.05, 0.1), (0.33, 0.7), (2.57, 3.5), (6.91, 7.5)])
+@pytest.mark.parametrize(
+    ("catch_up", "seen_at"), [(0.05, 0.1), (0.33, 0.7), (2.57, 3.5), (6.91, 7.5)]
+)
 def test_a_catching_up_secondary_is_seen_at_the_next_watch_query(
     catch_up: float, seen_at: float
 ) -> None:
@@ -148,7 +153,7 @@ def test_a_lagging_server_is_asked_at_most_four_times_a_second_and_ever_less_oft
     busiest = max(sum(1 for t in times if s <= t < s + 1.0) for s in times)
     assert busiest == 4
     assert len([t for t in times if t >= 10.0]) <= 21  # once a second once it backed off
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert gaps[:4] == pytest.approx([0.1, 0.2, 0.4, 0.8])
     assert min(gaps) == pytest.approx(0.1)
 

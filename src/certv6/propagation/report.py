@@ -188,8 +188,7 @@ def build_report(
     """Snapshot ``state`` under ``verdict``. Pure."""
     unchanged = set(same_serial_without_values(plan, state, verdict))
     servers = tuple(
-        _server_report(plan, state, verdict, server, server in unchanged)
-        for server in plan.servers
+        _server_report(plan, state, verdict, server, server in unchanged) for server in plan.servers
     )
     return Report(
         visible=verdict.visible,

@@ -49,6 +49,7 @@ from certv6.propagation.state import (
 )
 from certv6.propagation.watch import SerialWatch
 from certv6.propagation.wire import Transport, UdpTcpTransport, ask, ask_delegation
+from certv6.propagation.zonens import refresh_nameservers
 
 Progress = Callable[[Report], None]
 T = TypeVar("T")
@@ -75,11 +76,16 @@ def wait_until_visible(
     """
     started = clock.monotonic()  # the deadline covers discovery too
     plan = discover(records, settings, dns)
-    _refuse_unverifiable(plan, settings)
     chosen = transport or UdpTcpTransport()
-    return asyncio.run(
-        poll(plan, settings, clock=clock, transport=chosen, progress=progress, started=started)
-    )
+
+    async def refresh_then_poll() -> Report:
+        refreshed = await refresh_nameservers(plan, settings, dns, chosen)
+        _refuse_unverifiable(refreshed, settings)
+        return await poll(
+            refreshed, settings, clock=clock, transport=chosen, progress=progress, started=started
+        )
+
+    return asyncio.run(refresh_then_poll())
 
 
 def check_once(
@@ -95,7 +101,13 @@ def check_once(
     An address that does not answer this one round is reported as unreachable.
     """
     plan = discover(records, settings, dns)
-    return asyncio.run(one_round(plan, settings, clock, transport or UdpTcpTransport()))
+    chosen = transport or UdpTcpTransport()
+
+    async def refresh_then_ask() -> Report:
+        refreshed = await refresh_nameservers(plan, settings, dns, chosen)
+        return await one_round(refreshed, settings, clock, chosen)
+
+    return asyncio.run(refresh_then_ask())
 
 
 def _refuse_unverifiable(plan: Plan, settings: PropagationSettings) -> None:

@@ -68,7 +68,7 @@ class UdpTcpTransport:
         async with asyncio.timeout(timeout):
             # Connected, so an ICMP error (port unreachable, no route) fails the query at
             # once instead of after ``timeout``; unbound, so the kernel picks the port.
-            udp = await self._backend.make_socket(
+            udp = await self._backend.make_socket(  # type: ignore[no-untyped-call]  # unannotated upstream
                 family, socket.SOCK_DGRAM, destination=(address, self.port)
             )
             async with udp:
@@ -128,6 +128,23 @@ def parse(response: dns.message.Message, qname: str, rdtype: str, tcp: bool) -> 
         tcp=tcp,
         error=error,
     )
+
+
+async def ask_apex_ns(
+    transport: Transport, address: str, zone: str, timeout: float
+) -> frozenset[str] | None:
+    """The NS names ``address`` serves at the apex of ``zone``, authoritatively; else None."""
+    try:
+        response, _ = await transport.exchange(make_query(zone, "NS"), address, timeout)
+    except (TimeoutError, OSError, dns.exception.DNSException):
+        return None
+    if response.rcode() != dns.rcode.NOERROR or not response.flags & dns.flags.AA:
+        return None
+    name = dns.name.from_text(zone)
+    rrset = response.get_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.NS)
+    if rrset is None:
+        return None
+    return frozenset(rdata.target.to_text().lower() for rdata in rrset)
 
 
 async def ask_delegation(

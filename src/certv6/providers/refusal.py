@@ -140,8 +140,9 @@ def _policy(reply: Reply, facts: ServerFacts, where: Situation) -> Refusal | Non
             f"{facts.software} refused the update from {reply.source}: PowerDNS takes updates"
             " only from addresses in allow-dnsupdate-from (default: loopback only) and only"
             f" with keys listed in the zone's TSIG-ALLOW-DNSUPDATE metadata{secondary}",
-            f"add {reply.source} to allow-dnsupdate-from in pdns.conf, and run"
-            f" 'pdnsutil set-meta {where.zone.rstrip('.')} TSIG-ALLOW-DNSUPDATE {where.key_name}'",
+            f"add {reply.source} to allow-dnsupdate-from in pdns.conf (or to the zone's"
+            f" ALLOW-DNSUPDATE-FROM metadata), and run 'pdnsutil set-meta"
+            f" {where.zone.rstrip('.')} TSIG-ALLOW-DNSUPDATE {where.key_name}'",
             credentials=True,
         )
     if reply.rcode == dns.rcode.NOTAUTH:

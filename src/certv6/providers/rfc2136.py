@@ -42,6 +42,7 @@ OPTIONS = ("server", "key_file", "algorithm", "ttl", "timeout", *HINT_OPTIONS)
 # The value the preflight deletes: never published, so the UPDATE changes nothing
 # (deleting an absent RR is a no-op, RFC 2136 section 3.4.2.4; the serial stays).
 PREFLIGHT_VALUE = "certv6-preflight-never-published"
+SERVFAIL_RETRIES = (0.2, 0.5, 1.0)  # pauses before sending an update again after SERVFAIL
 
 
 class Rfc2136Provider:
@@ -55,6 +56,7 @@ class Rfc2136Provider:
         # at most, so a lagging secondary is seen within ~0.25 s of catching up.
         self._hints = hints_from(context, timeout=120.0, poll_interval=0.5)
         self._dns = context.dns
+        self._clock = context.clock
         key_file = Path(context.option("key_file", required=True))
         data = read_secret_file(
             key_file, allow_insecure=context.allow_insecure_secrets, what="TSIG key file"
@@ -164,6 +166,15 @@ class Rfc2136Provider:
         for endpoint in self._targets(zone, operation, batch):
             try:
                 reply = self._exchange(update, endpoint, operation, batch)
+                for pause in SERVFAIL_RETRIES:
+                    if reply.rcode != dns.rcode.SERVFAIL:
+                        break
+                    # A server that failed to apply an update (PowerDNS on a busy SQLite
+                    # database, say) often applies it a moment later; adds and deletes of
+                    # one value are idempotent, so sending it again is safe.
+                    log.info("%s: SERVFAIL from %s; trying again", operation, endpoint)
+                    self._clock.sleep(pause)
+                    reply = self._exchange(update, endpoint, operation, batch)
             except ProviderUnreachable as error:
                 errors.append(error)  # another address of the primary may answer
                 continue

@@ -38,7 +38,7 @@ try:
     out.update(outcome="visible", report=report.to_json())
 except CertV6Error as error:
     report = getattr(error, "report", None)
-    out.update(outcome=type(error).__name__, message=str(error),
+    out.update(outcome=type(error).__name__, message=str(error), hint=error.hint,
                report=None if report is None else report.to_json())
 out["elapsed"] = time.monotonic() - started
 print(json.dumps(out))

@@ -543,9 +543,16 @@ class Lab:
             probes.query, server, qname, rdtype, recursive=recursive, tcp=tcp, timeout=timeout
         )
 
-    def txt_at(self, server_addr: str, owner: str, *, timeout: float = 2.0) -> set[str]:
-        """TXT values ``server_addr`` serves at ``owner`` (RD=0, must be authoritative)."""
-        return self._in("client").call(probes.txt_values, server_addr, owner, timeout=timeout)
+    def txt_at(
+        self, server_addr: str, owner: str, *, timeout: float = 2.0, tcp: bool = False
+    ) -> set[str]:
+        """TXT values ``server_addr`` serves at ``owner`` (RD=0, must be authoritative).
+
+        ``tcp``: ask over TCP (NSD rate-limits UDP answers, like real servers).
+        """
+        return self._in("client").call(
+            probes.txt_values, server_addr, owner, timeout=timeout, tcp=tcp
+        )
 
     def serial_at(self, server_addr: str, zone: str, *, timeout: float = 2.0) -> int:
         return self._in("client").call(probes.soa_serial, server_addr, zone, timeout=timeout)

@@ -7,8 +7,11 @@ the rcode alone often names the wrong cause:
                update-policy refusal: REFUSED (signed); zone not served: NOTAUTH
     Knot       policy refusal: NOTAUTH + BADKEY for a key it *does* know; a query
                outside its zones: REFUSED without any TSIG record
-    PowerDNS   wrong secret: NOTAUTH without a TSIG record; unknown key: REFUSED
-               unsigned; allow-dnsupdate-from or TSIG-ALLOW-DNSUPDATE: REFUSED signed
+    Knot       also BADKEY for a key that no acl of the zone mentions (it cannot be
+               told from an unknown key)
+    PowerDNS   wrong secret or unknown key: REFUSED (an update) or NOTAUTH (a query)
+               without any TSIG record; allow-dnsupdate-from or TSIG-ALLOW-DNSUPDATE:
+               REFUSED, signed
 
 So the reply is read raw (dnspython's query functions raise "response requires a
 TSIG" for an unsigned one and lose the rcode), and when it is a refusal the
@@ -126,6 +129,7 @@ class ServerFacts:
     knows_key: bool | None  # answers a query signed with the key with a valid signature
     mname: str | None  # the primary named in the SOA it serves
     software: str  # its version.bind answer, "" when hidden
+    key_error: int = 0  # the TSIG error in its answer to the signed query (BADSIG, ...)
 
 
 def probe(endpoint: Endpoint, zone: str, key: TsigKey, timeout: float) -> ServerFacts:
@@ -139,6 +143,7 @@ def probe(endpoint: Endpoint, zone: str, key: TsigKey, timeout: float) -> Server
         knows_key=None if signed is None else signed.verified,
         mname=None if plain is None else _mname(plain, zone),
         software=_software(endpoint, timeout),
+        key_error=0 if signed is None else signed.tsig_error,
     )
 
 

@@ -52,7 +52,7 @@ class Refusal:
 
 def explain(reply: Reply, facts: ServerFacts, where: Situation) -> Refusal:
     """The cause of a refused update (``reply`` is not NOERROR-and-verified)."""
-    for rule in (_clock, _secret, _not_authoritative, _key_refused, _unknown_key, _policy):
+    for rule in (_clock, _secret, _not_authoritative, _key_refused, _key_not_accepted, _policy):
         found = rule(reply, facts, where)
         if found is not None:
             return found
@@ -71,15 +71,11 @@ def _clock(reply: Reply, facts: ServerFacts, where: Situation) -> Refusal | None
 
 
 def _secret(reply: Reply, facts: ServerFacts, where: Situation) -> Refusal | None:
-    # BIND says BADSIG; PowerDNS answers NOTAUTH without any TSIG record in a zone it serves.
-    unsigned_notauth = (
-        reply.rcode == dns.rcode.NOTAUTH and not reply.signed and facts.serves_zone is True
-    )
-    if reply.tsig_error != BADSIG and not unsigned_notauth:
+    # BIND and Knot say BADSIG, in the answer to the update or to the signed probe.
+    if BADSIG not in (reply.tsig_error, facts.key_error):
         return None
-    how = "TSIG BADSIG" if reply.tsig_error == BADSIG else "NOTAUTH without a TSIG record"
     return Refusal(
-        f"{how}: the server did not accept the signature of key {where.key_name!r}"
+        f"TSIG BADSIG: the server did not accept the signature of key {where.key_name!r}"
         f" ({where.algorithm}): the secret differs from the server's copy of the key",
         "copy the key file from the server again (the secret, name and algorithm must match)",
         credentials=True,
@@ -117,11 +113,35 @@ def _key_refused(reply: Reply, facts: ServerFacts, where: Situation) -> Refusal 
     )
 
 
-def _unknown_key(reply: Reply, facts: ServerFacts, where: Situation) -> Refusal | None:
-    unsigned_refusal = not reply.signed and facts.knows_key is False
-    if reply.tsig_error != BADKEY and not unsigned_refusal:
+def _key_not_accepted(reply: Reply, facts: ServerFacts, where: Situation) -> Refusal | None:
+    unsigned = not reply.signed and facts.knows_key is False
+    if reply.tsig_error != BADKEY and not unsigned:
         return None
+    key = f"key {where.key_name!r} ({where.algorithm})"
     secondary = _secondary_note(facts, where)
+    if unsigned:
+        # PowerDNS: REFUSED (or NOTAUTH) without a TSIG record, for a wrong secret and for
+        # a key it does not have alike.
+        fix = (
+            "compare it with 'pdnsutil list-tsig-keys' on the server"
+            if "powerdns" in facts.software.lower()
+            else "copy the key file from the server again"
+        )
+        return Refusal(
+            f"the server answered without a TSIG record: it did not accept {key}: the secret"
+            f" differs from the server's copy, or it has no key of that name and algorithm"
+            f"{secondary}",
+            f"{fix} (the name, algorithm and secret must match)",
+            credentials=True,
+        )
+    if facts.software.lower().startswith("knot"):
+        return Refusal(
+            f"{facts.software} refused {key} with TSIG BADKEY: Knot answers so for a key it"
+            f" does not have and for one that no acl of zone {where.zone} allows{secondary}",
+            f"check the key on the server (name, algorithm, secret) and give zone {where.zone}"
+            " an acl for it with action: update, update-type: [TXT]",
+            credentials=True,
+        )
     return Refusal(
         f"the server does not know a key named {where.key_name!r} with algorithm"
         f" {where.algorithm}{secondary}",

@@ -127,9 +127,9 @@ class Rfc2136Provider:
         if reply.verified or (not reply.signed and reply.rcode == dns.rcode.REFUSED):
             log.info("preflight: %s answers (key %s)", endpoint, self.key.name)
             return
-        # No zone to ask the server about: take the reply as one from a server of the
-        # zone, so an unsigned NOTAUTH reads as the wrong secret it is with PowerDNS.
-        facts = dnsupdate.ServerFacts(serves_zone=True, knows_key=None, mname=None, software="")
+        # No zone to ask the server about, and the key was not accepted: an unsigned
+        # NOTAUTH is PowerDNS's answer to a secret that differs (or a key it lacks).
+        facts = dnsupdate.ServerFacts(serves_zone=True, knows_key=False, mname=None, software="")
         raise self._refused(reply, self.key.name + ".", endpoint, [], "preflight", facts=facts)
 
     def preflight_for(self, records: Sequence[TxtRecord]) -> None:

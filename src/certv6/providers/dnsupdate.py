@@ -87,7 +87,7 @@ def exchange(message: dns.message.Message, endpoint: Endpoint, timeout: float) -
             answer = _read(sock, length)
         except TimeoutError as error:
             raise dns.exception.Timeout(timeout=timeout) from error  # type: ignore[no-untyped-call]
-    return _parse(answer, message, source)
+    return parse_reply(answer, message, source)
 
 
 def _read(sock: socket.socket, size: int) -> bytes:
@@ -101,7 +101,8 @@ def _read(sock: socket.socket, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(wire: bytes, request: dns.message.Message, source: str) -> Reply:
+def parse_reply(wire: bytes, request: dns.message.Message, source: str) -> Reply:
+    """Read a reply whatever its signature; ``verified`` only when its TSIG checks out."""
     bare = dns.message.from_wire(wire, keyring=False)
     verified = False
     if request.had_tsig or request.keyring is not None:

@@ -221,32 +221,16 @@ class Rfc2136Provider:
         batch: list[TxtRecord],
     ) -> dnsupdate.Reply:
         what = f"rfc2136 {operation}" + (f" of {owners_of(batch)}" if batch else "")
-        record = str(batch[0]) if batch else ""
         try:
             return dnsupdate.exchange(message, endpoint, self._timeout)
-        except dns.exception.Timeout as error:
-            raise ProviderUnreachable(
-                f"{what}: {endpoint} did not answer within {self._timeout:g} s",
+        except (OSError, dns.exception.DNSException) as error:
+            kind, problem, hint = _network_problem(error, endpoint, self._timeout)
+            raise kind(
+                f"{what}: {problem}",
                 provider=self.name,
                 operation=operation,
-                record=record,
-                hint="check that the server listens on IPv6 and no firewall drops port 53",
-            ) from error
-        except OSError as error:
-            raise ProviderUnreachable(
-                f"{what}: cannot reach {endpoint}: {describe_socket_error(error)}",
-                provider=self.name,
-                operation=operation,
-                record=record,
-                hint="check this host's route to the server, and that it listens on port 53",
-            ) from error
-        except dns.exception.DNSException as error:
-            raise ProviderError(
-                f"{what}: {endpoint} sent an answer that is not DNS: {error}",
-                provider=self.name,
-                operation=operation,
-                record=record,
-                hint="check that server points at a DNS server's port",
+                record=str(batch[0]) if batch else "",
+                hint=hint,
             ) from error
 
     def _refused(
@@ -288,6 +272,29 @@ class Rfc2136Provider:
             return endpoint.host in self._dns.addresses(mname, "AAAA")
         except CertV6Error:
             return None
+
+
+def _network_problem(
+    error: OSError | dns.exception.DNSException, endpoint: Endpoint, timeout: float
+) -> tuple[type[ProviderError], str, str]:
+    """(error class, what happened, the fix) for an exchange that got no DNS answer."""
+    if isinstance(error, dns.exception.Timeout):
+        return (
+            ProviderUnreachable,
+            f"{endpoint} did not answer within {timeout:g} s",
+            "check that the server listens on IPv6 and no firewall drops port 53",
+        )
+    if isinstance(error, OSError):
+        return (
+            ProviderUnreachable,
+            f"cannot reach {endpoint}: {describe_socket_error(error)}",
+            "check this host's route to the server, and that it listens on port 53",
+        )
+    return (
+        ProviderError,
+        f"{endpoint} sent an answer that is not DNS: {error}",
+        "check that server points at a DNS server's port",
+    )
 
 
 def _quoted(value: str) -> str:

@@ -18,7 +18,7 @@ asked (IPv4 only without NAT64, or silent), the run waits for those a while long
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 from certv6.clock import SYSTEM_CLOCK, Clock
@@ -79,10 +79,16 @@ def wait_until_visible(
     chosen = transport or UdpTcpTransport()
 
     async def refresh_then_poll() -> Report:
-        refreshed = await refresh_nameservers(plan, settings, dns, chosen)
+        refreshed, soa = await refresh_nameservers(plan, settings, dns, chosen)
         _refuse_unverifiable(refreshed, settings)
         return await poll(
-            refreshed, settings, clock=clock, transport=chosen, progress=progress, started=started
+            refreshed,
+            settings,
+            clock=clock,
+            transport=chosen,
+            progress=progress,
+            started=started,
+            first_soa=soa,
         )
 
     return asyncio.run(refresh_then_poll())
@@ -104,7 +110,7 @@ def check_once(
     chosen = transport or UdpTcpTransport()
 
     async def refresh_then_ask() -> Report:
-        refreshed = await refresh_nameservers(plan, settings, dns, chosen)
+        refreshed, _ = await refresh_nameservers(plan, settings, dns, chosen)
         return await one_round(refreshed, settings, clock, chosen)
 
     return asyncio.run(refresh_then_ask())
@@ -131,20 +137,29 @@ async def poll(
     transport: Transport,
     progress: Progress | None = None,
     started: float | None = None,
+    first_soa: Mapping[str, Answer] | None = None,
 ) -> Report:
     """Run rounds until visible; raise PropagationTimeout after the deadline's round.
 
     ``started`` is the clock reading the deadline counts from (default: now).
+    ``first_soa``: SOA answers per address just received (by the NS-set check), which
+    the first round uses instead of asking again.
     """
+    first_soa = first_soa or {}
     start = clock.monotonic() if started is None else started
     limiter = asyncio.Semaphore(settings.max_concurrency)
     referrals = asyncio.ensure_future(check_delegations(plan, settings, transport, limiter))
     watch = SerialWatch(settings)
     state, round_index, watched = State(), 0, frozenset[Server]()
+    known = {
+        server: first_soa[server.address] for server in plan.askable if server.address in first_soa
+    }
     visible_since: dict[Server, float] = {}
     while True:
         asked_at = clock.monotonic()
-        probes = await run_round(plan, state, settings, transport, limiter, skip=watched)
+        probes = await run_round(
+            plan, state, settings, transport, limiter, skip=watched, known=known
+        )
         watch.asked_in_round([p.server for p in probes], asked_at)
         state = observe(plan, state, probes)
         elapsed = clock.monotonic() - start
@@ -186,7 +201,7 @@ async def poll(
                 ask(transport, server.address, server.zone, "SOA", settings.query_timeout),
             ),
         )
-        watched = frozenset(lagging) - moved
+        watched, known = frozenset(lagging) - set(moved), moved
         round_index += 1
 
 
@@ -241,18 +256,21 @@ async def run_round(
     limiter: asyncio.Semaphore,
     *,
     skip: frozenset[Server] = frozenset(),
+    known: Mapping[Server, Answer] | None = None,
 ) -> list[Probe]:
     """Ask every askable address concurrently; one ``Probe`` per address.
 
     ``skip``: servers the serial watch is following (asking them again now would only
-    add queries: their serial has not moved).
+    add queries: their serial has not moved). ``known``: fresh SOA answers to use
+    instead of asking (each server is asked a few times a second at most).
     """
     jobs = []
     for server in plan.askable:
         if server in skip:
             continue
         owners = sorted(set(plan.expected(server.zone)) - state.of(server).confirmed)
-        jobs.append(probe(server, owners, settings, transport, limiter))
+        soa = (known or {}).get(server)
+        jobs.append(probe(server, owners, settings, transport, limiter, soa=soa))
     return list(await asyncio.gather(*jobs))
 
 
@@ -262,10 +280,13 @@ async def probe(
     settings: PropagationSettings,
     transport: Transport,
     limiter: asyncio.Semaphore,
+    *,
+    soa: Answer | None = None,
 ) -> Probe:
-    """SOA first; TXT for ``owners`` only if the address answered at all."""
+    """SOA first (unless given); TXT for ``owners`` only if the address answered at all."""
     timeout = settings.query_timeout
-    soa = await _limited(limiter, ask(transport, server.address, server.zone, "SOA", timeout))
+    if soa is None:
+        soa = await _limited(limiter, ask(transport, server.address, server.zone, "SOA", timeout))
     if not soa.responded:
         return Probe(server, soa)
     answers: list[Answer] = await asyncio.gather(

@@ -65,15 +65,16 @@ class SerialWatch:
 
     async def pause(
         self, servers: Sequence[Server], state: State, pause: float, clock: Clock, ask: AskSoa
-    ) -> frozenset[Server]:
+    ) -> dict[Server, Answer]:
         """Sleep ``pause``, or less: until the SOA serial of some of ``servers`` moves.
 
-        Returns the servers whose serial moved (empty when the pause ran out).
+        Returns the servers whose serial moved with the SOA answer that showed it (the
+        next round uses it instead of asking again); empty when the pause ran out.
         """
         end = clock.monotonic() + pause
         if not servers:
             await clock.asleep(pause)
-            return frozenset()
+            return {}
         for server in servers:
             if server not in self._paces:
                 self.asked_in_round([server], clock.monotonic())
@@ -82,17 +83,17 @@ class SerialWatch:
             if due_at > end:
                 if end > clock.monotonic():
                     await clock.asleep(end - clock.monotonic())
-                return frozenset()
+                return {}
             if due_at > clock.monotonic():
                 await clock.asleep(due_at - clock.monotonic())
             now = clock.monotonic()
             due = [server for server in servers if self.next_at(server) <= now + 1e-9]
             answers = await asyncio.gather(*(ask(server) for server in due))
-            moved = set()
+            moved = {}
             for server, answer in zip(due, answers, strict=True):
                 changed = serial_moved(state, server, answer)
                 self.asked(server, now, changed)
                 if changed:
-                    moved.add(server)
+                    moved[server] = answer
             if moved:
-                return frozenset(moved)
+                return moved

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from certv6.dnsquery import Dns, NameserverAddresses
 from certv6.propagation.discover import servers_of
 from certv6.propagation.plan import Nameserver, Plan, PropagationSettings, Server
-from certv6.propagation.state import serial_lt
+from certv6.propagation.state import Answer, serial_lt
 from certv6.propagation.wire import Transport, ask, ask_apex_ns
 
 # Once one server has answered, how much longer the others get: a dead server must not
@@ -29,11 +29,13 @@ LINGER = 0.25
 
 async def refresh_nameservers(
     plan: Plan, settings: PropagationSettings, dns: Dns, transport: Transport
-) -> Plan:
-    """``plan`` with each zone's NS set as the zone's own servers serve it."""
+) -> tuple[Plan, dict[str, Answer]]:
+    """``plan`` with each zone's NS set as the zone's own servers serve it, and the SOA
+    answers got on the way (address -> answer), for the first round to use."""
     zones = plan.zones
+    soa: dict[str, Answer] = {}
     served = await asyncio.gather(
-        *(served_ns(zone, plan.askable, settings, transport) for zone in zones)
+        *(served_ns(zone, plan.askable, settings, transport, soa) for zone in zones)
     )
     changed = {
         zone: names
@@ -41,17 +43,24 @@ async def refresh_nameservers(
         if names is not None and names != _listed(plan, zone)
     }
     if not changed:
-        return plan
-    return await asyncio.to_thread(_replan, plan, changed, dns)
+        return plan, soa
+    return await asyncio.to_thread(_replan, plan, changed, dns), soa
 
 
 async def served_ns(
-    zone: str, servers: Sequence[Server], settings: PropagationSettings, transport: Transport
+    zone: str,
+    servers: Sequence[Server],
+    settings: PropagationSettings,
+    transport: Transport,
+    soa: dict[str, Answer],
 ) -> frozenset[str] | None:
-    """The apex NS names the servers of ``zone`` serve with the newest serial."""
+    """The apex NS names the servers of ``zone`` serve with the newest serial.
+
+    Every SOA answer that came back is put in ``soa`` (address -> answer).
+    """
     timeout = settings.query_timeout
     jobs = [
-        asyncio.ensure_future(_apex(transport, server.address, zone, timeout))
+        asyncio.ensure_future(_apex(transport, server.address, zone, timeout, soa))
         for server in servers
         if server.zone == zone
     ]
@@ -79,12 +88,14 @@ async def served_ns(
 
 
 async def _apex(
-    transport: Transport, address: str, zone: str, timeout: float
+    transport: Transport, address: str, zone: str, timeout: float, seen: dict[str, Answer]
 ) -> tuple[int, frozenset[str]] | None:
     soa, names = await asyncio.gather(
         ask(transport, address, zone, "SOA", timeout),
         ask_apex_ns(transport, address, zone, timeout),
     )
+    if soa.responded:
+        seen[address] = soa
     if soa.problem or soa.serial is None or names is None:
         return None
     return soa.serial, names

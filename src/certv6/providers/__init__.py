@@ -108,17 +108,25 @@ class ProviderSession:
             close()
 
 
-def preflight(provider: Provider, records: Sequence[TxtRecord] = ()) -> None:
-    """The provider's preflight, for these owners when it can check them one by one.
+def preflight(
+    provider: Provider, owners: Callable[[], Sequence[TxtRecord]] | None = None
+) -> Sequence[TxtRecord]:
+    """The provider's preflight, for the owners this run writes when it can check those.
+
+    ``owners`` is called only for a provider with ``preflight_for``: finding them asks
+    the DNS, which a provider such as standalone must be answering first. Returns the
+    owners checked (empty when the plain ``preflight()`` ran).
 
     Raises:
         ProviderError: (or ConfigError) what ``preflight``/``preflight_for`` found.
     """
     scoped = getattr(provider, "preflight_for", None)
+    records = owners() if owners is not None and callable(scoped) else ()
     if records and callable(scoped):
         scoped(records)
-    else:
-        provider.preflight()
+        return records
+    provider.preflight()
+    return ()
 
 
 def available() -> dict[str, str]:

@@ -201,9 +201,8 @@ def _provider(
     except CertV6Error as error:
         findings.append(fail("provider", "setup", error.message, error.hint))
         return None
-    owners = owners_to_check(identifiers, dns)
     try:
-        preflight(provider, owners)
+        owners = preflight(provider, lambda: owners_to_check(identifiers, dns))
     except CertV6Error as error:
         findings.append(fail("provider", "preflight", error.message, error.hint))
         ProviderSession(provider).close()

@@ -101,7 +101,7 @@ def issue(
             with steps("checks"):
                 # Fail on a provider that cannot work (no IPv6 route to its API, bad
                 # credentials, a key the server refuses) before an order exists at the CA.
-                preflight(provider, owners_to_check(identifiers, dns))
+                preflight(provider, lambda: owners_to_check(identifiers, dns))
                 cleanup_stale(settings, store, dns, clock)
             with steps("account"):
                 acme = connect_account(settings, store, clock)

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from certv6.dnsquery import Dns
-from certv6.model import TxtRecord
+from certv6.errors import CertV6Error
+from certv6.model import Identifier, TxtRecord
 
 PARALLEL_LOOKUPS = 8
 
@@ -38,3 +39,14 @@ def _chain_end(owner: str, dns: Dns) -> str:
     end = dns.follow_cname(owner)[-1]
     dns.find_zone(end)
     return end
+
+
+def owners_to_check(identifiers: Sequence[Identifier], dns: Dns) -> tuple[TxtRecord, ...]:
+    """Where these names' values will be written, with empty values: what a provider's
+    preflight proves it may write. A chain that cannot be followed yet gives nothing
+    (the publish step reports it properly)."""
+    placeholders = [TxtRecord(identifier.challenge_owner, "") for identifier in identifiers]
+    try:
+        return effective_records(placeholders, dns)
+    except CertV6Error:
+        return ()

@@ -28,6 +28,7 @@ with ``raise ... from`` so ``--debug`` still shows where they came from.
 
 from __future__ import annotations
 
+import errno
 from typing import ClassVar
 
 EXIT_INTERRUPTED = 130
@@ -182,3 +183,28 @@ class RenewFailed(CertV6Error):
     ) -> None:
         super().__init__(message, hint=hint)
         self.failed = failed
+
+
+# Why a socket could not send, in words. Linux turns each kind of route into its own
+# errno: "blackhole" gives EINVAL, "prohibit" EACCES, "unreachable" EHOSTUNREACH, and a
+# missing route ENETUNREACH. Shown raw, EINVAL reads "Invalid argument", which points
+# at certv6 instead of the network.
+_SOCKET_ERRORS = {
+    errno.ECONNREFUSED: "connection refused (nothing listens on that port)",
+    errno.ENETUNREACH: "no route to this address (network unreachable)",
+    errno.EHOSTUNREACH: "no route to this address (host unreachable)",
+    errno.EINVAL: "no route to this address (a blackhole route drops it)",
+    errno.EACCES: "a route or firewall rule of this host prohibits sending there",
+    errno.EPERM: "a firewall rule of this host prohibits sending there",
+    errno.EADDRNOTAVAIL: "this host has no source address that can reach it",
+    errno.ENETDOWN: "the network interface is down",
+    errno.ECONNRESET: "the connection was reset",
+}
+
+
+def describe_socket_error(error: OSError) -> str:
+    """One phrase for a failed connect/send: what the network did, never a bare errno text."""
+    known = _SOCKET_ERRORS.get(error.errno or 0)
+    if known is not None:
+        return known
+    return error.strerror or str(error) or type(error).__name__

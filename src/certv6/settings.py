@@ -68,6 +68,10 @@ class Settings:
     poll_interval: float | None = None
     propagation_policy: str = "all-reachable"
     nat64_prefix: str | None = None
+    # RFC 7050: ask the resolver for ipv4only.arpa AAAA to find a NAT64 prefix.
+    discover_nat64: bool = True
+    # Extra wait for nameservers nobody could ask (docs/propagation.md); None: 5 s.
+    unverified_grace: float | None = None
     eab_kid: str | None = None
     eab_hmac_key_file: Path | None = None
     preferred_chain: str | None = None
@@ -88,8 +92,9 @@ class Settings:
 
 
 _PATHS = {"state_dir", "ca_bundle", "eab_hmac_key_file"}
-_BOOLS = {"agree_tos", "allow_ipv4", "insecure_secrets"}
+_BOOLS = {"agree_tos", "allow_ipv4", "insecure_secrets", "discover_nat64"}
 _FLOATS = {"propagation_timeout", "poll_interval"}
+_SECONDS = {"unverified_grace"}  # 0 allowed
 _TABLES = {"provider", "certificate"}
 SETTING_NAMES = tuple(
     f.name for f in fields(Settings) if f.name not in {"providers", "certificates", "config_path"}
@@ -191,6 +196,8 @@ def _convert(key: str, value: Any, base: Path, origin: str) -> Any:
             return _bool(value)
         if key in _FLOATS:
             return _positive_float(value)
+        if key in _SECONDS:
+            return _seconds(value)
         if key in {"resolvers", "caa_identities"}:
             return _str_tuple(value)
         return _str(value)
@@ -343,6 +350,15 @@ def _positive_float(value: Any) -> float:
     number = float(value)
     if not number > 0 or not math.isfinite(number):
         raise ValueError("expected a positive number of seconds (and not infinity)")
+    return number
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError("expected a number of seconds")
+    number = float(value)
+    if not number >= 0 or not math.isfinite(number):
+        raise ValueError("expected 0 or more seconds (and not infinity)")
     return number
 
 

@@ -5,6 +5,8 @@ A ``Case`` is one provider plus two questions the contract tests ask:
 the TXT values the world sees there now:
 
     rfc2136      real BIND9 primary in the lab (values read from it)         lab
+    rfc2136-*    the same with ``server`` set, and against real Knot and
+                 PowerDNS primaries, with and without ``server``             lab
     standalone   certv6's own server, delegated from certv6.test in the lab,
                  read through the lab's real resolver (unbound)              lab
     standalone   the same server on [::1], read by direct queries            local
@@ -48,6 +50,9 @@ from fakes.tls import make_tls
 ZONE = "example.test"
 
 
+Builder = Callable[[pytest.FixtureRequest, Path, contextlib.ExitStack], "Case"]
+
+
 def challenge_value() -> str:
     """A value shaped like a real dns-01 value: base64url SHA-256, 43 characters (RFC 8555 8.4)."""
     digest = hashlib.sha256(secrets.token_bytes(32)).digest()
@@ -87,6 +92,11 @@ class InNamespace:
     def preflight(self) -> None:
         self._threads.call(self._provider.preflight)
 
+    def preflight_for(self, records: Sequence[TxtRecord]) -> None:
+        scoped = getattr(self._provider, "preflight_for", None)
+        if callable(scoped):
+            self._threads.call(scoped, records)
+
     def close(self) -> None:
         close = getattr(self._provider, "close", None)
         if callable(close):
@@ -110,6 +120,11 @@ def unique(label: str) -> str:
 
 CASES = [
     pytest.param("rfc2136", marks=pytest.mark.lab),
+    pytest.param("rfc2136-server", marks=pytest.mark.lab),
+    pytest.param("rfc2136-knot", marks=pytest.mark.lab),
+    pytest.param("rfc2136-knot-server", marks=pytest.mark.lab),
+    pytest.param("rfc2136-pdns", marks=pytest.mark.lab),
+    pytest.param("rfc2136-pdns-server", marks=pytest.mark.lab),
     pytest.param("standalone-lab", marks=pytest.mark.lab),
     "standalone",
     "exec",
@@ -129,17 +144,35 @@ def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
         yield made
 
 
-def _rfc2136(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
-    lab = request.getfixturevalue("lab")
-    threads = stack.enter_context(_client_threads(lab))
-    dns = Dns(DnsSettings(resolvers=(f"[{lab.client_resolver}]:53",)))
-    provider = build("rfc2136", {"key_file": str(lab.tsig_key_file)}, dns, tmp_path)
-    return Case(
-        "rfc2136",
-        InNamespace(provider, threads),
-        owner=lambda label: f"_acme-challenge.{unique(label)}.contract.certv6.test.",
-        visible=lambda owner: lab.txt_at(lab.primary_addr, owner),
-    )
+def _rfc2136_against(kind: str, with_server: bool) -> Builder:
+    """rfc2136 against a real primary: BIND (ns1), Knot or PowerDNS; ``server`` set or not
+    (unset: certv6 finds the primary from the zone's SOA MNAME)."""
+
+    def build_case(
+        request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack
+    ) -> Case:
+        lab = request.getfixturevalue("lab")
+        if kind != "bind":
+            lab.start_servers()
+        primary, zone = {
+            "bind": (lab.primary_addr, "contract.certv6.test."),
+            "knot": (lab.knot_addr, "contract.knot.test."),
+            "pdns": (lab.pdns_addr, "contract.pdns.test."),
+        }[kind]
+        threads = stack.enter_context(_client_threads(lab))
+        dns = Dns(DnsSettings(resolvers=(f"[{lab.client_resolver}]:53",)))
+        options = {"key_file": str(lab.tsig_key_file)}
+        if with_server:
+            options["server"] = f"[{primary}]:53"
+        provider = build("rfc2136", options, dns, tmp_path)
+        return Case(
+            f"rfc2136-{kind}",
+            InNamespace(provider, threads),
+            owner=lambda label: f"_acme-challenge.{unique(label)}.{zone}",
+            visible=lambda owner: lab.txt_at(primary, owner),
+        )
+
+    return build_case
 
 
 def _standalone_lab(
@@ -272,8 +305,13 @@ def _client_threads(lab: Any) -> Iterator[Any]:
         threads.close()
 
 
-BUILDERS: dict[str, Callable[[pytest.FixtureRequest, Path, contextlib.ExitStack], Case]] = {
-    "rfc2136": _rfc2136,
+BUILDERS: dict[str, Builder] = {
+    "rfc2136": _rfc2136_against("bind", with_server=False),
+    "rfc2136-server": _rfc2136_against("bind", with_server=True),
+    "rfc2136-knot": _rfc2136_against("knot", with_server=False),
+    "rfc2136-knot-server": _rfc2136_against("knot", with_server=True),
+    "rfc2136-pdns": _rfc2136_against("pdns", with_server=False),
+    "rfc2136-pdns-server": _rfc2136_against("pdns", with_server=True),
     "standalone-lab": _standalone_lab,
     "standalone": _standalone,
     "exec": _exec,

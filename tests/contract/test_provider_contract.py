@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from contract_cases import Case, challenge_value
 
+from certv6.providers import preflight
+
 
 def test_present_makes_the_value_visible(case: Case) -> None:
     owner, value = case.owner("one"), challenge_value()
@@ -75,3 +77,10 @@ def test_hints_are_sane_and_preflight_passes(case: Case) -> None:
     assert 0 < hints.poll_interval < hints.propagation_timeout
     assert hints.max_values_per_owner is None or hints.max_values_per_owner >= 2
     case.provider.preflight()
+
+
+def test_preflight_for_the_owners_passes_and_changes_nothing(case: Case) -> None:
+    owner, kept = case.owner("pre"), challenge_value()
+    case.provider.present(case.records((owner, kept)))
+    preflight(case.provider, lambda: case.records((owner, ""), (case.owner("fresh"), "")))
+    assert case.visible(owner) == {kept}

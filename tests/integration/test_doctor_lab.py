@@ -183,25 +183,25 @@ def test_a_nameserver_with_only_an_a_record(lab: Any, client: Client, tmp_path: 
     assert ns4[0]["status"] == "ok" and "through NAT64" in ns4[0]["message"]
 
 
-def test_write_test_catches_a_key_that_cannot_write_the_cname_target(
+def test_preflight_catches_a_key_that_cannot_write_the_cname_target(
     lab: Any, tmp_path: Path
 ) -> None:
     limited = client_with(lab, tmp_path, key_file=lab.limited_key_file)
-    # Without writing, nothing shows the problem: the key is valid, the zones answer.
+    # The preflight proves the key where the values will go, at the end of the CNAME
+    # (challenges.test, where limited-key may not write), without writing anything.
     code, report, _ = doctor(limited, "-d", f"cname.{ZONE}")
-    assert code == 0, report
-    assert "add --write-test" in report["notes"][0]
-
-    code, report, _ = doctor(limited, "-d", f"cname.{ZONE}", "-d", f"www.{ZONE}", "--write-test")
     assert code == 13
-    (refused,) = checks(report, f"cname.{ZONE}", "write test")
+    (refused,) = checks(report, "provider", "preflight")
     assert refused["status"] == "fail"
     assert "cname.challenges.test. in zone challenges.test." in refused["message"]
     assert "REFUSED" in refused["message"] and "limited-key" in refused["message"]
+    assert lab.txt_at(lab.ns3_addr, "cname.challenges.test.") == set()
+
+    code, report, _ = doctor(limited, "-d", f"www.{ZONE}", "--write-test")
+    assert code == 0, report
     (written,) = checks(report, f"www.{ZONE}", "write test")
     assert written["status"] == "ok" and "removed" in written["message"]
     assert lab.txt_at(lab.primary_addr, f"_acme-challenge.www.{ZONE}.") == set()
-    assert lab.txt_at(lab.ns3_addr, "cname.challenges.test.") == set()
 
 
 def test_user_mistakes(client: Client) -> None:

@@ -38,7 +38,7 @@ try:
     out.update(outcome="visible", report=report.to_json())
 except CertV6Error as error:
     report = getattr(error, "report", None)
-    out.update(outcome=type(error).__name__, message=str(error),
+    out.update(outcome=type(error).__name__, message=str(error), hint=error.hint,
                report=None if report is None else report.to_json())
 out["elapsed"] = time.monotonic() - started
 print(json.dumps(out))
@@ -149,12 +149,16 @@ def test_ipv4_only_nameserver_without_nat64_warns_or_fails_by_policy(lab: Lab) -
 def test_blackholed_nameserver_costs_a_timeout_per_round_and_is_reported(lab: Lab) -> None:
     owner, value = unique("bh", "partial.test."), uuid.uuid4().hex
     publish(lab, owner, value)
-    result = check(lab, [(owner, value)], query_timeout=0.5)
+    result = check(lab, [(owner, value)], query_timeout=0.5, unverified_grace=0.0)
     assert result["outcome"] == "visible"
     dead = servers_by_name(result)["dead.partial.test."]
     assert (dead["address"], dead["status"]) == (lab.blackhole_addr, "unreachable")
     assert any("never answered" in warning for warning in result["report"]["warnings"])
-    assert result["elapsed"] < 2 * 0.5 + 1.5  # two rounds, plus discovery and start-up
+    # two rounds, plus discovery, the NS-set check and start-up (no grace asked for)
+    assert result["elapsed"] < 2 * 0.5 + 1.5
+    graced = check(lab, [(owner, value)], query_timeout=0.5, unverified_grace=2.0)
+    assert graced["outcome"] == "visible"
+    assert graced["report"]["unverified_wait"] >= 2.0  # the CA may still ask it: wait a bit
     strict = check(lab, [(owner, value)], query_timeout=0.5, timeout=1.0, policy="strict")
     assert strict["outcome"] == "PropagationTimeout"
     assert "dead.partial.test" in strict["message"]

@@ -1,4 +1,5 @@
-"""certv6's IPv6-only test lab: real BIND, unbound and Pebble in network namespaces.
+"""certv6's IPv6-only test lab: real BIND, unbound, Pebble and a tayga NAT64 in network namespaces
+(Knot, PowerDNS and NSD on demand: ``lab.start_servers()``).
 
     from lab import Lab
     with Lab.start() as lab:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import servers
 from .plan import (
     IPV4ONLY_ADDRESSES,
     NAT64_PREFIX,
+    NS1_IPV4,
     NS4_IPV4,
     PEBBLE_MANAGEMENT_PORT,
     PEBBLE_PORT,
@@ -73,6 +75,8 @@ def tld_zone(plan: Plan) -> str:
             "partial NS ns1.certv6",
             "partial NS dead.partial",
             f"dead.partial AAAA {plan.addr('blackhole')}",
+            # Served by Knot, PowerDNS and NSD once Lab.start_servers() ran (tests/lab/servers.py).
+            *servers.delegations(plan),
         ],
     )
 
@@ -165,12 +169,18 @@ def _txt_policy(*keys: str) -> str:
 
 
 def named_conf(plan: Plan, role: str, directory: Path, key_files: list[Path]) -> str:
-    """named.conf for one BIND role: tld, ns1, ns2, ns3 or nat64."""
-    listen = plan.nat64_ns_addr if role == "nat64" else plan.addr(role)
-    out = _named_options(plan, directory, listen)
+    """named.conf for one BIND role: tld, ns1, ns2, ns3 or ns4 (IPv4 only, behind NAT64)."""
+    if role == "ns4":
+        return _ipv4_only_named(directory)
+    out = _named_options(plan, directory, f"{plan.addr(role)}")
     ns1 = plan.addr("ns1")
     if role == "tld":
-        out += 'zone "test" { type primary; file "test.db"; notify no; };\n'
+        # admin-key may change the delegations (a test moves a zone's NS set).
+        out += _key_includes(key_files[-1:])
+        out += (
+            'zone "test" { type primary; file "test.db"; notify no; '
+            f"update-policy {{ grant {ADMIN_KEY} zonesub ANY; }}; }};\n"
+        )
     elif role == "ns1":
         out += _key_includes(key_files)
         # NOTIFY for certv6.test goes only to the lag relay, which forwards it to ns2.
@@ -179,7 +189,7 @@ def named_conf(plan: Plan, role: str, directory: Path, key_files: list[Path]) ->
             f"{_txt_policy(MAIN_KEY, LIMITED_KEY)} "
             f"notify explicit; also-notify {{ {ns1} port {RELAY_PORT}; }}; }};\n"
         )
-        # The NAT64 stand-in copies aonly.test without lag.
+        # ns4 (IPv4 only) copies aonly.test through the NAT64, without lag.
         out += (
             f'zone "aonly.test" {{ type primary; file "aonly.test.db"; '
             f"{_txt_policy(MAIN_KEY)} "
@@ -191,8 +201,6 @@ def named_conf(plan: Plan, role: str, directory: Path, key_files: list[Path]) ->
         )
     elif role == "ns2":
         out += _secondary("certv6.test", ns1)
-    elif role == "nat64":
-        out += _secondary("aonly.test", ns1)
     elif role == "ns3":
         # ns3 knows limited-key too, so using it here is REFUSED (not a BADKEY TSIG error).
         out += _key_includes(key_files)
@@ -203,6 +211,26 @@ def named_conf(plan: Plan, role: str, directory: Path, key_files: list[Path]) ->
     else:
         raise ValueError(f"no BIND in role {role}")
     return out
+
+
+def _ipv4_only_named(directory: Path) -> str:
+    """ns4.aonly.test: IPv4 only. It reaches ns1 (and ns1 it) only through the NAT64, where
+    ns1 appears as NS1_IPV4 (a fixed tayga mapping) and ns4 as its address under the prefix."""
+    return f"""options {{
+    directory "{directory}";
+    pid-file none;
+    session-keyfile none;
+    listen-on {{ {NS4_IPV4}; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    dnssec-validation no;
+    notify-rate 1000;
+    serial-query-rate 1000;
+    allow-query {{ any; }};
+    querylog yes;
+}};
+controls {{ }};
+{_secondary("aonly.test", NS1_IPV4)}"""
 
 
 def _secondary(zone: str, primary: str) -> str:
@@ -226,7 +254,7 @@ def named_zone_files(plan: Plan, role: str) -> dict[str, str]:
         },
         "ns2": {"certv6.test.db": certv6_zone(plan)},
         "ns3": {"challenges.test.db": challenges_zone(plan)},
-        "nat64": {"aonly.test.db": aonly_zone(plan)},
+        "ns4": {"aonly.test.db": aonly_zone(plan)},
     }[role]
 
 

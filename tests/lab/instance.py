@@ -33,7 +33,7 @@ from typing import Any, Self
 
 import dns.message
 
-from . import configs, network, pki, prereq, probes, procs, state
+from . import configs, extras, network, pki, prereq, probes, procs, servers, state
 from .errors import LabError, NsupdateError
 from .netns import NamespaceThreads, run_ip
 from .plan import (
@@ -45,7 +45,7 @@ from .plan import (
 )
 
 HERE = Path(__file__).resolve().parent
-BIND_ROLES = ("tld", "ns1", "ns2", "ns3", "nat64")
+BIND_ROLES = ("tld", "ns1", "ns2", "ns3", "ns4")
 CA_HOST = "ca.certv6.test"
 CA_V4ONLY_HOST = f"{configs.CA_V4ONLY}.certv6.test"  # A record only; see configs.CA_V4ONLY
 DEFAULT_START_TIMEOUT = 20.0
@@ -79,6 +79,7 @@ class Lab:
         self._pebble_base_env: dict[str, str] = dict(configs.PEBBLE_DEFAULT_ENV)
         self._pebble_env_now: dict[str, str] = {}
         self._start_lag = 0.0
+        self._servers_started = False
         self._state = state.LabState(
             id=plan.id,
             owner_pid=os.getpid(),
@@ -97,7 +98,12 @@ class Lab:
         self.ns3_addr = plan.addr("ns3")
         self.tld_addr = plan.addr("tld")
         self.nat64_ns_addr = plan.nat64_ns_addr
+        self.nat64_router_addr = plan.addr("nat64")
         self.blackhole_addr = plan.addr("blackhole")
+        self.knot_addr = plan.addr("knot")
+        self.pdns_addr = plan.addr("pdns")
+        self.nsd_addr = plan.addr("nsd")
+        self.knot_delegate_addr = plan.addr("knot_delegate")
         self.ca_addr = plan.addr("ca")
         self.client_resolver = plan.client_resolver
         self.client_resolver_nat64 = plan.client_resolver_nat64
@@ -197,6 +203,7 @@ class Lab:
         network.build(self._plan, ip=self._ip)
         self._start_relay()
         self._start_blackhole()
+        extras.start_tayga(self)
         for role in BIND_ROLES:
             self._start_named(role)
         for kind in configs.RESOLVER_KINDS:
@@ -222,6 +229,8 @@ class Lab:
             (d / "named.conf").write_text(configs.named_conf(self._plan, role, d, key_files))
             for filename, text in configs.named_zone_files(self._plan, role).items():
                 (d / filename).write_text(text)
+        tayga = self._dir("tayga")
+        (tayga / "tayga.conf").write_text(servers.tayga_conf(self._plan, tayga))
         for kind in configs.RESOLVER_KINDS:
             d = self._dir(f"unbound-{kind}")
             (d / "unbound.conf").write_text(configs.unbound_conf(self._plan, kind, d))
@@ -263,8 +272,43 @@ class Lab:
     def _start_named(self, role: str) -> None:
         d = self.workdir / role
         # -g: foreground, log to stderr (our log file); -6: never use IPv4, not even outbound.
-        argv = [str(self._bins["named"]), "-g", "-6", "-c", str(d / "named.conf")]
+        # ns4 is the one IPv4-only server (behind the NAT64): -4.
+        family = "-4" if role == "ns4" else "-6"
+        argv = [str(self._bins["named"]), "-g", family, "-c", str(d / "named.conf")]
         self._spawn(f"named-{role}", role, argv, cwd=d)
+
+    def spawn(self, name: str, role: str, argv: Sequence[str], *, cwd: Path | None = None) -> None:
+        """Run a daemon of this lab in ``role``'s namespace; stop() ends it (log: <name>.log)."""
+        if name in self._daemons:
+            raise LabError(f"lab {self.id} already runs a daemon named {name!r}")
+        self._spawn(name, role, argv, cwd=cwd)
+
+    def wait_for(
+        self, checks: Sequence[tuple[str, str, Callable[[], object]]], *, timeout: float
+    ) -> None:
+        """Run (what, daemon, probe) checks from the client until all pass, within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        self._wait_ready([_Check(what, daemon, probe) for what, daemon, probe in checks], deadline)
+
+    def start_servers(self, *, timeout: float = DEFAULT_START_TIMEOUT) -> Self:
+        """Start Knot, PowerDNS and NSD (tests/lab/servers.py); idempotent.
+
+        Kept out of the lab's start so tests that do not need them do not wait for them.
+        """
+        with self._threads_lock:
+            if self._servers_started:
+                return self
+            self._servers_started = True
+        extras.start_servers(self, timeout=timeout)
+        return self
+
+    @property
+    def plan(self) -> Plan:
+        return self._plan
+
+    @property
+    def ip(self) -> str:
+        return self._ip
 
     def _start_unbound(self, kind: str) -> None:
         d = self.workdir / f"unbound-{kind}"
@@ -349,8 +393,8 @@ class Lab:
                 soa(p.addr("ns3"), "challenges.test."),
             ),
             _Check(
-                "NAT64 stand-in answers for aonly.test.",
-                "named-nat64",
+                "ns4 (IPv4 only) answers for aonly.test. through the NAT64",
+                "named-ns4",
                 soa(p.nat64_ns_addr, "aonly.test."),
             ),
             _Check("client resolver resolves", "unbound-client", resolves(p.client_resolver)),
@@ -499,9 +543,16 @@ class Lab:
             probes.query, server, qname, rdtype, recursive=recursive, tcp=tcp, timeout=timeout
         )
 
-    def txt_at(self, server_addr: str, owner: str, *, timeout: float = 2.0) -> set[str]:
-        """TXT values ``server_addr`` serves at ``owner`` (RD=0, must be authoritative)."""
-        return self._in("client").call(probes.txt_values, server_addr, owner, timeout=timeout)
+    def txt_at(
+        self, server_addr: str, owner: str, *, timeout: float = 2.0, tcp: bool = False
+    ) -> set[str]:
+        """TXT values ``server_addr`` serves at ``owner`` (RD=0, must be authoritative).
+
+        ``tcp``: ask over TCP (NSD rate-limits UDP answers, like real servers).
+        """
+        return self._in("client").call(
+            probes.txt_values, server_addr, owner, timeout=timeout, tcp=tcp
+        )
 
     def serial_at(self, server_addr: str, zone: str, *, timeout: float = 2.0) -> int:
         return self._in("client").call(probes.soa_serial, server_addr, zone, timeout=timeout)

@@ -11,7 +11,14 @@ import subprocess
 
 from .errors import LabError
 from .netns import NETNS_ETC_DIR, existing_namespaces, run_ip
-from .plan import HOST_ROLES, NAT64_PREFIX, Plan
+from .plan import (
+    HOST_ROLES,
+    IPV4_ROLE,
+    NAT64_PREFIX,
+    NAT64_ROUTER_IPV4,
+    NS4_IPV4,
+    Plan,
+)
 
 
 def _bridge_batch(plan: Plan) -> str:
@@ -37,13 +44,29 @@ def _host_batch(plan: Plan, role: str) -> str:
     lines = ["link set lo up", "address del 127.0.0.1/8 dev lo"]
     # nodad: the address is usable immediately instead of after duplicate detection.
     lines += [f"address add {a}/64 dev {eth} nodad" for a in plan.host_addresses(role)]
-    if role == "nat64":
-        # The "NAT64 router" owns the synthesized address of ns4.aonly.test itself.
-        lines.append(f"address add {plan.nat64_ns_addr}/128 dev {eth} nodad")
     lines.append(f"link set {eth} up")
-    if role != "nat64":
+    if role == "nat64":
+        # The NAT64 router's IPv4 side: a link to ns4 (tayga's tun device comes later).
+        v4 = plan.ipv4_ifname
+        lines += [
+            f"link add {v4} type veth peer name {v4} netns {plan.netns(IPV4_ROLE)}",
+            f"address add {NAT64_ROUTER_IPV4}/24 dev {v4}",
+            f"link set {v4} up",
+        ]
+    else:
         lines.append(f"route add {NAT64_PREFIX} via {plan.addr('nat64')} dev {eth}")
     return "\n".join(lines) + "\n"
+
+
+def _ipv4_host_batch(plan: Plan) -> str:
+    """ns4: IPv4 only, reachable from the lab only through the NAT64."""
+    v4 = plan.ipv4_ifname
+    return (
+        "link set lo up\n"
+        f"address add {NS4_IPV4}/24 dev {v4}\n"
+        f"link set {v4} up\n"
+        f"route add default via {NAT64_ROUTER_IPV4}\n"
+    )
 
 
 def _resolv_conf_for(plan: Plan, role: str) -> str:
@@ -75,6 +98,8 @@ def build(plan: Plan, *, ip: str) -> None:
             errors.append(f"{role}: {err.strip()}")
     if errors:
         raise LabError("configuring lab namespaces failed: " + "; ".join(errors))
+    # The nat64 host's batch made ns4's end of their link.
+    run_ip(["-n", plan.netns(IPV4_ROLE), "-batch", "-"], ip=ip, input=_ipv4_host_batch(plan))
     for role in HOST_ROLES:
         etc = NETNS_ETC_DIR / plan.netns(role)
         etc.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-# Every host namespace, in the order they are created.  "bridge" holds the segment's bridge.
+# More authoritative servers: Knot, PowerDNS, NSD. Their hosts are wired at start (a few
+# ms); their daemons start only when a test asks for them (``Lab.start_servers``).
+SERVER_ROLES: tuple[str, ...] = ("knot", "pdns", "nsd")
+# Every host namespace on the lab segment, in the order they are created.
 HOST_ROLES: tuple[str, ...] = (
     "client",
     "tld",
@@ -21,9 +24,12 @@ HOST_ROLES: tuple[str, ...] = (
     "blackhole",
     "ca",
     "resolver",
+    *SERVER_ROLES,
 )
-BRIDGE_ROLE = "bridge"
-ALL_ROLES: tuple[str, ...] = (BRIDGE_ROLE, *HOST_ROLES)
+BRIDGE_ROLE = "bridge"  # holds the segment's bridge
+# ns4.aonly.test: IPv4 only, on a link of its own to the nat64 host (not on the bridge).
+IPV4_ROLE = "ns4"
+ALL_ROLES: tuple[str, ...] = (BRIDGE_ROLE, *HOST_ROLES, IPV4_ROLE)
 
 # Short forms for interface names: "<id>-<abbr>" must fit IFNAMSIZ (15 characters).
 _ABBR = {
@@ -36,6 +42,9 @@ _ABBR = {
     "blackhole": "bhole",
     "ca": "ca",
     "resolver": "res",
+    "knot": "knot",
+    "pdns": "pdns",
+    "nsd": "nsd",
 }
 
 # Host part of each role's address inside the lab /64.  "resolver" carries three.
@@ -45,16 +54,29 @@ _HOST_SUFFIX = {
     "ns1": "a1",
     "ns2": "a2",
     "ns3": "a3",
-    "nat64": "64",  # the "NAT64 router": it also owns the synthesized address below
+    "nat64": "64",  # the NAT64 router (tayga) between the lab and ns4's IPv4 link
     "blackhole": "dead",
     "ca": "ca",
+    "knot": "b1",
+    "pdns": "b2",
+    "nsd": "b3",
+    "knot_delegate": "b4",  # a second address of the knot host, for a test's own knotd
 }
 _RESOLVER_SUFFIXES = {"client": "35", "client_nat64": "36", "ca": "37"}
 
 # A network-specific NAT64 prefix (RFC 6052) inside ULA space, so nothing can leave the lab.
+# tayga drops the documentation ranges (192.0.2.0/24, ...) under the well-known prefix
+# 64:ff9b::/96 (RFC 6052 section 3.1); under a network-specific one it translates them.
 NAT64_PREFIX = "fd00:64:ff9b::/96"
-# The IPv4 address of ns4.aonly.test (TEST-NET-1); the NAT64 stand-in serves at its synthesis.
-NS4_IPV4 = "192.0.2.53"
+# The IPv4 side of the NAT64: ns4.aonly.test (TEST-NET-1) on a link of its own with the
+# NAT64 router, tayga's own address and its pool for IPv6 clients, and the fixed address
+# ns1 has there (so ns4 can transfer aonly.test from it).
+NS4_IPV4 = "192.0.2.53"  # ipv4-ok: the IPv4-only nameserver behind the lab's NAT64
+NAT64_ROUTER_IPV4 = "192.0.2.1"  # ipv4-ok
+TAYGA_IPV4 = "192.168.255.1"  # ipv4-ok
+TAYGA_POOL = "192.168.255.0/25"  # ipv4-ok
+TAYGA_ROUTES = "192.168.255.0/24"  # ipv4-ok: the pool and the fixed mappings
+NS1_IPV4 = "192.168.255.161"  # ipv4-ok: ns1 as ns4 sees it (a tayga "map" line)
 # RFC 7050: ipv4only.arpa has A 192.0.0.170 and 192.0.0.171.
 IPV4ONLY_ADDRESSES = ("192.0.0.170", "192.0.0.171")
 
@@ -112,6 +134,11 @@ class Plan:
     def port_ifname(self, role: str) -> str:
         return f"{self.id}-{_ABBR[role]}"
 
+    @property
+    def ipv4_ifname(self) -> str:
+        """Both ends of the IPv4 link between the nat64 host and ns4."""
+        return f"{self.id}-v4"
+
     def _addr(self, suffix: str) -> str:
         return str(self.network.network_address + int(suffix, 16))
 
@@ -136,9 +163,11 @@ class Plan:
         return synthesize(NAT64_PREFIX, NS4_IPV4)
 
     def host_addresses(self, role: str) -> list[str]:
-        """Addresses configured in a host namespace (all /64 except the NAT64 /128)."""
+        """Addresses configured in a host namespace (all in the lab /64)."""
         if role == "resolver":
             return [self.client_resolver, self.client_resolver_nat64, self.ca_resolver]
+        if role == "knot":
+            return [self.addr("knot"), self.addr("knot_delegate")]
         return [self.addr(role)]
 
     @property

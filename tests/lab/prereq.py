@@ -15,6 +15,8 @@ REQUIRED_BINARIES: dict[str, str] = {
     "nsupdate": "bind9-dnsutils",
     "unbound": "unbound",
     "pebble": "pebble",
+    "tayga": "tayga",  # the NAT64 in front of ns4
+    "sysctl": "procps",
 }
 
 # sbin directories are often missing from a non-login PATH, yet named and ip live there.

@@ -47,9 +47,9 @@ def _authoritative(response: dns.message.Message, server: str, qname: str) -> No
         raise LabError(f"{server} is not authoritative for {qname}")
 
 
-def txt_values(server: str, owner: str, *, timeout: float = 2.0) -> set[str]:
+def txt_values(server: str, owner: str, *, timeout: float = 2.0, tcp: bool = False) -> set[str]:
     """TXT strings an authoritative server holds at ``owner`` (empty if none)."""
-    response = query(server, owner, "TXT", timeout=timeout)
+    response = query(server, owner, "TXT", timeout=timeout, tcp=tcp)
     _authoritative(response, server, owner)
     name = dns.name.from_text(owner)
     values: set[str] = set()
@@ -59,8 +59,10 @@ def txt_values(server: str, owner: str, *, timeout: float = 2.0) -> set[str]:
     return values
 
 
-def soa_serial(server: str, zone: str, *, recursive: bool = False, timeout: float = 2.0) -> int:
-    response = query(server, zone, "SOA", recursive=recursive, timeout=timeout)
+def soa_serial(
+    server: str, zone: str, *, recursive: bool = False, timeout: float = 2.0, tcp: bool = False
+) -> int:
+    response = query(server, zone, "SOA", recursive=recursive, timeout=timeout, tcp=tcp)
     if not recursive:
         _authoritative(response, server, zone)
     name = dns.name.from_text(zone)

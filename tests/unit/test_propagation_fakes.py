@@ -29,6 +29,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
+from certv6.clock import FakeClock
 from certv6.dnsquery import Dns, DnsSettings
 from certv6.propagation.wire import UdpTcpTransport
 
@@ -256,19 +257,25 @@ class MemoryTransport:
     """A Transport that answers from ``Authority`` objects without sockets.
 
     Messages still go through to_wire/from_wire. ``None`` stands for a dead address.
+    With a ``clock``, ``timed`` also notes when each query was sent.
     """
 
-    def __init__(self, authorities: dict[str, Authority | None]) -> None:
+    def __init__(
+        self, authorities: dict[str, Authority | None], clock: FakeClock | None = None
+    ) -> None:
         self.authorities = authorities
         self.asked: list[tuple[str, str, str]] = []  # (address, qname, qtype)
+        self.timed: list[tuple[str, str, str, float]] = []  # ... and when
+        self._clock = clock
 
     async def exchange(
         self, query: dns.message.Message, address: str, timeout: float
     ) -> tuple[dns.message.Message, bool]:
         question = query.question[0]
-        self.asked.append(
-            (address, question.name.to_text(), dns.rdatatype.to_text(question.rdtype))
-        )
+        entry = (address, question.name.to_text(), dns.rdatatype.to_text(question.rdtype))
+        self.asked.append(entry)
+        if self._clock is not None:
+            self.timed.append((*entry, self._clock.monotonic()))
         await asyncio.sleep(0)
         authority = self.authorities[address]
         if authority is None:

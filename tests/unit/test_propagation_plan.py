@@ -63,7 +63,7 @@ def rounds(plan: Plan, *batches: list[Probe]) -> State:
 
 def test_delays_double_from_first_interval_up_to_poll_interval() -> None:
     settings = PropagationSettings()
-    assert [next_delay(i, settings) for i in range(7)] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    assert [next_delay(i, settings) for i in range(7)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
     assert next_delay(10_000, settings) == 1.0
 
 
@@ -78,7 +78,7 @@ def test_the_last_pause_is_cut_to_the_deadline_then_none() -> None:
             break
         pauses.append(pause)
         clock.sleep(pause)
-    assert pauses == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 0.45])
+    assert pauses == pytest.approx([0.1, 0.2, 0.4, 0.8, 0.5])
     assert clock.monotonic() - start == pytest.approx(2.0)
 
 

@@ -1,4 +1,4 @@
-"""UdpTcpTransport on real sockets on [::1]: shared sockets, matching, parsing, clean-up."""
+"""UdpTcpTransport on real sockets on [::1]: a socket per query, matching, TC, clean-up."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from certv6.propagation.wire import QUERIES_PER_SOCKET, UdpTcpTransport, ask, make_query, parse_wire
+from certv6.model import Endpoint
+from certv6.propagation.wire import UdpTcpTransport, ask, make_query
+from certv6.providers.dnsserver import DnsListener
 
 OWNER = "_acme-challenge.www.certv6.test."
 Reply = Callable[[dns.message.Message], list[dns.message.Message]]
@@ -84,35 +86,7 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def test_parse_wire_keeps_the_answer_and_leaves_out_ns_and_glue() -> None:
-    (response,) = answer_with_qname(make_query(OWNER, "TXT"))
-    parsed = parse_wire(response.to_wire())
-    assert parsed.answer == response.answer
-    assert parsed.flags & dns.flags.AA
-    assert parsed.rcode() == dns.rcode.NOERROR
-    assert (parsed.authority, parsed.additional) == ([], [])
-
-
-def test_parse_wire_keeps_a_negative_answer_whole() -> None:
-    response = dns.message.make_response(make_query(OWNER, "TXT"))
-    response.set_rcode(dns.rcode.NXDOMAIN)
-    response.authority.append(
-        dns.rrset.from_text(
-            "certv6.test.", 60, "IN", "SOA", "ns1.certv6.test. h.certv6.test. 7 1 1 1 1"
-        )
-    )
-    parsed = parse_wire(response.to_wire())
-    assert parsed.rcode() == dns.rcode.NXDOMAIN
-    assert parsed.authority == response.authority
-
-
-def test_parse_wire_keeps_an_extended_rcode_from_the_opt_record() -> None:
-    response = dns.message.make_response(make_query(OWNER, "TXT"))
-    response.set_rcode(dns.rcode.BADCOOKIE)  # 23: the upper bits live in OPT
-    assert parse_wire(response.to_wire()).rcode() == dns.rcode.BADCOOKIE
-
-
-def test_concurrent_queries_share_a_few_sockets_and_each_gets_its_own_answer(
+def test_every_query_has_its_own_source_port_and_gets_its_own_answer(
     responder: Callable[[Reply], Responder],
 ) -> None:
     server = responder(answer_with_qname)
@@ -128,9 +102,22 @@ def test_concurrent_queries_share_a_few_sockets_and_each_gets_its_own_answer(
 
     for owner, texts in asyncio.run(all_at_once()):
         assert texts == {owner}
-    # All 200 are handed a socket before the first one opens: 64 + 64 + 64 + 8.
-    assert len(server.peers) == -(-len(owners) // QUERIES_PER_SOCKET)
+    # 200 queries in flight together: 200 sockets, 200 source ports (RFC 5452 section 9.2).
+    assert len(server.peers) == len(owners)
     assert open_fds() == before
+
+
+def test_the_full_answer_is_parsed(responder: Callable[[Reply], Responder]) -> None:
+    server = responder(answer_with_qname)
+    query = make_query(OWNER, "TXT")
+    response, tcp = asyncio.run(UdpTcpTransport(server.port).exchange(query, "::1", 5.0))
+    (expected,) = answer_with_qname(query)
+    assert not tcp
+    assert (response.answer, response.authority, response.additional) == (
+        expected.answer,
+        expected.authority,
+        expected.additional,
+    )
 
 
 def test_a_stray_reply_with_the_same_id_is_ignored(
@@ -162,4 +149,29 @@ def test_a_closed_port_is_reported_as_refused() -> None:
     port = closed.getsockname()[1]
     closed.close()  # nothing listens there now: the kernel answers with ICMP port unreachable
     answer = asyncio.run(ask(UdpTcpTransport(port), "::1", OWNER, "TXT", 2.0))
-    assert answer.error == "connection refused"
+    assert answer.error == "connection refused (nothing listens on that port)"
+
+
+def test_a_rate_limit_slip_is_retried_over_tcp() -> None:
+    # RRL "slip": instead of the answer, an empty response with TC=1 over UDP; the client
+    # is expected to ask again over TCP, which the rate limit leaves alone.
+    asked: list[bool] = []
+
+    def slip_over_udp(wire: bytes, over_tcp: bool) -> bytes:
+        asked.append(over_tcp)
+        query = dns.message.from_wire(wire)
+        if not over_tcp:
+            slip = dns.message.make_response(query)
+            slip.flags |= dns.flags.TC
+            return slip.to_wire()
+        (response,) = answer_with_qname(query)
+        return response.to_wire()
+
+    listener = DnsListener(Endpoint("::1", 0), slip_over_udp)
+    port = listener.start().port
+    try:
+        answer = asyncio.run(ask(UdpTcpTransport(port), "::1", OWNER, "TXT", 5.0))
+    finally:
+        listener.stop()
+    assert answer.texts == {OWNER} and answer.tcp
+    assert asked == [False, True]

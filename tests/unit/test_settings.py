@@ -86,3 +86,24 @@ def test_secret_files_readable_by_others_are_refused(tmp_path: Path) -> None:
     assert read_secret_file(secret, allow_insecure=True, what="x") == b"s3cret"
     secret.chmod(0o640)
     assert read_secret_file(secret, allow_insecure=False, what="x") == b"s3cret"
+
+
+def test_the_propagation_settings_docs_propagation_md_documents(tmp_path: Path) -> None:
+    # docs/propagation.md lists discover_nat64 and unverified_grace: the config takes both,
+    # and they reach the checker's settings.
+    from certv6.model import ProviderHints
+    from certv6.service.runtime import propagation_settings
+
+    class Hinting:
+        def hints(self) -> ProviderHints:
+            return ProviderHints(propagation_timeout=60.0, poll_interval=0.5)
+
+    config = write(tmp_path, "discover_nat64 = false\nunverified_grace = 0\n")
+    settings = load_settings(config, {"CERTV6_UNVERIFIED_GRACE": "12.5"})
+    assert (settings.discover_nat64, settings.unverified_grace) == (False, 12.5)
+    checker = propagation_settings(settings, Hinting())  # type: ignore[arg-type]
+    assert (checker.discover_nat64, checker.unverified_grace) == (False, 12.5)
+    default = propagation_settings(load_settings(write(tmp_path, ""), {}), Hinting())  # type: ignore[arg-type]
+    assert (default.discover_nat64, default.unverified_grace) == (True, 5.0)
+    with pytest.raises(ConfigError, match="unverified_grace"):
+        load_settings(write(tmp_path, "unverified_grace = -1\n"), {})

@@ -22,13 +22,18 @@ class PropagationSettings:
 
     timeout: float = 120.0  # overall deadline
     poll_interval: float = 1.0  # cap of the delay between rounds
-    first_interval: float = 0.05  # first delay; doubles each round up to poll_interval
+    first_interval: float = 0.1  # first delay; doubles each round up to poll_interval
     query_timeout: float = 1.0  # per query (a dead address costs one of these per round)
-    serial_interval: float = 0.1  # between rounds: how often a lagging server's SOA is asked
+    # The serial watch asks a lagging server's SOA this long after it was last asked,
+    # then at doubling intervals up to poll_interval: never more than 4 queries a second.
+    serial_interval: float = 0.1
     policy: str = "all-reachable"  # or "strict"
     nat64_prefix: str | None = None  # configured prefix; None = discover via RFC 7050
     discover_nat64: bool = True
     max_concurrency: int = 64
+    # Servers that cannot be asked (unverifiable, unreachable) are given as long again as
+    # the servers that could be checked needed, and at least this long.
+    unverified_grace: float = 5.0
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -42,6 +47,8 @@ class PropagationSettings:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"propagation {name} must be positive")
+        if self.unverified_grace < 0:
+            raise ConfigError("propagation unverified_grace must not be negative")
         if self.max_concurrency < 1:
             raise ConfigError("propagation max_concurrency must be at least 1")
         if self.nat64_prefix is not None:

@@ -76,11 +76,7 @@ def render_table(report: Report) -> str:
         servers = [server for server in report.servers if server.zone == zone]
         lines.append(f"zone {zone} (newest serial {_text(servers[0].zone_serial)})")
         lines.extend(_columns([_HEADERS, *(_row(server) for server in servers)]))
-        lines.extend(
-            f"{ns.name} also has A {', '.join(ns.a)} (not asked: same server assumed)"
-            for ns in report.nameservers
-            if ns.zone == zone and ns.aaaa and ns.a
-        )
+        lines.extend(_a_not_asked(report, zone, servers))
         lines.append("")
     for check in report.delegations:
         if check.matches is True:
@@ -95,6 +91,23 @@ def render_table(report: Report) -> str:
         f"{verdict} after {report.rounds} rounds, {report.elapsed:.1f} s (policy {report.policy})"
     )
     return "\n".join(lines)
+
+
+def _a_not_asked(report: Report, zone: str, servers: Sequence[ServerReport]) -> list[str]:
+    """A records of nameservers that also have AAAA, and that were not asked via NAT64.
+
+    Behind DNS64 an IPv4-only nameserver has a synthesized AAAA *and* its A; that A was
+    asked (through NAT64, as the server's ``ipv4``), so it is not listed here.
+    """
+    through_nat64 = {server.ipv4 for server in servers if server.reach == "nat64"}
+    lines = []
+    for ns in report.nameservers:
+        if ns.zone != zone or not ns.aaaa:
+            continue
+        left = [a for a in ns.a if a not in through_nat64]
+        if left:
+            lines.append(f"{ns.name} also has A {', '.join(left)} (not asked: same server assumed)")
+    return lines
 
 
 def _row(server: ServerReport) -> tuple[str, ...]:

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 from certv6.propagation.plan import Nameserver, Plan, Server, Target, label
 from certv6.propagation.state import (
+    UNCHECKED,
     DelegationCheck,
     State,
     Status,
     Verdict,
     missing,
+    same_serial_without_values,
     values_seen,
 )
 
@@ -45,6 +47,9 @@ class ServerReport:
     tcp: bool
     rounds_asked: int
     rounds_answered: int
+    # Missing values while serving the serial of a server that has them: the zone
+    # changed without a new serial, so a secondary will never transfer it.
+    serial_unchanged: bool = False
 
     @property
     def label(self) -> str:
@@ -70,6 +75,7 @@ class ServerReport:
             "tcp": self.tcp,
             "rounds_asked": self.rounds_asked,
             "rounds_answered": self.rounds_answered,
+            "serial_unchanged": self.serial_unchanged,
         }
 
 
@@ -87,6 +93,7 @@ class Report:
     delegations: tuple[DelegationCheck, ...] = ()
     nat64_prefix: str | None = None
     warnings: tuple[str, ...] = ()
+    unverified_wait: float = 0.0  # seconds waited for servers nobody could ask
 
     @property
     def values_expected(self) -> int:
@@ -109,6 +116,26 @@ class Report:
         if self.policy != "strict":
             tolerated |= {Status.UNREACHABLE, Status.UNVERIFIABLE}
         return tuple(server for server in self.servers if server.status not in tolerated)
+
+    @property
+    def unchecked(self) -> tuple[ServerReport, ...]:
+        """Servers whose answer nobody saw: unverifiable (IPv4 only) or unreachable."""
+        return self.having(*UNCHECKED)
+
+    def outcome(self) -> str:
+        """What was verified, exactly: ``visible at 2 of 3 authoritative addresses; not
+        verified: ...``. Never claims a server that was not asked."""
+        done = len(self.having(Status.VISIBLE))
+        if not self.unchecked:
+            return f"visible at every authoritative address ({done} of {len(self.servers)})"
+        not_verified = ", ".join(
+            f"{server.label} ({_unchecked_reason(server)})" for server in self.unchecked
+        )
+        return (
+            f"visible at {done} of {len(self.servers)} authoritative addresses; "
+            f"not verified: {not_verified}; waited {self.unverified_wait:.1f} s more for "
+            f"{'it' if len(self.unchecked) == 1 else 'them'}"
+        )
 
     def summary(self) -> str:
         """A short phrase for logs: ``2/2 addresses of 1 zone serve 2 values; 1.2 s, 6 rounds``."""
@@ -138,7 +165,14 @@ class Report:
             "delegations": [_delegation_json(check) for check in self.delegations],
             "nat64_prefix": self.nat64_prefix,
             "warnings": list(self.warnings),
+            "unverified_wait": round(self.unverified_wait, 3),
         }
+
+
+def _unchecked_reason(server: ServerReport) -> str:
+    if server.status == Status.UNVERIFIABLE:
+        return "IPv4 only and no NAT64 prefix"
+    return f"never answered: {server.problem}" if server.problem else "never answered"
 
 
 def build_report(
@@ -149,9 +183,13 @@ def build_report(
     policy: str,
     elapsed: float,
     delegations: Sequence[DelegationCheck] = (),
+    unverified_wait: float = 0.0,
 ) -> Report:
     """Snapshot ``state`` under ``verdict``. Pure."""
-    servers = tuple(_server_report(plan, state, verdict, server) for server in plan.servers)
+    unchanged = set(same_serial_without_values(plan, state, verdict))
+    servers = tuple(
+        _server_report(plan, state, verdict, server, server in unchanged) for server in plan.servers
+    )
     return Report(
         visible=verdict.visible,
         policy=policy,
@@ -163,12 +201,21 @@ def build_report(
         delegations=tuple(delegations),
         nat64_prefix=plan.nat64_prefix,
         warnings=plan.warnings + _warnings(servers, delegations),
+        unverified_wait=unverified_wait,
     )
 
 
-def _server_report(plan: Plan, state: State, verdict: Verdict, server: Server) -> ServerReport:
+def _server_report(
+    plan: Plan, state: State, verdict: Verdict, server: Server, serial_unchanged: bool
+) -> ServerReport:
     known = state.of(server)
     responded = known.last.responded
+    problem = known.problem
+    if serial_unchanged:
+        problem = (
+            f"serial {known.serial} as on servers that have the values: "
+            "the zone changed without a new serial"
+        )
     return ServerReport(
         zone=server.zone,
         nameservers=server.nameservers,
@@ -183,11 +230,12 @@ def _server_report(plan: Plan, state: State, verdict: Verdict, server: Server) -
         missing=missing(plan, state, server),
         authoritative=known.last.authoritative if responded else None,
         rcode=known.last.rcode,
-        problem=known.problem,
+        problem=problem,
         rtt=known.last.rtt,
         tcp=known.last.tcp,
         rounds_asked=known.rounds_asked,
         rounds_answered=known.rounds_answered,
+        serial_unchanged=serial_unchanged,
     )
 
 
@@ -195,12 +243,15 @@ def _warnings(
     servers: Sequence[ServerReport], delegations: Sequence[DelegationCheck]
 ) -> tuple[str, ...]:
     notes = [
-        f"{server.label} never answered: not checked"
+        f"{server.label} never answered"
+        + (f" ({server.problem})" if server.problem else "")
+        + ": not checked"
         for server in servers
         if server.status == Status.UNREACHABLE
     ]
     notes += [
         f"{server.label} has only an IPv4 address and no NAT64 prefix is known: not checked"
+        " (set nat64_prefix if this host has a NAT64)"
         for server in servers
         if server.status == Status.UNVERIFIABLE
     ]

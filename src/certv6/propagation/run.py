@@ -6,17 +6,19 @@ and a liveness probe), then TXT for the owners it has not yet served in full, al
 concurrently. An address that does not answer the SOA is not asked anything else
 that round, so a dead address costs one ``query_timeout`` per round.
 
-Between rounds, the SOA of every server that lags by serial is asked every
-``serial_interval``; when its serial moves, the pause ends and the next round runs
-at once. A catching-up secondary is thus seen within about ``serial_interval``
-instead of half a ``poll_interval`` on average, at the cost of one small query per
-lagging address per interval.
+Between rounds, the serial watch (``watch.py``) asks the servers that lag by serial
+for their SOA, each on its own backing-off schedule, and the rounds leave them alone
+until their serial moves; then the pause ends and the next round runs at once.
+
+When every server that could be asked serves every value but some could not be
+asked (IPv4 only without NAT64, or silent), the run waits for those a while longer
+(``state.unverified_hold``) before it reports success: the CA may ask them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 from certv6.clock import SYSTEM_CLOCK, Clock
@@ -43,9 +45,11 @@ from certv6.propagation.state import (
     compare_delegation,
     judge,
     observe,
-    serial_moved,
+    unverified_hold,
 )
+from certv6.propagation.watch import SerialWatch
 from certv6.propagation.wire import Transport, UdpTcpTransport, ask, ask_delegation
+from certv6.propagation.zonens import refresh_nameservers
 
 Progress = Callable[[Report], None]
 T = TypeVar("T")
@@ -72,11 +76,22 @@ def wait_until_visible(
     """
     started = clock.monotonic()  # the deadline covers discovery too
     plan = discover(records, settings, dns)
-    _refuse_unverifiable(plan, settings)
     chosen = transport or UdpTcpTransport()
-    return asyncio.run(
-        poll(plan, settings, clock=clock, transport=chosen, progress=progress, started=started)
-    )
+
+    async def refresh_then_poll() -> Report:
+        refreshed, soa = await refresh_nameservers(plan, settings, dns, chosen)
+        _refuse_unverifiable(refreshed, settings)
+        return await poll(
+            refreshed,
+            settings,
+            clock=clock,
+            transport=chosen,
+            progress=progress,
+            started=started,
+            first_soa=soa,
+        )
+
+    return asyncio.run(refresh_then_poll())
 
 
 def check_once(
@@ -92,7 +107,13 @@ def check_once(
     An address that does not answer this one round is reported as unreachable.
     """
     plan = discover(records, settings, dns)
-    return asyncio.run(one_round(plan, settings, clock, transport or UdpTcpTransport()))
+    chosen = transport or UdpTcpTransport()
+
+    async def refresh_then_ask() -> Report:
+        refreshed, _ = await refresh_nameservers(plan, settings, dns, chosen)
+        return await one_round(refreshed, settings, clock, chosen)
+
+    return asyncio.run(refresh_then_ask())
 
 
 def _refuse_unverifiable(plan: Plan, settings: PropagationSettings) -> None:
@@ -116,19 +137,38 @@ async def poll(
     transport: Transport,
     progress: Progress | None = None,
     started: float | None = None,
+    first_soa: Mapping[str, Answer] | None = None,
 ) -> Report:
     """Run rounds until visible; raise PropagationTimeout after the deadline's round.
 
     ``started`` is the clock reading the deadline counts from (default: now).
+    ``first_soa``: SOA answers per address just received (by the NS-set check), which
+    the first round uses instead of asking again.
     """
+    first_soa = first_soa or {}
     start = clock.monotonic() if started is None else started
     limiter = asyncio.Semaphore(settings.max_concurrency)
     referrals = asyncio.ensure_future(check_delegations(plan, settings, transport, limiter))
-    state, round_index = State(), 0
+    watch = SerialWatch(settings)
+    state, round_index, watched = State(), 0, frozenset[Server]()
+    known = {
+        server: first_soa[server.address] for server in plan.askable if server.address in first_soa
+    }
+    visible_since: dict[Server, float] = {}
     while True:
-        state = observe(plan, state, await run_round(plan, state, settings, transport, limiter))
+        asked_at = clock.monotonic()
+        probes = await run_round(
+            plan, state, settings, transport, limiter, skip=watched, known=known
+        )
+        watch.asked_in_round([p.server for p in probes], asked_at)
+        state = observe(plan, state, probes)
         elapsed = clock.monotonic() - start
         verdict = judge(plan, state, strict=settings.strict)
+        for server in verdict.having(Status.VISIBLE):
+            visible_since.setdefault(server, elapsed)
+        hold = unverified_hold(verdict, visible_since, settings.unverified_grace)
+        if hold is not None:
+            hold = min(hold, settings.timeout)
         report = build_report(
             plan,
             state,
@@ -136,57 +176,54 @@ async def poll(
             policy=settings.policy,
             elapsed=elapsed,
             delegations=await referrals,
+            unverified_wait=_waited(hold, elapsed, visible_since),
         )
         if progress is not None:
             progress(report)
-        if report.visible:
+        if report.visible and (hold is None or elapsed >= hold):
             return report
         pause = sleep_before_next(round_index, elapsed, settings)
         if pause is None:
-            message = f"not visible after {elapsed:.1f} s: {describe_blocking(report)}"
-            raise PropagationTimeout(message, report=report)
+            if report.visible:  # the deadline cut the wait for unchecked servers short
+                return report
+            raise _timeout(report, elapsed)
+        if hold is not None:
+            pause = min(pause, max(hold - elapsed, 0.0))
         # A secondary applies a transfer's serial and data together: watch the laggards' SOA.
-        await pause_until_serial_moves(
-            verdict.having(Status.LAGGING),
+        lagging = verdict.having(Status.LAGGING)
+        moved = await watch.pause(
+            lagging,
             state,
             pause,
-            settings=settings,
-            clock=clock,
-            transport=transport,
-            limiter=limiter,
+            clock,
+            lambda server: _limited(
+                limiter,
+                ask(transport, server.address, server.zone, "SOA", settings.query_timeout),
+            ),
         )
+        watched, known = frozenset(lagging) - set(moved), moved
         round_index += 1
 
 
-async def pause_until_serial_moves(
-    servers: Sequence[Server],
-    state: State,
-    pause: float,
-    *,
-    settings: PropagationSettings,
-    clock: Clock,
-    transport: Transport,
-    limiter: asyncio.Semaphore,
-) -> None:
-    """Sleep ``pause``, or less: until the SOA serial of one of ``servers`` changes."""
-    end = clock.monotonic() + pause
-    step = settings.serial_interval
-    if not servers or step >= pause:
-        await clock.asleep(pause)
-        return
-    while (left := end - clock.monotonic()) > step:
-        await clock.asleep(step)
-        timeout = min(settings.query_timeout, max(end - clock.monotonic(), step))
-        answers = await asyncio.gather(
-            *(
-                _limited(limiter, ask(transport, server.address, server.zone, "SOA", timeout))
-                for server in servers
-            )
+def _waited(hold: float | None, elapsed: float, visible_since: dict[Server, float]) -> float:
+    """Seconds spent so far waiting for unchecked servers after the checked ones were done."""
+    if hold is None:
+        return 0.0
+    done = max(visible_since.values(), default=elapsed)
+    return max(0.0, min(elapsed, hold) - done)
+
+
+def _timeout(report: Report, elapsed: float) -> PropagationTimeout:
+    message = f"not visible after {elapsed:.1f} s: {describe_blocking(report)}"
+    if any(server.serial_unchanged for server in report.blocking):
+        return PropagationTimeout(
+            message,
+            report=report,
+            hint="the primary must raise the SOA serial with every update, or its"
+            " secondaries never transfer the change (PowerDNS: SOA-EDIT-DNSUPDATE must"
+            " not be NONE); a longer propagation_timeout cannot help",
         )
-        if any(serial_moved(state, s, a) for s, a in zip(servers, answers, strict=True)):
-            return
-    if left > 0:
-        await clock.asleep(left)
+    return PropagationTimeout(message, report=report)
 
 
 async def one_round(
@@ -217,12 +254,23 @@ async def run_round(
     settings: PropagationSettings,
     transport: Transport,
     limiter: asyncio.Semaphore,
+    *,
+    skip: frozenset[Server] = frozenset(),
+    known: Mapping[Server, Answer] | None = None,
 ) -> list[Probe]:
-    """Ask every askable address concurrently; one ``Probe`` per address."""
+    """Ask every askable address concurrently; one ``Probe`` per address.
+
+    ``skip``: servers the serial watch is following (asking them again now would only
+    add queries: their serial has not moved). ``known``: fresh SOA answers to use
+    instead of asking (each server is asked a few times a second at most).
+    """
     jobs = []
     for server in plan.askable:
+        if server in skip:
+            continue
         owners = sorted(set(plan.expected(server.zone)) - state.of(server).confirmed)
-        jobs.append(probe(server, owners, settings, transport, limiter))
+        soa = (known or {}).get(server)
+        jobs.append(probe(server, owners, settings, transport, limiter, soa=soa))
     return list(await asyncio.gather(*jobs))
 
 
@@ -232,10 +280,13 @@ async def probe(
     settings: PropagationSettings,
     transport: Transport,
     limiter: asyncio.Semaphore,
+    *,
+    soa: Answer | None = None,
 ) -> Probe:
-    """SOA first; TXT for ``owners`` only if the address answered at all."""
+    """SOA first (unless given); TXT for ``owners`` only if the address answered at all."""
     timeout = settings.query_timeout
-    soa = await _limited(limiter, ask(transport, server.address, server.zone, "SOA", timeout))
+    if soa is None:
+        soa = await _limited(limiter, ask(transport, server.address, server.zone, "SOA", timeout))
     if not soa.responded:
         return Probe(server, soa)
     answers: list[Answer] = await asyncio.gather(

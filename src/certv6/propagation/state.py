@@ -198,6 +198,52 @@ def judge(
     return Verdict(visible=visible, statuses=statuses)
 
 
+UNCHECKED = (Status.UNREACHABLE, Status.UNVERIFIABLE)
+
+
+def unverified_hold(
+    verdict: Verdict, visible_since: Mapping[Server, float], grace: float
+) -> float | None:
+    """Until when (seconds since the start) to keep waiting for servers nobody could ask.
+
+    certv6 cannot see what an unverifiable or unreachable server serves, but the CA's
+    resolver may ask it. Such a server got the change from its primary the way the others
+    did, so it gets as long again as the slowest server of its zones that could be
+    checked needed, and at least ``grace``. None: nothing to wait for (no unchecked
+    server, or the checked ones are not all visible yet).
+    """
+    unchecked = verdict.having(*UNCHECKED)
+    if not unchecked or not verdict.visible:
+        return None
+    zones = {server.zone for server in unchecked}
+    slowest = max(
+        (since for server, since in visible_since.items() if server.zone in zones), default=0.0
+    )
+    return slowest + max(grace, slowest)
+
+
+def same_serial_without_values(plan: Plan, state: State, verdict: Verdict) -> tuple[Server, ...]:
+    """Servers missing values while serving the very serial of a server that has them.
+
+    A secondary transfers a zone only when its serial grows (RFC 1996 section 3.11), so
+    when the primary changes the zone without raising the serial (PowerDNS with
+    SOA-EDIT-DNSUPDATE=NONE does that), these servers never get the values.
+    """
+    found = []
+    for server in verdict.having(Status.WAITING):
+        serial = state.of(server).serial
+        if serial is None:
+            continue
+        if any(
+            other.zone == server.zone
+            and verdict.statuses[other] is Status.VISIBLE
+            and state.of(other).serial == serial
+            for other in plan.servers
+        ):
+            found.append(server)
+    return tuple(found)
+
+
 def values_seen(plan: Plan, state: State, server: Server) -> int:
     known = state.of(server)
     expected = plan.expected(server.zone)

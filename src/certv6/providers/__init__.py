@@ -9,6 +9,10 @@ The contract every provider keeps (docs/providers.md has the long form):
                       MUST NOT assume present() succeeded.
     hints()           propagation timeout, poll interval, max values per owner.
     preflight()       credentials valid and endpoint reachable over IPv6; changes nothing.
+    preflight_for(records)
+                      optional: the same, proven for the owners this run will write
+                      (values are placeholders); changes nothing. Used instead of
+                      preflight() when the names are known (``preflight`` below).
     close()           optional: release what present() started (a server, a session);
                       called once at the end of every run, after cleanup.
 
@@ -102,6 +106,27 @@ class ProviderSession:
         close = getattr(self.provider, "close", None)
         if callable(close):
             close()
+
+
+def preflight(
+    provider: Provider, owners: Callable[[], Sequence[TxtRecord]] | None = None
+) -> Sequence[TxtRecord]:
+    """The provider's preflight, for the owners this run writes when it can check those.
+
+    ``owners`` is called only for a provider with ``preflight_for``: finding them asks
+    the DNS, which a provider such as standalone must be answering first. Returns the
+    owners checked (empty when the plain ``preflight()`` ran).
+
+    Raises:
+        ProviderError: (or ConfigError) what ``preflight``/``preflight_for`` found.
+    """
+    scoped = getattr(provider, "preflight_for", None)
+    records = owners() if owners is not None and callable(scoped) else ()
+    if records and callable(scoped):
+        scoped(records)
+        return records
+    provider.preflight()
+    return ()
 
 
 def available() -> dict[str, str]:

@@ -15,50 +15,34 @@ from pathlib import Path
 
 import dns.exception
 import dns.message
-import dns.query
 import dns.rcode
-import dns.tsig
 import dns.update
 
-from certv6.errors import ConfigError, ProviderAuthError, ProviderError, ProviderUnreachable
+from certv6.errors import (
+    CertV6Error,
+    ConfigError,
+    ProviderAuthError,
+    ProviderError,
+    ProviderUnreachable,
+    describe_socket_error,
+)
 from certv6.model import Endpoint, ProviderHints, TxtRecord, parse_endpoint
-from certv6.providers import ProviderContext
+from certv6.providers import ProviderContext, dnsupdate
 from certv6.providers.common import HINT_OPTIONS, hints_from, owners_of, seconds, ttl
+from certv6.providers.dnsupdate import PROBE_TIMEOUT
+from certv6.providers.refusal import RCODE_MEANING, Situation, explain
 from certv6.providers.tsig import ALGORITHMS, TsigKey, parse_key_file
 from certv6.settings import read_secret_file
 
-__all__ = ["ALGORITHMS", "Rfc2136Provider", "TsigKey", "parse_key_file"]
+__all__ = ["ALGORITHMS", "RCODE_MEANING", "Rfc2136Provider", "TsigKey", "parse_key_file"]
 
 log = logging.getLogger(__name__)
 
 OPTIONS = ("server", "key_file", "algorithm", "ttl", "timeout", *HINT_OPTIONS)
-# Why an update failed, in words an operator can act on (RFC 2136 section 2.2, RFC 8945 5.3).
-RCODE_MEANING = {
-    dns.rcode.REFUSED: "the server refused it: this key may not change TXT records at that name",
-    dns.rcode.NOTAUTH: "the server is not authoritative for the zone, or does not know the key",
-    dns.rcode.NOTZONE: "the record is not inside the zone the update named",
-    dns.rcode.SERVFAIL: "the server failed to apply it (see its log)",
-    dns.rcode.FORMERR: "the server could not parse the update",
-    dns.rcode.NOTIMP: "the server does not accept dynamic updates",
-    dns.rcode.YXDOMAIN: "a prerequisite failed: a name exists that should not",
-    dns.rcode.YXRRSET: "a prerequisite failed: an RRset exists that should not",
-    dns.rcode.NXRRSET: "a prerequisite failed: an RRset is missing",
-    dns.rcode.NXDOMAIN: "a prerequisite failed: a name is missing",
-    dns.rcode.BADKEY: "TSIG BADKEY: the server does not know this key name or algorithm",
-    dns.rcode.BADTIME: "TSIG BADTIME: this host's clock is too far from the server's",
-}
-_TSIG_ERRORS = (
-    dns.tsig.PeerBadKey,
-    dns.tsig.PeerBadSignature,
-    dns.tsig.PeerBadTime,
-    dns.tsig.PeerBadTruncation,
-)
-_TSIG_HINTS = {
-    "BadKey": "the server does not know a key of this name and algorithm",
-    "BadSignature": "the secret differs from the server's copy of the key",
-    "BadTime": "this host's clock is off; check NTP",
-    "BadTruncation": "the server truncated the signature; check the algorithm",
-}
+# The value the preflight deletes: never published, so the UPDATE changes nothing
+# (deleting an absent RR is a no-op, RFC 2136 section 3.4.2.4; the serial stays).
+PREFLIGHT_VALUE = "certv6-preflight-never-published"
+SERVFAIL_RETRIES = (0.2, 0.5, 1.0)  # pauses before sending an update again after SERVFAIL
 
 
 class Rfc2136Provider:
@@ -72,6 +56,7 @@ class Rfc2136Provider:
         # at most, so a lagging secondary is seen within ~0.25 s of catching up.
         self._hints = hints_from(context, timeout=120.0, poll_interval=0.5)
         self._dns = context.dns
+        self._clock = context.clock
         key_file = Path(context.option("key_file", required=True))
         data = read_secret_file(
             key_file, allow_insecure=context.allow_insecure_secrets, what="TSIG key file"
@@ -120,17 +105,50 @@ class Rfc2136Provider:
             raise failures[0]
 
     def preflight(self) -> None:
-        """A TSIG-signed SOA query: proves the server knows the key, changes nothing.
+        """Without names: a TSIG-signed query to ``server`` proves the key, when it can.
 
-        Without ``server`` the primary depends on the zone, which is known only
-        once the records are: then there is nothing to check yet.
+        A signed answer (whatever its rcode) proves the server knows the key and the
+        secret. A server may also refuse a query outside its zones *unsigned* (Knot
+        does): that proves only that it is reachable; ``preflight_for`` then proves the
+        key per zone once the names are known. Without ``server`` the primary depends
+        on the zone: nothing to check without names.
+
+        Raises:
+            ProviderAuthError: the server rejected the key (secret, name, algorithm).
+            ProviderUnreachable: no answer over IPv6.
         """
         if self._server is None:
             return
-        query = dns.message.make_query(self.key.name + ".", "SOA")
+        query = dns.message.make_query(self.key.name + ".", "SOA", flags=0)
         query.use_tsig(self.key.keyring(), keyname=self.key.dns_name)
         address = self._addresses_of(self._server.host, "preflight")[0]
-        self._exchange(query, Endpoint(address, self._server.port), "preflight", [])
+        endpoint = Endpoint(address, self._server.port)
+        reply = self._exchange(query, endpoint, "preflight", [])
+        if reply.verified or (not reply.signed and reply.rcode == dns.rcode.REFUSED):
+            log.info("preflight: %s answers (key %s)", endpoint, self.key.name)
+            return
+        # No zone to ask the server about, and the key was not accepted: an unsigned
+        # NOTAUTH is PowerDNS's answer to a secret that differs (or a key it lacks).
+        facts = dnsupdate.ServerFacts(serves_zone=True, knows_key=False, mname=None, software="")
+        raise self._refused(reply, self.key.name + ".", endpoint, [], "preflight", facts=facts)
+
+    def preflight_for(self, records: Sequence[TxtRecord]) -> None:
+        """Prove, zone by zone, that the key may change TXT at these owners, changing nothing.
+
+        Each zone's primary (``server``, or the SOA MNAME) gets a signed UPDATE that
+        deletes a value nobody published at each owner: it passes the same key,
+        address and policy checks as the real one, and leaves the zone (and its
+        serial) as it was.
+
+        Raises:
+            ProviderAuthError, ProviderError, ProviderUnreachable: as ``present`` would.
+        """
+        probes = [TxtRecord(record.owner, PREFLIGHT_VALUE) for record in records]
+        for zone, batch in self._by_zone(probes).items():
+            update = self._update(zone)
+            for record in batch:
+                update.delete(record.owner, "TXT", _quoted(record.value))
+            self._send(zone, update, batch, "preflight")
 
     def _update(self, zone: str) -> dns.update.UpdateMessage:
         return dns.update.UpdateMessage(zone, keyring=self.key.keyring(), keyname=self.key.dns_name)
@@ -147,11 +165,21 @@ class Rfc2136Provider:
         errors: list[ProviderError] = []
         for endpoint in self._targets(zone, operation, batch):
             try:
-                response = self._exchange(update, endpoint, operation, batch)
+                reply = self._exchange(update, endpoint, operation, batch)
+                for pause in SERVFAIL_RETRIES:
+                    if reply.rcode != dns.rcode.SERVFAIL:
+                        break
+                    # A server that failed to apply an update (PowerDNS on a busy SQLite
+                    # database, say) often applies it a moment later; adds and deletes of
+                    # one value are idempotent, so sending it again is safe.
+                    log.info("%s: SERVFAIL from %s; trying again", operation, endpoint)
+                    self._clock.sleep(pause)
+                    reply = self._exchange(update, endpoint, operation, batch)
             except ProviderUnreachable as error:
                 errors.append(error)  # another address of the primary may answer
                 continue
-            self._check(response, zone, endpoint, batch, operation)
+            if not reply.ok:
+                raise self._refused(reply, zone, endpoint, batch, operation)
             log.info("%s: %d TXT value(s) in %s via %s", operation, len(batch), zone, endpoint)
             return
         raise errors[-1]
@@ -191,63 +219,82 @@ class Rfc2136Provider:
         endpoint: Endpoint,
         operation: str,
         batch: list[TxtRecord],
-    ) -> dns.message.Message:
+    ) -> dnsupdate.Reply:
         what = f"rfc2136 {operation}" + (f" of {owners_of(batch)}" if batch else "")
-        record = str(batch[0]) if batch else ""
         try:
-            return dns.query.tcp(message, endpoint.host, timeout=self._timeout, port=endpoint.port)
-        except _TSIG_ERRORS as error:
-            problem = type(error).__name__.removeprefix("Peer")
-            raise ProviderAuthError(
-                f"{what} at {endpoint}: TSIG {problem}"
-                f" for key {self.key.name!r} ({self.key.algorithm})",
-                provider=self.name,
-                operation=operation,
-                record=record,
-                hint=_TSIG_HINTS.get(problem, "check the key's name, algorithm and secret"),
-            ) from error
-        except dns.exception.Timeout as error:
-            raise ProviderUnreachable(
-                f"{what}: {endpoint} did not answer within {self._timeout:g} s",
-                provider=self.name,
-                operation=operation,
-                record=record,
-                hint="check that the server listens on IPv6 and no firewall drops port 53",
-            ) from error
+            return dnsupdate.exchange(message, endpoint, self._timeout)
         except (OSError, dns.exception.DNSException) as error:
-            raise ProviderUnreachable(
-                f"{what}: cannot reach {endpoint}: {error or type(error).__name__}",
+            kind, problem, hint = _network_problem(error, endpoint, self._timeout)
+            raise kind(
+                f"{what}: {problem}",
                 provider=self.name,
                 operation=operation,
-                record=record,
+                record=str(batch[0]) if batch else "",
+                hint=hint,
             ) from error
 
-    def _check(
+    def _refused(
         self,
-        response: dns.message.Message,
+        reply: dnsupdate.Reply,
         zone: str,
         endpoint: Endpoint,
         batch: list[TxtRecord],
         operation: str,
-    ) -> None:
-        rcode = response.rcode()
-        if rcode == dns.rcode.NOERROR:
-            return
-        meaning = RCODE_MEANING.get(rcode, "unexpected answer")
-        refused = rcode in (dns.rcode.REFUSED, dns.rcode.NOTAUTH, dns.rcode.BADKEY)
-        raise (ProviderAuthError if refused else ProviderError)(
-            f"rfc2136 {operation} of {owners_of(batch)} in zone {zone} at {endpoint}: "
-            f"{dns.rcode.to_text(rcode)}: {meaning} (key {self.key.name!r})",
+        *,
+        facts: dnsupdate.ServerFacts | None = None,
+    ) -> ProviderError:
+        """The error for a refusal, after asking the server why (a few small queries)."""
+        if facts is None:
+            facts = dnsupdate.probe(endpoint, zone, self.key, min(self._timeout, PROBE_TIMEOUT))
+        where = Situation(
+            zone=zone,
+            endpoint=str(endpoint),
+            key_name=self.key.name,
+            algorithm=self.key.algorithm,
+            server_configured=self._server is not None,
+            is_mname=self._is_mname(endpoint, facts.mname),
+        )
+        refusal = explain(reply, facts, where)
+        rcode = dns.rcode.to_text(reply.rcode)
+        subject = f"rfc2136 {operation}" + (f" of {owners_of(batch)}" if batch else "")
+        return (ProviderAuthError if refusal.credentials else ProviderError)(
+            f"{subject} in zone {zone} at {endpoint}: {rcode}: {refusal.cause}",
             provider=self.name,
             operation=operation,
-            record=str(batch[0]),
-            hint=(
-                f"allow key {self.key.name} to update TXT at these names in the server's"
-                " update-policy (certv6 delegate prints one)"
-                if refused
-                else None
-            ),
+            record=str(batch[0]) if batch else "",
+            hint=refusal.hint,
         )
+
+    def _is_mname(self, endpoint: Endpoint, mname: str | None) -> bool | None:
+        if mname is None:
+            return None
+        try:
+            return endpoint.host in self._dns.addresses(mname, "AAAA")
+        except CertV6Error:
+            return None
+
+
+def _network_problem(
+    error: OSError | dns.exception.DNSException, endpoint: Endpoint, timeout: float
+) -> tuple[type[ProviderError], str, str]:
+    """(error class, what happened, the fix) for an exchange that got no DNS answer."""
+    if isinstance(error, dns.exception.Timeout):
+        return (
+            ProviderUnreachable,
+            f"{endpoint} did not answer within {timeout:g} s",
+            "check that the server listens on IPv6 and no firewall drops port 53",
+        )
+    if isinstance(error, OSError):
+        return (
+            ProviderUnreachable,
+            f"cannot reach {endpoint}: {describe_socket_error(error)}",
+            "check this host's route to the server, and that it listens on port 53",
+        )
+    return (
+        ProviderError,
+        f"{endpoint} sent an answer that is not DNS: {error}",
+        "check that server points at a DNS server's port",
+    )
 
 
 def _quoted(value: str) -> str:

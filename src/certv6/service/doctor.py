@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from certv6 import httpnet
 from certv6.clock import SYSTEM_CLOCK, Clock
+from certv6.dns01 import owners_to_check
 from certv6.dnsquery import Dns
 from certv6.doctor import ca, host, names, network
 from certv6.doctor.caa import CaaForbidden, CaaVerdict, evaluate
@@ -24,7 +25,7 @@ from certv6.doctor.report import DoctorReport, Finding, fail, ok
 from certv6.errors import CertV6Error, ConfigError
 from certv6.model import Identifier, parse_identifiers
 from certv6.propagation import nat64
-from certv6.providers import Provider, ProviderSession
+from certv6.providers import Provider, ProviderSession, preflight
 from certv6.service.doctor_probes import NameProbes
 from certv6.service.runtime import build_dns, build_provider, choose_provider
 from certv6.settings import Settings
@@ -63,7 +64,7 @@ def doctor(
     notes = [] if identifiers else ["no names given: pass -d NAME (or --name CERT) to check them"]
     if dns is None or not identifiers:
         return DoctorReport.of(findings, notes)
-    provider = _provider(settings, provider_name, dns, clock, findings)
+    provider = _provider(settings, provider_name, dns, clock, findings, identifiers=identifiers)
     with contextlib.ExitStack() as stack:
         if provider is not None:
             stack.enter_context(contextlib.closing(ProviderSession(provider)))
@@ -187,7 +188,13 @@ def _dns(settings: Settings, findings: list[Finding]) -> Dns | None:
 
 
 def _provider(
-    settings: Settings, wanted: str | None, dns: Dns, clock: Clock, findings: list[Finding]
+    settings: Settings,
+    wanted: str | None,
+    dns: Dns,
+    clock: Clock,
+    findings: list[Finding],
+    *,
+    identifiers: Sequence[Identifier],
 ) -> Provider | None:
     try:
         provider = build_provider(settings, choose_provider(settings, wanted), dns, clock)
@@ -195,10 +202,11 @@ def _provider(
         findings.append(fail("provider", "setup", error.message, error.hint))
         return None
     try:
-        provider.preflight()
+        owners = preflight(provider, lambda: owners_to_check(identifiers, dns))
     except CertV6Error as error:
         findings.append(fail("provider", "preflight", error.message, error.hint))
         ProviderSession(provider).close()
         return None
-    findings.append(ok("provider", "preflight", f"{provider.name}: preflight passed"))
+    scope = f" for {len(owners)} challenge owner(s)" if owners else ""
+    findings.append(ok("provider", "preflight", f"{provider.name}: preflight passed{scope}"))
     return provider

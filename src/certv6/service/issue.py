@@ -18,11 +18,11 @@ from pathlib import Path
 from certv6 import keys, propagation
 from certv6.acme_client import AcmeSession, Order, PendingChallenge, choose_profile
 from certv6.clock import SYSTEM_CLOCK, Clock
-from certv6.dns01 import effective_records
+from certv6.dns01 import effective_records, owners_to_check
 from certv6.dnsquery import Dns
 from certv6.errors import AccountError, CertV6Error
 from certv6.model import Identifier, TxtRecord, parse_identifiers
-from certv6.providers import Provider, ProviderSession
+from certv6.providers import Provider, ProviderSession, preflight
 from certv6.service.account import connect_account, register
 from certv6.service.cleanup import cleanup_published, cleanup_stale
 from certv6.service.doctor import require_caa_permits
@@ -63,6 +63,8 @@ class IssueResult:
     not_after: datetime.datetime
     sha256: str
     timings: dict[str, float] = field(default_factory=dict)
+    # What the propagation check could not vouch for (also logged as warnings).
+    warnings: tuple[str, ...] = ()
 
 
 def issue(
@@ -94,14 +96,18 @@ def issue(
             what=f"certificate {name!r}",
         ),
     ):
-        warming = _warm_dns_answers(dns, identifiers)
-        with steps("checks"):
-            # Fail on a provider that cannot work (no IPv6 route to its API, bad
-            # credentials) before an order exists at the CA.
-            provider.preflight()
-            cleanup_stale(settings, store, dns, clock)
-        with steps("account"):
-            acme = connect_account(settings, store, clock)
+        warming = _DnsWarmUp(dns, identifiers)
+        try:
+            with steps("checks"):
+                # Fail on a provider that cannot work (no IPv6 route to its API, bad
+                # credentials, a key the server refuses) before an order exists at the CA.
+                preflight(provider, lambda: owners_to_check(identifiers, dns))
+                cleanup_stale(settings, store, dns, clock)
+            with steps("account"):
+                acme = connect_account(settings, store, clock)
+        except BaseException:
+            warming.stop()
+            raise
         with steps("caa"):
             warming.join()
             # RFC 8659: a CAA record that forbids this CA fails here, before any order.
@@ -116,7 +122,7 @@ def issue(
             pending = acme.pending_challenges(order)
         log.info("order: %d name(s), %d challenge(s) to answer", len(identifiers), len(pending))
         proof = _Proof(acme, order, provider, store, dns, name, steps)
-        proof.run(pending, propagation_settings(settings, provider), clock, progress)
+        warnings = proof.run(pending, propagation_settings(settings, provider), clock, progress)
         with steps("finalize"):
             key = keys.generate_key(request.key_type or settings.key_type)
             csr = keys.make_csr(key, [identifier.name for identifier in identifiers])
@@ -137,30 +143,54 @@ def issue(
         result.live_directory / "fullchain.pem",
         result.not_after.strftime("%Y-%m-%d %H:%M UTC"),
     )
-    return replace(result, timings={**steps.timings, "total": steps.total()})
+    return replace(result, timings={**steps.timings, "total": steps.total()}, warnings=warnings)
 
 
-def _warm_dns_answers(dns: Dns, identifiers: Sequence[Identifier]) -> threading.Thread:
+class _DnsWarmUp:
     """Look up CAA and the challenge owners' chains and zones while the CA is contacted.
 
     ``Dns`` keeps the answers for the run, so the CAA check, the provider and the
-    propagation checker find them ready; a failure here is ignored (those steps
-    ask again and report it properly).
+    propagation checker find them ready. A failure here is logged at debug level and
+    otherwise left alone: those steps ask again and report it properly. When the run
+    fails early, ``stop`` ends it between look-ups and waits for it, so it never
+    outlives the run (a thread still starting work while the interpreter shut down
+    printed "Exception in thread certv6-dns-warm").
     """
 
-    def caa(identifier: Identifier) -> None:
-        with contextlib.suppress(CertV6Error):
-            dns.relevant_caa(identifier.base)
+    JOIN_SECONDS = 10.0
 
-    def warm() -> None:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            pool.map(caa, identifiers)
-            with contextlib.suppress(CertV6Error):
-                effective_records([TxtRecord(i.challenge_owner, "") for i in identifiers], dns)
+    def __init__(self, dns: Dns, identifiers: Sequence[Identifier]) -> None:
+        self._dns = dns
+        self._identifiers = identifiers
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._warm, name="certv6-dns-warm", daemon=True)
+        self._thread.start()
 
-    thread = threading.Thread(target=warm, name="certv6-dns-warm", daemon=True)
-    thread.start()
-    return thread
+    def join(self) -> None:
+        self._thread.join(self.JOIN_SECONDS)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join()
+
+    def _warm(self) -> None:
+        try:
+            with ThreadPoolExecutor(max_workers=8, thread_name_prefix="certv6-dns-warm") as pool:
+                for _ in pool.map(self._caa, self._identifiers):
+                    pass
+                if not self._stop.is_set():
+                    owners = [TxtRecord(i.challenge_owner, "") for i in self._identifiers]
+                    effective_records(owners, self._dns)
+        except Exception as error:
+            log.debug("DNS warm-up stopped: %s: %s", type(error).__name__, error)
+
+    def _caa(self, identifier: Identifier) -> None:
+        if self._stop.is_set():
+            return
+        try:
+            self._dns.relevant_caa(identifier.base)
+        except Exception as error:
+            log.debug("DNS warm-up: CAA of %s: %s", identifier.base, error)
 
 
 def _new_order(
@@ -202,9 +232,10 @@ class _Proof:
         wait: propagation.PropagationSettings,
         clock: Clock,
         progress: Progress | None,
-    ) -> None:
+    ) -> tuple[str, ...]:
+        """Returns the propagation report's warnings (already logged)."""
         if not pending:
-            return
+            return ()
         records = [challenge.record for challenge in pending]
         with self.steps("publish"):
             written = effective_records(records, self.dns)
@@ -218,7 +249,9 @@ class _Proof:
                     report = propagation.wait_until_visible(
                         records, wait, dns=self.dns, clock=clock, progress=progress
                     )
-                log.info("visible on every authoritative nameserver (%s)", report.summary())
+                log.info("%s (%s)", report.outcome(), report.summary())
+                for warning in report.warnings:
+                    log.warning("%s", warning)
                 with self.steps("validation"):
                     self.acme.answer(pending)
                     self.acme.wait_ready(self.order, ORDER_TIMEOUT)
@@ -229,6 +262,7 @@ class _Proof:
             finally:
                 with self.steps("cleanup"):
                     cleanup_published(self.provider, written, self.store.ledger, entry, first_error)
+        return report.warnings
 
 
 def _save(

@@ -6,6 +6,7 @@ path once per challenge and must start fast (the ACME account is in account.py).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from certv6.clock import Clock
@@ -56,9 +57,13 @@ def build_provider(settings: Settings, name: str, dns: Dns, clock: Clock) -> Pro
 def propagation_settings(settings: Settings, provider: Provider) -> PropagationSettings:
     """How long and how often to look: the config wins, else the provider's hints."""
     hints = provider.hints()
-    return PropagationSettings(
+    checker = PropagationSettings(
         timeout=settings.propagation_timeout or hints.propagation_timeout,
         poll_interval=settings.poll_interval or hints.poll_interval,
         policy=settings.propagation_policy,
         nat64_prefix=settings.nat64_prefix,
+        discover_nat64=settings.discover_nat64,
     )
+    if settings.unverified_grace is None:
+        return checker
+    return dataclasses.replace(checker, unverified_grace=settings.unverified_grace)

@@ -83,6 +83,7 @@ def issue(
                 "not_after": result.not_after.isoformat(),
                 "sha256": result.sha256,
                 "timings": {k: round(v, 4) for k, v in result.timings.items()},
+                "warnings": list(result.warnings),
             }
         )
     elif not options.quiet:

@@ -108,7 +108,7 @@ def test_lego_raw_mode_computes_the_txt_value() -> None:
     # Independent oracle: the acme library computes key authorization and TXT value.
     from acme import challenges
     from cryptography.hazmat.primitives.asymmetric import ec
-    from josepy import JWKEC
+    from josepy.jwk import JWKEC
 
     key = JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
     challenge = challenges.DNS01(token=b"t" * 32)

@@ -44,7 +44,7 @@ def test_md5_when_named() -> None:
     assert key.algorithm == "hmac-md5"
 
 
-NEW_SECRET = "bmV3L3NlY3JldCtiYXNlNjQ="  # base64 with a "/" and a "+"
+NEW_SECRET = "bmV3L3NlY3JldCtiYXNlNjQ="  # noqa: S105 (a test key: base64 with "/" and "+")
 
 
 @pytest.mark.parametrize(
@@ -56,14 +56,14 @@ NEW_SECRET = "bmV3L3NlY3JldCtiYXNlNjQ="  # base64 with a "/" and a "+"
     ],
 )
 def test_commented_out_keys_are_ignored(commented: str) -> None:
-    text = commented + f'key "new" {{\n\talgorithm hmac-sha256; // the current one\n'
+    text = commented + 'key "new" {\n\talgorithm hmac-sha256; // the current one\n'
     text += f'\tsecret "{NEW_SECRET}"; # rotated\n}};\n'
     key = parse_key_file(text, "f")
     assert (key.name, key.algorithm, key.secret) == ("new", "hmac-sha256", NEW_SECRET)
 
 
 def test_comment_markers_inside_the_secret_are_kept() -> None:
-    secret = "YWJj//9kZWZn"  # base64 may hold "//": inside quotes it is not a comment
+    secret = "YWJj//9kZWZn"  # noqa: S105 (test key) -- base64 may hold "//": inside quotes it is not a comment
     key = parse_key_file(f'key "k" {{ secret "{secret}"; }};', "f")
     assert key.secret == secret
     quoted = parse_key_file('key "k#1" { secret "YWJj"; };', "f")  # nor "#" in a quoted name

@@ -16,11 +16,11 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from certv6 import settings as settings_module
 from certv6 import units
+from certv6.cli import main
 from certv6.errors import ConfigError
 from certv6.service import schedule as use_case
-from certv6 import settings as settings_module
-from certv6.cli import main
 from certv6.settings import Settings, load_settings
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -68,7 +68,7 @@ def test_updating_golden_files_never_passes_and_is_refused_under_ci(
         golden("x.timer", "new\n")
     assert not (tmp_path / "x.timer").exists()
     monkeypatch.delenv("CI")
-    with pytest.raises(pytest.fail.Exception, match="x.timer rewritten"):
+    with pytest.raises(pytest.fail.Exception, match=r"x\.timer rewritten"):
         golden("x.timer", "new\n")
     assert (tmp_path / "x.timer").read_text() == "new\n"
     monkeypatch.delenv("CERTV6_UPDATE_GOLDEN")
@@ -235,7 +235,10 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 
 @pytest.mark.parametrize("systemd", [True, False])
 def test_cli_timer_show_install_remove(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], systemd: bool
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    systemd: bool,
 ) -> None:
     # Hermetic whatever the host runs: systemd "runs" when the test says so, and the
     # systemctl it would call is a recorder. The host's systemd is never touched.

@@ -39,7 +39,7 @@ def configure(root: Path, text: str) -> Settings:
     return load_settings(root / "certv6.toml", {})
 
 
-def files_table(root: Path, name: str = "www", **extra: str) -> str:
+def files_table(root: Path, name: str = "www", **extra: object) -> str:
     lines = [
         f"[[certificate.{name}.install]]",
         'target = "files"',
@@ -133,7 +133,7 @@ def wrong_server(tmp_path: Path) -> Iterator[TlsServer]:
 
 def test_verification_failure_rolls_back(tmp_path: Path, wrong_server: TlsServer) -> None:
     store(tmp_path, V1)
-    table = files_table(tmp_path, verify=wrong_server.endpoint, verify_timeout="1", reload="true")
+    table = files_table(tmp_path, verify=wrong_server.endpoint, verify_timeout=1, reload="true")
     settings = configure(tmp_path, table)
     install_configured(settings, "www")  # V1 is what it serves: passes
     store(tmp_path, V2)

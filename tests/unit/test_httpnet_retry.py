@@ -1,4 +1,4 @@
-"""acme_client.network: retries, Retry-After and fresh nonces, against a scripted HTTPS server.
+"""acme_client.network: retries, Retry-After, nonces and signing, against a scripted HTTPS server.
 
 The server speaks just enough ACME on [::1]: every response carries a new
 Replay-Nonce, HEAD gives one, and each request consumes the next scripted step
@@ -21,13 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from acme import errors as acme_errors
-from acme import messages
 from cryptography.hazmat.primitives.asymmetric import ec
-from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
 from certv6.acme_client.network import Network
+from certv6.acme_client.reply import Problem
 from certv6.errors import CaUnreachable
 from fakes.clock import FakeClock
 from fakes.tls import TlsFiles, make_tls
@@ -145,7 +143,14 @@ def clock() -> FakeClock:
 @pytest.fixture
 def net(tls: TlsFiles, clock: FakeClock) -> Network:
     key = JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
-    return Network(key, alg=ES256, ca_bundle=str(tls.ca_bundle), clock=clock, retry_budget=60)
+    net = Network(key, ca_bundle=str(tls.ca_bundle), clock=clock, retry_budget=60)
+    net.account_url = "https://[::1]/acct/1"
+    return net
+
+
+@pytest.fixture(autouse=True)
+def nonce_url(net: Network, server: ScriptedServer) -> None:
+    net.new_nonce_url = server.url + "/nonce"
 
 
 def post(net: Network, server: ScriptedServer) -> Any:
@@ -156,7 +161,7 @@ def test_bad_nonces_are_retried_with_the_nonce_of_the_error(
     net: Network, server: ScriptedServer, clock: FakeClock
 ) -> None:
     server.script = [problem("badNonce", 400), problem("badNonce", 400), Step(201, {"ok": 1})]
-    assert post(net, server).status_code == 201
+    assert post(net, server).status == 201
     assert clock.sleeps == [0.0, 0.0]
     assert len(server.nonces_used) == 3 and len(set(server.nonces_used)) == 3  # never replayed
     assert server.heads == 1  # only the first nonce needed a HEAD
@@ -197,22 +202,23 @@ def test_a_retry_after_beyond_the_deadline_gives_up_at_once(
     net: Network, server: ScriptedServer, clock: FakeClock
 ) -> None:
     server.script = [problem("rateLimited", 429, **{"Retry-After": "3600"})]
-    with pytest.raises(messages.Error) as raised:
+    with pytest.raises(Problem) as raised:
         post(net, server)
-    assert raised.value.typ.endswith("rateLimited")
+    assert raised.value.type == "urn:ietf:params:acme:error:rateLimited"
     assert clock.sleeps == []
-    assert net.last_headers["Retry-After"] == "3600"  # kept for the caller (ARI reads it)
+    assert raised.value.headers["retry-after"] == "3600"  # kept for the caller (ARI reads it)
 
 
 def test_client_errors_are_not_retried(
     net: Network, server: ScriptedServer, clock: FakeClock
 ) -> None:
     server.script = [problem("malformed", 400)]
-    with pytest.raises(messages.Error):
+    with pytest.raises(Problem):
         post(net, server)
-    server.script = [Step(409, {"detail": "conflict"}, {"Location": server.url + "/acct/1"})]
-    with pytest.raises(acme_errors.ConflictError):
+    server.script = [problem("alreadyReplaced", 409)]
+    with pytest.raises(Problem) as raised:
         post(net, server)
+    assert (raised.value.status, raised.value.code) == (409, "alreadyReplaced")  # not dropped
     assert clock.sleeps == []
 
 
@@ -221,7 +227,7 @@ def test_a_dropped_connection_mid_session_is_retried(
 ) -> None:
     net.get(server.url + "/dir")  # the CA has answered once
     server.script = [Step(drop=True), Step(201, {})]
-    assert post(net, server).status_code == 201
+    assert post(net, server).status == 201
     assert clock.sleeps == [1.0]
     assert len(set(server.nonces_used)) == len(server.nonces_used) == 2
 

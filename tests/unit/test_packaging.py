@@ -67,3 +67,40 @@ def test_license_is_an_spdx_expression() -> None:
     assert not Requirement(setuptools).specifier.contains("76.0.0")
     metadata = importlib.metadata.metadata("certv6")
     assert metadata["License-Expression"] == "Apache-2.0", "reinstall: bash scripts/bootstrap"
+
+
+def pins() -> dict[str, str]:
+    found = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not an exact pin"
+            found[canonical(name)] = version
+    return found
+
+
+def canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def test_constraints_pin_every_dependency_and_tool_within_the_ranges() -> None:
+    pinned = pins()
+    declared = [Requirement(r) for r in PYPROJECT["project"]["dependencies"]]
+    declared += [Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"]["test"]]
+    for requirement in declared:
+        name = canonical(requirement.name)
+        assert name in pinned, f"constraints.txt does not pin {name}"
+        assert requirement.specifier.contains(pinned[name]), (name, pinned[name])
+
+
+def test_this_environment_is_the_pinned_one() -> None:
+    # What bootstrap installed is what CI tests with. setuptools is the build backend: the
+    # pinned one runs in pip's isolated build environment, not in the venv.
+    for name, version in pins().items():
+        if name == "setuptools":
+            continue
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # pulled in only under another Python (a marker)
+        assert installed == version, f"{name} {installed} installed, {version} pinned"

@@ -46,6 +46,7 @@ from fakes.livedns import BASE, LiveDns
 from fakes.ports import free_port
 from fakes.resolver import ZoneResolver
 from fakes.tls import make_tls
+from servers.nsupdate_hook import write_nsupdate_hook
 from servers.powerdns import PowerDns
 
 ZONE = "example.test"
@@ -179,26 +180,11 @@ def _standalone(
     )
 
 
-# docs/providers.md's example script, with the primary named (the client namespace has no
-# resolv.conf of its own); nsupdate's add of a present value and delete of an absent one are
-# no-ops (RFC 2136 3.4.2), which is how it keeps the contract.
-EXEC_PROGRAM = """#!/bin/sh
-set -eu
-case "$1" in
-  present) line="update add $2 60 TXT \\"$3\\"" ;;
-  cleanup) line="update delete $2 TXT \\"$3\\"" ;;
-  *) exit 0 ;;
-esac
-printf 'server {server}\\n%s\\nsend\\n' "$line" | nsupdate -k {key}
-"""
-
-
 def _exec(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
     lab = request.getfixturevalue("lab")
     threads = stack.enter_context(_client_threads(lab))
-    program = tmp_path / "dns-hook"
-    program.write_text(EXEC_PROGRAM.format(server=lab.primary_addr, key=lab.tsig_key_file))
-    program.chmod(0o755)
+    # The primary is named: these threads share the host's resolv.conf, not the lab's.
+    program = write_nsupdate_hook(tmp_path / "dns-hook", lab.tsig_key_file, lab.primary_addr)
     dns = Dns(DnsSettings(resolvers=(f"[{lab.client_resolver}]:53",)))
     provider = build("exec", {"program": str(program)}, dns, tmp_path)
     return Case(

@@ -50,6 +50,8 @@ class ScriptedServer:
     def __init__(self, tls: TlsFiles) -> None:
         self.script: list[Step] = []
         self.nonces_used: list[str] = []  # the JWS nonce of every POST, in order
+        self.protected: list[dict[str, Any]] = []  # every POST's protected header
+        self.payloads: list[str] = []  # every POST's payload, base64url
         self.heads = 0
         self._counter = itertools.count(1)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -96,6 +98,8 @@ def _handler(owner: ScriptedServer) -> type[http.server.BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             protected = json.loads(base64.urlsafe_b64decode(body["protected"] + "=="))
             owner.nonces_used.append(protected["nonce"])
+            owner.protected.append(protected)
+            owner.payloads.append(body["payload"])
             self._answer(owner.next_step())
 
         def do_GET(self) -> None:
@@ -257,3 +261,29 @@ def test_an_ipv4_only_ca_is_not_retried(
     with pytest.raises(CaUnreachable, match=r"^192\.0\.2\.1 has no IPv6 address"):
         net.get("https://192.0.2.1/dir")
     assert clock.sleeps == []
+
+
+def test_parallel_posts_never_share_a_nonce(net: Network, server: ScriptedServer) -> None:
+    # An order's authorizations are fetched on several threads at once (session._in_parallel).
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(lambda _: net.post_as_get(server.url + "/authz"), range(64)))
+    assert all(reply.status == 200 for reply in replies)
+    assert len(server.nonces_used) == 64 and len(set(server.nonces_used)) == 64
+
+
+def test_signed_requests_carry_kid_url_and_an_empty_payload_for_post_as_get(
+    net: Network, server: ScriptedServer
+) -> None:
+    net.post_as_get(server.url + "/order/1")
+    net.post(server.url + "/acct", {"contact": []}, embed_key=True)
+    first, second = server.protected
+    assert (first["kid"], first["url"], first["alg"]) == (
+        "https://[::1]/acct/1",
+        server.url + "/order/1",
+        "ES256",
+    )
+    assert "jwk" not in first and server.payloads[0] == ""
+    assert "kid" not in second and second["jwk"]["crv"] == "P-256"
+    assert json.loads(base64.urlsafe_b64decode(server.payloads[1] + "==")) == {"contact": []}

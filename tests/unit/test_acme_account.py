@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,3 +57,25 @@ def test_eab_required_but_missing_or_wrong(pebble: Pebble) -> None:
     with pytest.raises(AccountError, match="'kid' references a key that is not known"):
         session.register(email=None, agree_tos=True, eab=("kid-9", HMAC_KEY))
     assert wrong not in bad.value.message and HMAC_KEY not in bad.value.message
+
+
+def test_the_signed_request_layer_expresses_a_key_change(pebble: Pebble) -> None:
+    # RFC 8555 7.3.5, built from the layer's parts only (the helper adding rollover will
+    # wrap this): an inner JWS by the new key, without nonce, as the outer payload.
+    from josepy.jwk import JWKEC
+
+    from certv6.acme_client import jws
+
+    old = ec.generate_private_key(ec.SECP256R1())
+    session = connect(pebble, old)
+    account = session.register(email=None, agree_tos=True, eab=("kid-1", HMAC_KEY))
+    new_key = JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
+    url = session.url("keyChange")
+    body = {"account": account, "oldKey": jws.public_jwk(session.net.key)}
+    inner = jws.sign(json.dumps(body).encode(), key=new_key, url=url, nonce=None, kid=None)
+    session.net.post(url, inner)
+    session.net.key = new_key
+    assert session.new_order(["rolled.example.test"]).status == "pending"  # signed by the new key
+    # The old key no longer has an account: registering it again makes a new one.
+    again = connect(pebble, old).register(email=None, agree_tos=True, eab=("kid-1", HMAC_KEY))
+    assert again != account

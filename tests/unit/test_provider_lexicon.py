@@ -126,7 +126,9 @@ def test_credentials_file_checks(resolver: ZoneResolver, tmp_path: Path) -> None
 def test_without_dns_lexicon_the_error_says_how_to_install_it(
     resolver: ZoneResolver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "lexicon", None)  # as if not installed: import fails
+    # As if not installed: every import of it fails, also after other tests imported it.
+    for module in ("lexicon", "lexicon.client", "lexicon.config"):
+        monkeypatch.setitem(sys.modules, module, None)
     context = ProviderContext(
         name="lexicon", options={"provider": "x"}, dns=resolver.dns(), state_dir=tmp_path
     )

@@ -1,7 +1,8 @@
 """Shared fixtures.  The lab fixtures start real servers in network namespaces (root only).
 
 Without root or the lab's binaries the lab tests skip with the reason -- unless
-CERTV6_REQUIRE_LAB=1 (CI), where that is a failure: CI must really run them.
+CERTV6_REQUIRE_LAB=1 (CI), where that is a failure: CI must really run them. The
+same holds for every other skip (strict_skips.py): CI installs everything.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from typing import Any
 import pytest
 
 from lab import Lab, LabUnavailable, check_prerequisites
+from strict_skips import pytest_runtest_makereport
+
+__all__ = ["pytest_runtest_makereport"]  # a hook: under CERTV6_REQUIRE_LAB=1 a skip fails
 
 
 def _require_lab() -> None:

@@ -11,9 +11,10 @@ an IPv4 server).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from certv6.model import parse_endpoint
 
 MAX_CNAME_CHAIN = 16
 RESOLV_CONF = Path("/etc/resolv.conf")
+_LIBRARY_DEFAULT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,23 @@ class Dns:
     @property
     def resolver_endpoints(self) -> tuple[str, ...]:
         return tuple(str(ns) for ns in self._resolver.nameservers)
+
+    @contextlib.contextmanager
+    def as_library_default(self) -> Iterator[None]:
+        """Make this resolver dnspython's default one while the block runs.
+
+        For a library that asks dnspython's module-level resolver itself
+        (dns-lexicon finds a zone with ``dns.resolver.zone_for_name``): it then
+        asks certv6's IPv6 resolvers, not whatever /etc/resolv.conf lists. One
+        block at a time; certv6's own look-ups never use the default resolver.
+        """
+        with _LIBRARY_DEFAULT_LOCK:
+            saved = dns.resolver.default_resolver
+            dns.resolver.default_resolver = self._resolver
+            try:
+                yield
+            finally:
+                dns.resolver.default_resolver = saved
 
     def follow_cname(self, name: str) -> tuple[str, ...]:
         """Return the CNAME chain starting at ``name``; the last entry is where it ends.

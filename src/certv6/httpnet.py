@@ -22,7 +22,9 @@ import re
 import socket
 import threading
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -272,6 +274,33 @@ def is_transient(error: requests.exceptions.RequestException) -> bool:
     if any(code in text for code in _NO_SUCH_ADDRESS):
         return False
     return isinstance(error, requests.exceptions.ConnectionError | requests.exceptions.Timeout)
+
+
+def backoff(attempt: int, *, first: float = 1.0, limit: float = 30.0) -> float:
+    """``first``, then twice, four times ... that after attempt 1, 2, 3 ...; at most ``limit``."""
+    return float(min(first * 2.0 ** (attempt - 1), limit))
+
+
+def requested_delay(headers: Mapping[str, str], clock: Clock) -> float | None:
+    """A Retry-After header in seconds (RFC 9110 10.2.3: a number or an HTTP date), unbounded.
+
+    None when absent or unreadable; a date in the past is 0. The header name is
+    matched case-insensitively for plain dicts too.
+    """
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    try:
+        return float(max(int(value), 0))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max((when - clock.now()).total_seconds(), 0.0)
 
 
 def root_cause(error: BaseException) -> str:

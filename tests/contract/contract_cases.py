@@ -10,10 +10,16 @@ the TXT values the world sees there now:
     standalone   certv6's own server, delegated from certv6.test in the lab,
                  read through the lab's real resolver (unbound)              lab
     standalone   the same server on [::1], read by direct queries            local
-    exec         a small program keeping values in a JSON file                local
+    exec         docs/providers.md's nsupdate script, real BIND9 primary     lab
     gandi        LiveDNS stand-in over HTTPS on [::1]                         local
     acme-dns     acme-dns stand-in over HTTPS on [::1] (its HTTP state)       local
-    lexicon      a lexicon-like client behind the real adapter                local
+    lexicon      real dns-lexicon (powerdns) -> real PowerDNS API over
+                 HTTPS on [::1], values read back over DNS                    local
+
+exec and lexicon hand the real work to something else (the operator's script,
+lexicon's provider): their cases use the real script and the real library
+against real servers, so what passes here is certv6 plus the real thing, not a
+stand-in written to pass.
 """
 
 from __future__ import annotations
@@ -21,9 +27,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import json
 import secrets
-import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -38,14 +42,14 @@ import pytest
 from certv6.dnsquery import Dns, DnsSettings
 from certv6.model import ProviderHints, TxtRecord
 from certv6.providers import Provider, ProviderContext, load_provider
-from certv6.providers.lexicon import LexiconProvider
 from fakes.acmedns import AcmeDns
 from fakes.https import HttpsServer
-from fakes.lexicon_fake import FakeLexicon
 from fakes.livedns import BASE, LiveDns
 from fakes.ports import free_port
 from fakes.resolver import ZoneResolver
 from fakes.tls import make_tls
+from servers.nsupdate_hook import write_nsupdate_hook
+from servers.powerdns import PowerDns
 
 ZONE = "example.test"
 
@@ -127,7 +131,7 @@ CASES = [
     pytest.param("rfc2136-pdns-server", marks=pytest.mark.lab),
     pytest.param("standalone-lab", marks=pytest.mark.lab),
     "standalone",
-    "exec",
+    pytest.param("exec", marks=pytest.mark.lab),
     "gandi",
     "acme-dns",
     "lexicon",
@@ -209,35 +213,19 @@ def _standalone(
     )
 
 
-# A program keeping the contract the way an operator's script must: add if missing,
-# delete exactly the given value, be fine when it is already there or already gone.
-EXEC_PROGRAM = """#!{python}
-import fcntl, json, os, sys
-action, fqdn, value = sys.argv[1:4]
-assert os.environ["CERTV6_ACTION"] == action and os.environ["CERTV6_VALUE"] == value
-path = {state!r}
-with open(path + ".lock", "w") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    state = json.load(open(path)) if os.path.exists(path) else {{}}
-    values = set(state.get(fqdn, []))
-    (values.add if action == "present" else values.discard)(value)
-    state[fqdn] = sorted(values)
-    json.dump(state, open(path, "w"))
-"""
-
-
 def _exec(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
-    state = tmp_path / "records.json"
-    program = tmp_path / "dns-hook"
-    program.write_text(EXEC_PROGRAM.format(python=sys.executable, state=str(state)))
-    program.chmod(0o755)
-    resolver = stack.enter_context(ZoneResolver([ZONE]))
-    provider = build("exec", {"program": str(program)}, resolver.dns(), tmp_path)
-
-    def visible(owner: str) -> set[str]:
-        return set(json.loads(state.read_text()).get(owner, [])) if state.exists() else set()
-
-    return Case("exec", provider, lambda label: f"_acme-challenge.{unique(label)}.{ZONE}.", visible)
+    lab = request.getfixturevalue("lab")
+    threads = stack.enter_context(_client_threads(lab))
+    # The primary is named: these threads share the host's resolv.conf, not the lab's.
+    program = write_nsupdate_hook(tmp_path / "dns-hook", lab.tsig_key_file, lab.primary_addr)
+    dns = Dns(DnsSettings(resolvers=(f"[{lab.client_resolver}]:53",)))
+    provider = build("exec", {"program": str(program)}, dns, tmp_path)
+    return Case(
+        "exec",
+        InNamespace(provider, threads),
+        owner=lambda label: f"_acme-challenge.{unique(label)}.contract.certv6.test.",
+        visible=lambda owner: lab.txt_at(lab.primary_addr, owner),
+    )
 
 
 def _gandi(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
@@ -279,18 +267,20 @@ def _acme_dns(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.
 
 
 def _lexicon(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
-    fake = FakeLexicon()
+    pdns = stack.enter_context(PowerDns(tmp_path / "pdns", zones=[ZONE]))
     credentials = tmp_path / "lexicon.toml"
-    credentials.write_text(f'auth_token = "{fake.token}"\n')
+    credentials.write_text(f'auth_token = "{pdns.api_key}"\n')
     credentials.chmod(0o600)
-    resolver = stack.enter_context(ZoneResolver([ZONE]))
-    options = {"provider": fake.provider, "credentials_file": credentials}
-    context = ProviderContext(
-        name="lexicon", options=options, dns=resolver.dns(), state_dir=tmp_path
-    )
-    provider = LexiconProvider(context, client_factory=fake)
+    options = {
+        "provider": "powerdns",
+        "credentials_file": str(credentials),
+        "settings": {"pdns_server": pdns.api_url},
+        "ca_bundle": str(pdns.ca_bundle),
+    }
+    dns = Dns(DnsSettings(resolvers=(f"[::1]:{pdns.dns_port}",)))
+    provider = build("lexicon", options, dns, tmp_path)
     return Case(
-        "lexicon", provider, lambda label: f"_acme-challenge.{unique(label)}.{ZONE}.", fake.txt
+        "lexicon", provider, lambda label: f"_acme-challenge.{unique(label)}.{ZONE}.", pdns.txt
     )
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import socket
-import sys
 import threading
 from collections.abc import Callable, Mapping
 
@@ -184,4 +183,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

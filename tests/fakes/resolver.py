@@ -23,6 +23,8 @@ import dns.rrset
 
 from certv6.dnsquery import Dns, DnsSettings
 
+Message = dns.message.Message  # inside the class, "dns" is the method below
+
 
 class ZoneResolver:
     def __init__(self, zones: Iterable[str]) -> None:
@@ -58,7 +60,7 @@ class ZoneResolver:
             except dns.exception.DNSException:
                 continue
 
-    def _answer(self, query: dns.message.Message) -> dns.message.Message:
+    def _answer(self, query: Message) -> Message:
         response = dns.message.make_response(query, recursion_available=True)
         qname = query.question[0].name
         zone = next((z for z in self.zones if qname.is_subdomain(z)), None)

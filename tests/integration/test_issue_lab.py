@@ -12,6 +12,8 @@ import pytest
 from certv6_run import Client, assert_chain_verifies, make_client
 from cryptography import x509
 
+from lab import Lab
+
 pytestmark = pytest.mark.lab
 
 ZONE = "certv6.test"
@@ -55,8 +57,8 @@ def test_one_name(lab, client: Client, tmp_path: Path) -> None:  # type: ignore[
 
 
 def test_ten_names_in_one_certificate_one_update_per_zone(
-    lab, client: Client, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    lab: Lab, client: Client, tmp_path: Path
+) -> None:
     names = [f"{label}.ten.{ZONE}" for label in "abcdefghij"]
     serial_before = lab.serial_at(lab.primary_addr, ZONE + ".")
     client.issue("ten", *names)

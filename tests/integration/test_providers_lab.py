@@ -32,6 +32,7 @@ from fakes.ports import free_port
 from lab import Lab, wait_until
 from lab.netns import NamespaceThreads
 from lab.prereq import find_binary
+from servers.nsupdate_hook import write_nsupdate_hook
 
 pytestmark = pytest.mark.lab
 
@@ -75,23 +76,8 @@ def test_issue_with_standalone_answering_the_delegated_zone(lab: Lab, tmp_path: 
         lab.query(lab.client_addr, f"_acme-challenge.standalone.{ZONE}.", "SOA", timeout=0.5)
 
 
-EXEC_NSUPDATE = """#!/bin/sh
-# lego's exec convention: $1 = present|cleanup, $2 = FQDN, $3 = value. nsupdate finds the
-# zone's primary itself (SOA MNAME through the host's resolver).
-set -eu
-case "$1" in
-  present) line="update add $2 60 TXT \\"$3\\"" ;;
-  cleanup) line="update delete $2 TXT \\"$3\\"" ;;
-  *) exit 0 ;;
-esac
-printf '%s\\nsend\\n' "$line" | nsupdate -k {key}
-"""
-
-
 def test_issue_with_exec_calling_nsupdate(lab: Lab, tmp_path: Path) -> None:
-    hook = tmp_path / "dns-hook"
-    hook.write_text(EXEC_NSUPDATE.format(key=lab.tsig_key_file))
-    hook.chmod(0o755)
+    hook = write_nsupdate_hook(tmp_path / "dns-hook", lab.tsig_key_file)
     client = make_client(lab, tmp_path, extra=f'[provider.exec]\nprogram = "{hook}"\n')
     names = (f"exec.{ZONE}", f"*.exec.{ZONE}")
     client.issue("exec", *names, extra=("--provider", "exec"))

@@ -1,6 +1,6 @@
 import datetime
 
-from certv6.acme_client.network import MAX_RETRY_AFTER, retry_after_seconds
+from certv6.acme_client.retry import MAX_RETRY_AFTER, retry_after_seconds
 from fakes.clock import FakeClock
 
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)

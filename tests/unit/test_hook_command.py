@@ -41,8 +41,21 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
+# What the hook reads from its environment: certv6's settings and the ACME clients' variables.
+# The runner's own (a developer's CERTV6_STATE_DIR, CI's CERTBOT_*) must not leak into a test.
+LEAKY = ("CERTV6_", "CERTBOT_", "RENEWED_", "EXEC_", "LEGO_")
+
+
+def hook_environ(**env: str) -> dict[str, str]:
+    """This process's environment without anything the hook reads, plus ``env``."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(LEAKY)}
+    return {**kept, **env}
+
+
 def invoke(config: Path, args: list[str], env: Mapping[str, str] | None = None) -> Result:
-    full = {hookrun.OWNER_ENV: str(os.getpid()), **(env or {})}
+    # CliRunner adds ``env`` to os.environ; None unsets a variable.
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith(LEAKY)}
+    full = {**unset, hookrun.OWNER_ENV: str(os.getpid()), **(env or {})}
     return CliRunner().invoke(cli, ["--config", str(config), "hook", *args], env=full)
 
 
@@ -69,6 +82,20 @@ def test_early_certbot_call_records_and_returns(config: Path) -> None:
     assert planned(config) == [(OWNER, VALUE)]
 
 
+def test_the_runners_environment_does_not_leak_in(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A developer's or CI's own settings and a certbot run around the test suite.
+    monkeypatch.setenv("CERTV6_STATE_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("CERTV6_HOOK_PROVIDER", "standalone")
+    monkeypatch.setenv("CERTBOT_TOKEN", "an-http-01-token")
+    assert invoke(config, ["certbot-auth"], certbot_env()).exit_code == 0
+    assert planned(config) == [(OWNER, VALUE)]
+    assert not (tmp_path / "elsewhere").exists()
+    done = run_certv6(tmp_path, ["hook", "--provider", "nope", "certbot-auth"], certbot_env())
+    assert "unknown provider 'nope'" in done.stderr
+
+
 def test_certbot_cleanup_of_a_value_never_published_touches_no_dns(config: Path) -> None:
     # The provider's key file does not exist: any attempt to publish or remove would fail.
     invoke(config, ["certbot-auth"], certbot_env())
@@ -81,7 +108,7 @@ def test_lego_raw_mode_computes_the_txt_value() -> None:
     # Independent oracle: the acme library computes key authorization and TXT value.
     from acme import challenges
     from cryptography.hazmat.primitives.asymmetric import ec
-    from josepy import JWKEC
+    from josepy.jwk import JWKEC
 
     key = JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
     challenge = challenges.DNS01(token=b"t" * 32)
@@ -124,12 +151,11 @@ def run_certv6(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [CERTV6, *args],
-        env={
-            **os.environ,
-            "CERTV6_STATE_DIR": str(tmp_path / "state"),
-            "CERTV6_RESOLVERS": "[::1]:53",  # never asked: the bad provider fails before any query
+        env=hook_environ(
+            CERTV6_STATE_DIR=str(tmp_path / "state"),
+            CERTV6_RESOLVERS="[::1]:53",  # never asked: the bad provider fails before any query
             **env,
-        },
+        ),
         capture_output=True,
         text=True,
         timeout=30,
@@ -149,9 +175,8 @@ def run_certv6(
 def test_user_mistakes_give_a_message_and_a_fixed_code(
     tmp_path: Path, env: dict[str, str], code: int, message: str
 ) -> None:
-    clean = {k: "" for k in os.environ if k.startswith("CERTBOT_")}
     provider = ["--provider", "nope"] if "CERTV6_HOOK_PROVIDER" not in env else []
-    done = run_certv6(tmp_path, ["hook", *provider, "certbot-auth"], {**clean, **env})
+    done = run_certv6(tmp_path, ["hook", *provider, "certbot-auth"], env)
     assert done.returncode == code, done.stderr
     assert message in done.stderr
     assert "hint:" in done.stderr
@@ -162,7 +187,7 @@ def test_arguments_that_look_like_options_pass_through_the_shims() -> None:
     # A token or TXT value may start with "-": the shims put "--" before the client's argv.
     done = subprocess.run(
         [str(HOOKS / "certv6-uacme"), "begin", "http-01", "-h", "--help", "-v"],
-        env={**os.environ, "CERTV6_BIN": CERTV6},
+        env=hook_environ(CERTV6_BIN=CERTV6),
         capture_output=True,
         text=True,
         timeout=30,
@@ -195,8 +220,8 @@ def test_early_certbot_call_imports_no_heavy_library(tmp_path: Path, config: Pat
     )
     done = subprocess.run(
         [sys.executable, "-c", probe],
-        env={**os.environ, **certbot_env(), "CERTV6_CONFIG": str(config),
-             hookrun.OWNER_ENV: str(os.getpid())},
+        env=hook_environ(**certbot_env(), CERTV6_CONFIG=str(config),
+                         **{hookrun.OWNER_ENV: str(os.getpid())}),
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -130,7 +130,7 @@ def test_the_environment_is_read_once_per_origin_and_still_obeyed(
     clean_proxy_env.setenv("HTTPS_PROXY", proxy.url)
     clean_proxy_env.setenv("NO_PROXY", "localhost")
     looked = []
-    real = requests.sessions.get_environ_proxies
+    real = requests.utils.get_environ_proxies  # what requests.sessions calls by this name
 
     def counting(url: str, no_proxy: str | None = None) -> dict[str, str]:
         looked.append(url)

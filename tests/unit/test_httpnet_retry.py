@@ -1,4 +1,4 @@
-"""acme_client.network: retries, Retry-After and fresh nonces, against a scripted HTTPS server.
+"""acme_client.network: retries, Retry-After, nonces and signing, against a scripted HTTPS server.
 
 The server speaks just enough ACME on [::1]: every response carries a new
 Replay-Nonce, HEAD gives one, and each request consumes the next scripted step
@@ -21,13 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from acme import errors as acme_errors
-from acme import messages
 from cryptography.hazmat.primitives.asymmetric import ec
-from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
 from certv6.acme_client.network import Network
+from certv6.acme_client.reply import Problem
 from certv6.errors import CaUnreachable
 from fakes.clock import FakeClock
 from fakes.tls import TlsFiles, make_tls
@@ -52,6 +50,8 @@ class ScriptedServer:
     def __init__(self, tls: TlsFiles) -> None:
         self.script: list[Step] = []
         self.nonces_used: list[str] = []  # the JWS nonce of every POST, in order
+        self.protected: list[dict[str, Any]] = []  # every POST's protected header
+        self.payloads: list[str] = []  # every POST's payload, base64url
         self.heads = 0
         self._counter = itertools.count(1)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -98,6 +98,8 @@ def _handler(owner: ScriptedServer) -> type[http.server.BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             protected = json.loads(base64.urlsafe_b64decode(body["protected"] + "=="))
             owner.nonces_used.append(protected["nonce"])
+            owner.protected.append(protected)
+            owner.payloads.append(body["payload"])
             self._answer(owner.next_step())
 
         def do_GET(self) -> None:
@@ -145,7 +147,14 @@ def clock() -> FakeClock:
 @pytest.fixture
 def net(tls: TlsFiles, clock: FakeClock) -> Network:
     key = JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
-    return Network(key, alg=ES256, ca_bundle=str(tls.ca_bundle), clock=clock, retry_budget=60)
+    net = Network(key, ca_bundle=str(tls.ca_bundle), clock=clock, retry_budget=60)
+    net.account_url = "https://[::1]/acct/1"
+    return net
+
+
+@pytest.fixture(autouse=True)
+def nonce_url(net: Network, server: ScriptedServer) -> None:
+    net.new_nonce_url = server.url + "/nonce"
 
 
 def post(net: Network, server: ScriptedServer) -> Any:
@@ -156,7 +165,7 @@ def test_bad_nonces_are_retried_with_the_nonce_of_the_error(
     net: Network, server: ScriptedServer, clock: FakeClock
 ) -> None:
     server.script = [problem("badNonce", 400), problem("badNonce", 400), Step(201, {"ok": 1})]
-    assert post(net, server).status_code == 201
+    assert post(net, server).status == 201
     assert clock.sleeps == [0.0, 0.0]
     assert len(server.nonces_used) == 3 and len(set(server.nonces_used)) == 3  # never replayed
     assert server.heads == 1  # only the first nonce needed a HEAD
@@ -197,22 +206,23 @@ def test_a_retry_after_beyond_the_deadline_gives_up_at_once(
     net: Network, server: ScriptedServer, clock: FakeClock
 ) -> None:
     server.script = [problem("rateLimited", 429, **{"Retry-After": "3600"})]
-    with pytest.raises(messages.Error) as raised:
+    with pytest.raises(Problem) as raised:
         post(net, server)
-    assert raised.value.typ.endswith("rateLimited")
+    assert raised.value.type == "urn:ietf:params:acme:error:rateLimited"
     assert clock.sleeps == []
-    assert net.last_headers["Retry-After"] == "3600"  # kept for the caller (ARI reads it)
+    assert raised.value.headers["retry-after"] == "3600"  # kept for the caller (ARI reads it)
 
 
 def test_client_errors_are_not_retried(
     net: Network, server: ScriptedServer, clock: FakeClock
 ) -> None:
     server.script = [problem("malformed", 400)]
-    with pytest.raises(messages.Error):
+    with pytest.raises(Problem):
         post(net, server)
-    server.script = [Step(409, {"detail": "conflict"}, {"Location": server.url + "/acct/1"})]
-    with pytest.raises(acme_errors.ConflictError):
+    server.script = [problem("alreadyReplaced", 409)]
+    with pytest.raises(Problem) as raised:
         post(net, server)
+    assert (raised.value.status, raised.value.code) == (409, "alreadyReplaced")  # not dropped
     assert clock.sleeps == []
 
 
@@ -221,7 +231,7 @@ def test_a_dropped_connection_mid_session_is_retried(
 ) -> None:
     net.get(server.url + "/dir")  # the CA has answered once
     server.script = [Step(drop=True), Step(201, {})]
-    assert post(net, server).status_code == 201
+    assert post(net, server).status == 201
     assert clock.sleeps == [1.0]
     assert len(set(server.nonces_used)) == len(server.nonces_used) == 2
 
@@ -251,3 +261,29 @@ def test_an_ipv4_only_ca_is_not_retried(
     with pytest.raises(CaUnreachable, match=r"^192\.0\.2\.1 has no IPv6 address"):
         net.get("https://192.0.2.1/dir")
     assert clock.sleeps == []
+
+
+def test_parallel_posts_never_share_a_nonce(net: Network, server: ScriptedServer) -> None:
+    # An order's authorizations are fetched on several threads at once (session._in_parallel).
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(lambda _: net.post_as_get(server.url + "/authz"), range(64)))
+    assert all(reply.status == 200 for reply in replies)
+    assert len(server.nonces_used) == 64 and len(set(server.nonces_used)) == 64
+
+
+def test_signed_requests_carry_kid_url_and_an_empty_payload_for_post_as_get(
+    net: Network, server: ScriptedServer
+) -> None:
+    net.post_as_get(server.url + "/order/1")
+    net.post(server.url + "/acct", {"contact": []}, embed_key=True)
+    first, second = server.protected
+    assert (first["kid"], first["url"], first["alg"]) == (
+        "https://[::1]/acct/1",
+        server.url + "/order/1",
+        "ES256",
+    )
+    assert "jwk" not in first and server.payloads[0] == ""
+    assert "kid" not in second and second["jwk"]["crv"] == "P-256"
+    assert json.loads(base64.urlsafe_b64decode(server.payloads[1] + "==")) == {"contact": []}

@@ -15,6 +15,7 @@ from install_support import make_material, pair_tag, tag_of
 from certv6.errors import InstallError
 from certv6.install import install_target, parse_install_tables
 from certv6.install.spec import InstallSpec
+from fakes.clock import FakeClock
 
 V1, V2, V3 = make_material("v1"), make_material("v2"), make_material("v3")
 
@@ -46,7 +47,24 @@ def test_files_are_written_with_modes_and_reached_through_live(tmp_path: Path) -
     assert mode(app / "key.pem") == 0o600
     assert mode(app / "combined.pem") == 0o600
     assert mode(app / "cert.pem") == 0o644
-    assert report.timings["write"] >= 0
+
+
+def test_the_report_times_each_step_with_the_injected_clock(tmp_path: Path) -> None:
+    clock = TickingClock(step=0.25)  # every look at the clock moves it a quarter second
+    report = install_target(spec_for(tmp_path), V1, clock=clock)
+    # Each timed step sees one tick: two writes (stage the version, switch live) and
+    # the (empty) verification; the files target has no config test and no reload.
+    assert report.timings == {"write": 0.5, "verify": 0.25}
+
+
+class TickingClock(FakeClock):
+    def __init__(self, step: float) -> None:
+        super().__init__()
+        self.step = step
+
+    def monotonic(self) -> float:
+        self.advance(self.step)
+        return super().monotonic()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")

@@ -39,7 +39,7 @@ def configure(root: Path, text: str) -> Settings:
     return load_settings(root / "certv6.toml", {})
 
 
-def files_table(root: Path, name: str = "www", **extra: str) -> str:
+def files_table(root: Path, name: str = "www", **extra: object) -> str:
     lines = [
         f"[[certificate.{name}.install]]",
         'target = "files"',

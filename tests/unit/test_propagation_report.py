@@ -183,7 +183,9 @@ def test_json_is_serialisable_with_stable_keys() -> None:
         {"owner": OWNER, "value": "base"},
         {"owner": OWNER, "value": "wild"},
     ]
-    assert data["nameservers"][1] == {
+    nameservers = data["nameservers"]
+    assert isinstance(nameservers, list)
+    assert nameservers[1] == {
         "zone": ZONE,
         "name": "ns3.certv6.test.",
         "aaaa": ["fd00:64:ff9b::c000:235"],

@@ -221,4 +221,4 @@ def test_ttl_below_the_livedns_minimum(setup: Setup) -> None:
 )
 def test_bad_options(setup: Setup, options: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        setup.provider(**options)
+        setup.provider(TOKEN, **options)

@@ -1,26 +1,32 @@
-"""The lexicon adapter's own logic, with a lexicon-like client (dns-lexicon is optional).
+"""The lexicon adapter: its own logic with a lexicon-like client, then the real dns-lexicon.
 
-The real dns-lexicon is exercised only where it is installed (the last test).
+dns-lexicon is an optional extra for users and part of the test extra, so the
+last tests always run: lexicon's powerdns provider, through certv6's adapter,
+against a real PowerDNS Authoritative HTTP API behind TLS (tests/servers/powerdns.py),
+with what DNS serves read back over DNS.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import os
 import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import dns.resolver
 import pytest
 import urllib3.util.connection
 
+from certv6.dnsquery import Dns, DnsSettings
 from certv6.errors import ConfigError, ProviderError
 from certv6.model import TxtRecord
 from certv6.providers import ProviderContext
 from certv6.providers.lexicon import LexiconProvider
 from fakes.lexicon_fake import FakeLexicon
 from fakes.resolver import ZoneResolver
+from servers.powerdns import PowerDns
 
 OWNER = "_acme-challenge.www.example.test."
 
@@ -120,7 +126,9 @@ def test_credentials_file_checks(resolver: ZoneResolver, tmp_path: Path) -> None
 def test_without_dns_lexicon_the_error_says_how_to_install_it(
     resolver: ZoneResolver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "lexicon", None)  # as if not installed: import fails
+    # As if not installed: every import of it fails, also after other tests imported it.
+    for module in ("lexicon", "lexicon.client", "lexicon.config"):
+        monkeypatch.setitem(sys.modules, module, None)
     context = ProviderContext(
         name="lexicon", options={"provider": "x"}, dns=resolver.dns(), state_dir=tmp_path
     )
@@ -135,13 +143,69 @@ def test_provider_name_is_required(resolver: ZoneResolver, tmp_path: Path) -> No
         LexiconProvider(context, client_factory=FakeLexicon())
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("lexicon") is None, reason="dns-lexicon is not installed (optional)"
-)
-def test_real_lexicon_client_accepts_the_config(resolver: ZoneResolver, tmp_path: Path) -> None:
-    from lexicon.config import ConfigResolver  # type: ignore[import-not-found]
+# --- the real dns-lexicon, driving a real PowerDNS API over HTTPS on [::1] ---------------------
 
-    provider = make(resolver, tmp_path, FakeLexicon(), credentials_file=None)
-    config = ConfigResolver().with_dict(provider.config("example.test."))
-    assert config.resolve("lexicon:provider_name") == "fakehoster"
-    assert config.resolve("lexicon:domain") == "example.test"
+
+@pytest.fixture
+def pdns(tmp_path: Path) -> Iterator[PowerDns]:
+    with PowerDns(tmp_path / "pdns", zones=["example.test"]) as running:
+        yield running
+
+
+def real(pdns: PowerDns, tmp_path: Path, token: str | None = None) -> LexiconProvider:
+    """certv6's lexicon provider with no test seam: lexicon.client.Client does the work."""
+    context = ProviderContext(
+        name="lexicon",
+        options={
+            "provider": "powerdns",
+            "credentials_file": credentials(tmp_path, f'auth_token = "{token or pdns.api_key}"\n'),
+            "settings": {"pdns_server": pdns.api_url},
+            "ca_bundle": str(pdns.ca_bundle),
+            "ttl": 30,
+        },
+        # PowerDNS itself answers certv6's look-ups: the zone is nowhere else (not in
+        # /etc/resolv.conf's resolvers either, so lexicon must ask these too).
+        dns=Dns(DnsSettings(resolvers=(f"[::1]:{pdns.dns_port}",))),
+        state_dir=tmp_path,
+    )
+    return LexiconProvider(context)
+
+
+def test_real_lexicon_publishes_and_removes_exactly_its_values(
+    pdns: PowerDns, tmp_path: Path
+) -> None:
+    provider = real(pdns, tmp_path)
+    before = dns.resolver.default_resolver
+    provider.present([TxtRecord(OWNER, "base"), TxtRecord(OWNER, "wild")])
+    assert pdns.txt(OWNER) == {"base", "wild"}
+    provider.present([TxtRecord(OWNER, "base")])  # idempotent
+    provider.cleanup([TxtRecord(OWNER, "base"), TxtRecord(OWNER, "never-there")])
+    assert pdns.txt(OWNER) == {"wild"}
+    assert dns.resolver.default_resolver is before  # dnspython's default is put back
+    assert "REQUESTS_CA_BUNDLE" not in os.environ or os.environ["REQUESTS_CA_BUNDLE"] != str(
+        pdns.ca_bundle
+    )
+
+
+def test_real_lexicon_with_a_wrong_key_names_the_refusal_and_hides_the_key(
+    pdns: PowerDns, tmp_path: Path
+) -> None:
+    wrong = "wrong-key-0123456789"
+    with pytest.raises(ProviderError) as raised:
+        real(pdns, tmp_path, token=wrong).present([TxtRecord(OWNER, "v")])
+    error = raised.value
+    assert "401" in error.message or "Unauthorized" in error.message, error.message
+    assert wrong not in error.message
+    assert pdns.txt(OWNER) == set()
+
+
+def test_plain_http_api_urls_are_refused(resolver: ZoneResolver, tmp_path: Path) -> None:
+    context = ProviderContext(
+        name="lexicon",
+        options={"provider": "powerdns", "settings": {"pdns_server": "http://[::1]:8081"}},
+        dns=resolver.dns(),
+        state_dir=tmp_path,
+    )
+    with pytest.raises(ConfigError, match="plain http:// URL") as raised:
+        LexiconProvider(context)
+    assert "HTTPS only" in (raised.value.hint or "")

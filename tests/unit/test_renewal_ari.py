@@ -6,6 +6,7 @@ Pebble 2.4 has no ARI and no profiles, so these run against the stand-in
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
 import threading
@@ -13,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acme.client import _renewal_info_path_component
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -78,10 +78,31 @@ def test_certificate_id_matches_the_rfc_example() -> None:
 
 
 @pytest.mark.parametrize("serial", [1, 0x7F, 0x80, 0xFF00, 2**159 - 1, 0x1234567890ABCDEF])
-def test_certificate_id_agrees_with_the_acme_library(serial: int) -> None:
+def test_certificate_id_uses_the_serial_octets_as_encoded(serial: int) -> None:
+    # Independent oracle: the serial INTEGER's content octets as they sit in the DER of
+    # the TBSCertificate (after the optional [0] version), not recomputed from the number.
     pem = make_cert(serial)
-    expected = _renewal_info_path_component(x509.load_pem_x509_certificate(pem))
-    assert certificate_id(pem) == expected
+    serial_der = serial_octets(x509.load_pem_x509_certificate(pem).tbs_certificate_bytes)
+    aki = base64.urlsafe_b64encode(RFC_AKI).decode().rstrip("=")
+    assert (
+        certificate_id(pem) == f"{aki}.{base64.urlsafe_b64encode(serial_der).decode().rstrip('=')}"
+    )
+
+
+def serial_octets(tbs: bytes) -> bytes:
+    def header(at: int) -> tuple[int, int, int]:  # tag, content start, content length
+        tag, length, at = tbs[at], tbs[at + 1], at + 2
+        if length & 0x80:
+            size = length & 0x7F
+            length, at = int.from_bytes(tbs[at : at + size], "big"), at + size
+        return tag, at, length
+
+    _, at, _ = header(0)  # the TBSCertificate SEQUENCE
+    tag, start, length = header(at)
+    if tag == 0xA0:  # [0] EXPLICIT version
+        tag, start, length = header(start + length)
+    assert tag == 0x02  # INTEGER
+    return tbs[start : start + length]
 
 
 def test_a_certificate_without_authority_key_identifier_cannot_be_named() -> None:

@@ -45,7 +45,7 @@ def make_lineage(
     config = {"domains": [f"{name}.example"], "provider": "rfc2136", "server": CLOSED_CA}
     lineage.save_config(config)
     if ari:
-        certificate = renewal.Certificate(facts["serial"], not_before, not_before + 90 * DAY)
+        certificate = renewal.Certificate(str(facts["serial"]), not_before, not_before + 90 * DAY)
         lineage.save_ari_state(renewal.not_offered(certificate, now=NOW).to_json())
 
 

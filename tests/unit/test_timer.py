@@ -1,7 +1,8 @@
 """The systemd units and cron line for `certv6 renew`: golden files, systemd-analyze, install.
 
 Golden files live in tests/golden/; after a deliberate change to the units,
-regenerate them with CERTV6_UPDATE_GOLDEN=1 and review the diff.
+regenerate them with CERTV6_UPDATE_GOLDEN=1 (that run fails on purpose, and CI
+refuses it), review the diff, and run again without it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from certv6 import settings as settings_module
 from certv6 import units
+from certv6.cli import main
 from certv6.errors import ConfigError
 from certv6.service import schedule as use_case
 from certv6.settings import Settings, load_settings
@@ -38,11 +41,38 @@ AWKWARD = units.TimerSpec(
 
 
 def golden(name: str, text: str) -> None:
+    """Compare with the golden file; with CERTV6_UPDATE_GOLDEN=1 rewrite it, then fail.
+
+    A rewrite never passes: comparing the file with what was just written into it
+    proves nothing. The run that updates ends red on purpose, the next one checks.
+    CI (CI set) refuses to update at all.
+    """
     path = GOLDEN / name
     if os.environ.get("CERTV6_UPDATE_GOLDEN") == "1":
+        if os.environ.get("CI"):
+            pytest.fail("CERTV6_UPDATE_GOLDEN=1 under CI: golden files are updated by hand only")
+        changed = not path.exists() or path.read_text() != text
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)
+        pytest.fail(f"{name} {'rewritten' if changed else 'unchanged'}; review, run again unset")
     assert text == path.read_text(), f"{name} changed; see the module docstring"
+
+
+def test_updating_golden_files_never_passes_and_is_refused_under_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(globals(), "GOLDEN", tmp_path)
+    monkeypatch.setenv("CERTV6_UPDATE_GOLDEN", "1")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="under CI"):
+        golden("x.timer", "new\n")
+    assert not (tmp_path / "x.timer").exists()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.fail.Exception, match=r"x\.timer rewritten"):
+        golden("x.timer", "new\n")
+    assert (tmp_path / "x.timer").read_text() == "new\n"
+    monkeypatch.delenv("CERTV6_UPDATE_GOLDEN")
+    golden("x.timer", "new\n")  # the next run compares
 
 
 def test_service_unit_golden() -> None:
@@ -167,18 +197,23 @@ def test_install_and_remove_without_systemd(
     assert use_case.remove(unit_dir).written == ()
 
 
-def test_install_and_remove_with_systemd_call_systemctl(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # systemd does not run here: a systemctl stand-in on PATH records what it is asked.
-    running = tmp_path / "run-systemd"
-    running.mkdir()
-    monkeypatch.setattr(use_case, "SYSTEMD_RUNNING", running)
-    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
-    bin_dir.mkdir()
+def fake_systemctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A systemctl stand-in first on PATH that records its arguments; returns the record."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "systemctl-calls"
+    bin_dir.mkdir(exist_ok=True)
     (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
     (bin_dir / "systemctl").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return calls
+
+
+def test_install_and_remove_with_systemd_call_systemctl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running = tmp_path / "run-systemd"
+    running.mkdir()
+    monkeypatch.setattr(use_case, "SYSTEMD_RUNNING", running)
+    calls = fake_systemctl(tmp_path, monkeypatch)
     planned = use_case.generate(config_with_install(tmp_path), command=[CERTV6])
     assert use_case.install(planned, tmp_path / "units").enabled
     use_case.remove(tmp_path / "units")
@@ -190,27 +225,56 @@ def test_install_and_remove_with_systemd_call_systemctl(
     ]
 
 
-def test_cli_timer_show_install_remove(tmp_path: Path) -> None:
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``certv6 ARGV`` in this process (so the test decides what systemd and PATH are)."""
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(done.value.code or 0), out, err
+
+
+@pytest.mark.parametrize("systemd", [True, False])
+def test_cli_timer_show_install_remove(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    systemd: bool,
+) -> None:
+    # Hermetic whatever the host runs: systemd "runs" when the test says so, and the
+    # systemctl it would call is a recorder. The host's systemd is never touched.
+    for name in [n for n in os.environ if n.startswith("CERTV6_")]:
+        monkeypatch.delenv(name)
+    running = tmp_path / "run-systemd"
+    if systemd:
+        running.mkdir()
+    monkeypatch.setattr(use_case, "SYSTEMD_RUNNING", running)
+    calls = fake_systemctl(tmp_path, monkeypatch)
     config_with_install(tmp_path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTV6_")}
+    timer = ["--config", str(tmp_path / "certv6.toml"), "timer"]
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        argv = [CERTV6, "--config", str(tmp_path / "certv6.toml"), "timer", *args]
-        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
-
-    shown = cli("show")
-    assert shown.returncode == 0 and "[Timer]\nOnCalendar=*-*-* 00,12:00:00" in shown.stdout
+    code, out, _ = run_cli([*timer, "show"], capsys)
+    assert code == 0 and "[Timer]\nOnCalendar=*-*-* 00,12:00:00" in out
     unit_dir = tmp_path / "units"
-    installed = cli("install", "--unit-dir", str(unit_dir))
-    assert installed.returncode == 0, installed.stderr
+    code, out, err = run_cli([*timer, "install", "--unit-dir", str(unit_dir)], capsys)
+    assert code == 0, err
     assert (unit_dir / "certv6.timer").is_file()
-    if not Path("/run/systemd/system").is_dir():
-        assert "systemd is not running" in installed.stderr
-        assert " * * * root " in installed.stdout  # the cron line
-    removed = cli("remove", "--unit-dir", str(unit_dir))
-    assert removed.returncode == 0 and "removed" in removed.stdout
-    no_config = subprocess.run(
-        [CERTV6, "timer", "show"], capture_output=True, text=True, env=env, timeout=60
-    )
-    if not Path("/etc/certv6/certv6.toml").exists():
-        assert no_config.returncode == 3 and "needs a config file" in no_config.stderr
+    if systemd:
+        assert calls.read_text().splitlines() == ["daemon-reload", "enable --now certv6.timer"]
+    else:
+        assert "systemd is not running" in err and not calls.exists()
+        assert " * * * root " in out  # the cron line instead
+    code, out, _ = run_cli([*timer, "remove", "--unit-dir", str(unit_dir)], capsys)
+    assert code == 0 and "removed" in out
+    assert not (unit_dir / "certv6.timer").exists()
+    if systemd:
+        assert calls.read_text().splitlines()[2:] == ["disable --now certv6.timer", "daemon-reload"]
+
+
+def test_cli_timer_without_a_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [n for n in os.environ if n.startswith("CERTV6_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(settings_module, "DEFAULT_CONFIG", tmp_path / "absent.toml")
+    code, _, err = run_cli(["timer", "show"], capsys)
+    assert code == 3 and "needs a config file" in err

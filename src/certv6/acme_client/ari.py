@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import base64
 import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import requests
-from acme import client as acme_client
 from acme import messages
 from cryptography import x509
 
 from certv6.acme_client.convert import acme_error
-from certv6.acme_client.network import Network, requested_delay
+from certv6.acme_client.network import Network
+from certv6.acme_client.reply import Problem
+from certv6.acme_client.retry import requested_delay
+from certv6.clock import Clock
 from certv6.errors import AcmeError
 
 
@@ -74,28 +76,36 @@ def fetch_renewal_info(net: Network, base_url: str, cert_id: str) -> RenewalInfo
         RenewalInfoError: the CA refused, is unreachable, or sent something else.
     """
     url = f"{base_url.rstrip('/')}/{cert_id}"
-    net.last_headers = {}
     try:
         with acme_error("fetching renewal info"):
-            response = acme_client.ClientNetwork.get(net, url, content_type="application/json")
-            body = response.json()
+            try:
+                reply = net.get(url, retries=False)
+            except Problem as problem:
+                retry_after = _retry_after(problem.headers, net.clock)
+                raise RenewalInfoError(
+                    f"fetching renewal info: {problem.describe()}", retry_after=retry_after
+                ) from problem
+            body = reply.json()
             window = messages.RenewalInfo.from_json(body).suggested_window
-    except (AcmeError, requests.exceptions.RequestException) as error:
-        raise RenewalInfoError(
-            f"fetching renewal info: {error}", retry_after=_retry_after(net)
-        ) from error
+    except RenewalInfoError:
+        raise
+    except AcmeError as error:  # unreachable, or not a RenewalInfo object
+        text = str(error)
+        if not text.startswith("fetching renewal info"):
+            text = f"fetching renewal info: {text}"
+        raise RenewalInfoError(text, retry_after=None) from error
     explanation = body.get("explanationURL") if isinstance(body, dict) else None
     return RenewalInfo(
         window_start=_utc(window.start),
         window_end=_utc(window.end),
         explanation_url=str(explanation) if explanation else None,
-        retry_after=_retry_after(net),
+        retry_after=_retry_after(reply.headers, net.clock),
     )
 
 
-def _retry_after(net: Network) -> datetime.timedelta | None:
+def _retry_after(headers: Mapping[str, str], clock: Clock) -> datetime.timedelta | None:
     # Unbounded here: ARI's values are hours; certv6.renewal applies RFC 9773's limits.
-    seconds = requested_delay(net.last_headers, net.clock)
+    seconds = requested_delay(headers, clock)
     return None if seconds is None else datetime.timedelta(seconds=seconds)
 
 

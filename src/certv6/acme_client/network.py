@@ -1,146 +1,169 @@
-"""HTTP for the ACME client: certv6's network rules (httpnet) plus the retries acme lacks.
+"""HTTP to the CA: signed POSTs with a shared nonce pool, and the retries unattended runs need.
 
-The acme library's ClientNetwork retries badNonce once, drops the Retry-After
-header of a 429/503 and gives up on the first connection error. Pebble rejects
-5% of nonces by default, so two bad nonces in a row are real; a CA under load
-says when to come back; a CA that restarts mid-order drops connections.
+certv6 owns this layer instead of using acme's ClientNetwork, whose useful parts
+are private (nonce handling, response checks) and whose behaviour does not fit:
+it retries badNonce once, drops the Retry-After of a 429/503, gives up on the
+first dropped connection and turns every 409 into a bare ConflictError. acme's
+public ``messages`` and ``challenges`` classes are still what goes over the wire.
 
-This subclass retries, within one deadline per request (``retry_budget``):
-- badNonce at once, with the fresh nonce the error response carried
-  (RFC 8555 6.5: servers SHOULD send one with errors too);
-- 429 and 5xx after Retry-After (RFC 9110 10.2.3), or an exponential backoff;
-  never earlier than asked: a Retry-After past the deadline ends the retries at
-  once (``last_headers`` keeps it for the caller, e.g. ARI);
+Every request runs within one deadline (``retry_budget``):
+- badNonce is retried at once with the fresh nonce of the error response;
+- 429 and 5xx after Retry-After, or an exponential backoff; a Retry-After past
+  the deadline ends the retries at once (the Problem keeps the headers);
 - connection errors and timeouts with backoff, but only once the CA has answered
   in this session: a CA that never answered is a configuration problem (wrong
   URL, no IPv6 route, no proxy), and retrying would only delay the explanation.
 
-Every POST attempt is signed again with a new nonce (``_post_once`` pops one),
-never replayed. A POST whose response was lost may have been processed: a
-retried newOrder can then leave a duplicate pending order at the CA (harmless,
-it expires); a retried finalize can be refused as orderNotReady. After the
-deadline a connection problem is raised as CaUnreachable with its explanation.
+Every POST attempt is signed again with a new nonce, never replayed. A POST
+whose response was lost may have been processed: a retried newOrder can leave
+a duplicate pending order at the CA (harmless, it expires).
+
+Threads: requests of one order run in parallel (authorizations, challenge
+answers); the nonce pool is shared under a lock and nothing else is mutable.
+
+To add a request: ``post(url, payload)`` signs with the account (``kid``);
+``embed_key=True`` puts the public key in the JWS instead (newAccount);
+``key=`` signs with another key; a payload may be an acme message, a JSON
+object (a keyChange's inner JWS from ``jws.sign``, ``{"status": "deactivated"}``)
+or None for POST-as-GET.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import logging
+import re
 import threading
-from collections.abc import Callable
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
-from acme import client as acme_client
-from acme import errors as acme_errors
-from acme import messages
+from josepy.interfaces import JSONDeSerializable
+from josepy.jwk import JWK
 
-from certv6 import httpnet
+from certv6 import __version__, httpnet
+from certv6.acme_client import jws
+from certv6.acme_client.reply import Problem, Reply
+from certv6.acme_client.retry import MAX_ATTEMPTS, backoff, problem_delay
 from certv6.clock import Clock
-from certv6.errors import CaUnreachable
+from certv6.errors import AcmeError, CaUnreachable
 
 log = logging.getLogger(__name__)
 
-ERROR_PREFIX = "urn:ietf:params:acme:error:"
-RETRYABLE_ERRORS = {"badNonce", "rateLimited", "serverInternal"}
-MAX_RETRY_AFTER = 60.0
-MAX_ATTEMPTS = 8
-MAX_BAD_NONCE_ATTEMPTS = 30
-MAX_BACKOFF = 30.0
+Payload = JSONDeSerializable | Mapping[str, Any] | None
+JOSE_JSON = "application/jose+json"
+_NONCE = re.compile(r"^[A-Za-z0-9_-]+$")  # base64url (RFC 8555 6.5.1)
 
 
-class Network(acme_client.ClientNetwork):
-    """ClientNetwork with IPv6-only connections, typed errors and bounded retries."""
+class NoncePool:
+    """Replay-Nonce values not used yet; each is taken once, by one thread."""
+
+    def __init__(self) -> None:
+        self._nonces: list[str] = []
+        self._lock = threading.Lock()
+
+    def add_from(self, reply: Reply) -> None:
+        # Every response may carry one, errors too (RFC 8555 6.5); a malformed one is
+        # dropped and the next POST simply asks newNonce.
+        nonce = reply.headers.get("Replay-Nonce", "")
+        if _NONCE.match(nonce):
+            with self._lock:
+                self._nonces.append(nonce)
+
+    def take(self) -> str | None:
+        with self._lock:
+            return self._nonces.pop() if self._nonces else None
+
+
+class Network:
+    """One account key talking to one CA over certv6's network rules (httpnet)."""
 
     def __init__(
         self,
-        key: Any,
+        key: JWK,
         *,
-        alg: Any,
         ca_bundle: str | None,
         clock: Clock,
         allow_ipv4: bool = False,
-        timeout: int = 30,
+        timeout: float = 30.0,
         retry_budget: float = 60.0,
     ) -> None:
-        super().__init__(
-            key=key,
-            alg=alg,
-            # requests takes a CA bundle path here; acme's annotation says bool only.
-            verify_ssl=ca_bundle or True,  # type: ignore[arg-type]
-            user_agent="certv6/0.1 (+dns-01, IPv6-only)",
-            timeout=timeout,
-        )
-        # Our session (environment read once per origin, IPv6 only, no plain HTTP);
-        # acme passes verify= and the User-Agent with every request itself.
-        self.session.close()
-        self.session = httpnet.new_session(
-            ca_bundle=ca_bundle, allow_ipv4=allow_ipv4, user_agent=self.user_agent
-        )
-        self.allow_ipv4 = allow_ipv4
+        jws.algorithm_for(key)  # a key that cannot sign fails here, not at the first POST
+        self.key = key
         self.clock = clock
+        self.allow_ipv4 = allow_ipv4
+        self.timeout = timeout
         self.retry_budget = retry_budget
-        # Requests of one order may run in parallel threads (authorizations,
-        # challenge answers): what "the last response" was is per thread, and
-        # the nonce pool is shared under a lock.
-        self._local = threading.local()
-        self._nonce_lock = threading.Lock()
+        self.account_url: str | None = None  # the JWS "kid" once the account is known
+        self.new_nonce_url: str | None = None  # from the directory
         self.answered = False  # the CA has sent at least one HTTP response
+        self.nonces = NoncePool()
+        self._session = httpnet.new_session(
+            ca_bundle=ca_bundle,
+            allow_ipv4=allow_ipv4,
+            user_agent=f"certv6/{__version__} (+dns-01, IPv6-only)",
+        )
 
-    @property
-    def last_headers(self) -> dict[str, str]:
-        return getattr(self._local, "headers", {})
+    def close(self) -> None:
+        self._session.close()
 
-    @last_headers.setter
-    def last_headers(self, headers: dict[str, str]) -> None:
-        self._local.headers = headers
+    def get(self, url: str, *, retries: bool = True) -> Reply:
+        """An unauthenticated GET (directory, renewalInfo). Raises Problem or CaUnreachable."""
+        send = lambda: self._send("GET", url)  # noqa: E731
+        return self._with_retries(url, send) if retries else self._once(url, send)
 
-    @property
-    def last_status(self) -> int | None:
-        return getattr(self._local, "status", None)
+    def post(
+        self, url: str, payload: Payload, *, key: JWK | None = None, embed_key: bool = False
+    ) -> Reply:
+        """A signed POST (RFC 8555 6.2). Raises Problem, CaUnreachable or AcmeError."""
+        body = _payload_bytes(payload)
+        return self._with_retries(url, lambda: self._post_once(url, body, key, embed_key))
 
-    @last_status.setter
-    def last_status(self, status: int | None) -> None:
-        self._local.status = status
+    def post_as_get(self, url: str) -> Reply:
+        """A POST-as-GET (RFC 8555 6.3): the empty payload, signed with the account."""
+        return self.post(url, None)
 
-    def _get_nonce(self, url: str, new_nonce_url: str) -> str:
-        # acme's version checks the pool, fetches, then pops: with parallel threads
-        # another one can take the fetched nonce in between. Fetch outside the
-        # lock (threads fetch concurrently), take under it, a bounded few times.
+    def _post_once(self, url: str, body: bytes, key: JWK | None, embed_key: bool) -> Reply:
+        kid = None if embed_key else self.account_url
+        if kid is None and not embed_key:
+            raise AcmeError(f"cannot sign a request to {url}: no account yet")
+        signed = jws.sign(body, key=key or self.key, url=url, nonce=self._nonce(), kid=kid)
+        data = json.dumps(signed).encode()
+        return self._send("POST", url, data=data, headers={"Content-Type": JOSE_JSON})
+
+    def _nonce(self) -> str:
+        # Fetch outside the lock (threads may fetch at once), take under it; another
+        # thread may take the nonce just fetched, so a bounded few rounds.
         for _ in range(MAX_ATTEMPTS):
-            with self._nonce_lock:
-                if self._nonces:
-                    return self._nonces.pop()
-            if new_nonce_url is None:
-                response = self.head(url)
-            else:
-                response = self._check_response(self.head(new_nonce_url), content_type=None)
-            self._add_nonce(response)
-        raise acme_errors.Error("could not get a fresh nonce from the CA")
+            nonce = self.nonces.take()
+            if nonce is not None:
+                return nonce
+            if self.new_nonce_url is None:
+                raise AcmeError("the CA's directory has no newNonce URL")
+            reply = self._send("HEAD", self.new_nonce_url)
+            if "Replay-Nonce" not in reply.headers:
+                raise AcmeError(f"the CA sent no Replay-Nonce from {self.new_nonce_url}")
+        raise AcmeError("could not get a fresh nonce from the CA")
 
-    def _add_nonce(self, response: requests.Response) -> None:
-        with self._nonce_lock:
-            super()._add_nonce(response)
-
-    def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        response = super()._send_request(method, url, *args, **kwargs)
+    def _send(self, method: str, url: str, **kwargs: Any) -> Reply:
+        response = self._session.request(
+            method, url, timeout=self.timeout, allow_redirects=False, **kwargs
+        )
         self.answered = True
-        self.last_status = response.status_code
-        self.last_headers = dict(response.headers)
-        if not response.ok:
-            self._keep_nonce(response)
-        return response
+        reply = Reply.of(response.status_code, response.headers, response.content, url)
+        log.debug("%s %s -> HTTP %d", method, url, reply.status)
+        self.nonces.add_from(reply)
+        if not reply.ok:
+            raise Problem(reply)
+        return reply
 
-    def get(self, url: str, *args: Any, **kwargs: Any) -> Any:
-        parent = acme_client.ClientNetwork.get
-        return self._with_retries(url, lambda: parent(self, url, *args, **kwargs))
+    def _once(self, url: str, send: Callable[[], Reply]) -> Reply:
+        try:
+            return send()
+        except requests.exceptions.RequestException as error:
+            raise _unreachable(url, error, 1, self.allow_ipv4) from error
 
-    def post(self, url: str, *args: Any, **kwargs: Any) -> Any:
-        # A HEAD for a fresh nonce happens inside _post_once, so this loop covers it too.
-        return self._with_retries(url, lambda: self._post_once(url, *args, **kwargs))
-
-    def _with_retries(self, url: str, send: Callable[[], Any]) -> Any:
+    def _with_retries(self, url: str, send: Callable[[], Reply]) -> Reply:
         deadline = self.clock.monotonic() + self.retry_budget
         attempt = 0
         while True:
@@ -152,11 +175,11 @@ class Network(acme_client.ClientNetwork):
                 if delay is None or self.clock.monotonic() + delay > deadline:
                     raise _unreachable(url, error, attempt, self.allow_ipv4) from error
                 reason = httpnet.root_cause(error)
-            except (messages.Error, acme_errors.ClientError) as error:
-                delay = self._answer_retry(error, attempt)
+            except Problem as problem:
+                delay = problem_delay(problem, attempt, self.clock)
                 if delay is None or self.clock.monotonic() + delay > deadline:
                     raise
-                reason = _describe(error, self.last_status)
+                reason = problem.describe()
             log.info("the CA: %s; retrying in %.1f s (attempt %d)", reason, delay, attempt + 1)
             self.clock.sleep(delay)
 
@@ -167,66 +190,13 @@ class Network(acme_client.ClientNetwork):
             return None
         return backoff(attempt)
 
-    def _answer_retry(
-        self, error: messages.Error | acme_errors.ClientError, attempt: int
-    ) -> float | None:
-        status = self.last_status or 0
-        code = ""
-        if isinstance(error, messages.Error):
-            code = (error.typ or "").removeprefix(ERROR_PREFIX)
-            if code == "badNonce":
-                # Free to retry (no wait), and a CA may reject many valid nonces:
-                # Pebble's fault mode rejects half, so 8 tries fail 1 request in 256.
-                # The error response's nonce is in the pool already.
-                return 0.0 if attempt < MAX_BAD_NONCE_ATTEMPTS else None
-        if attempt >= MAX_ATTEMPTS:
-            return None
-        if code not in RETRYABLE_ERRORS and status != 429 and status < 500:
-            return None
-        # Never earlier than asked: a Retry-After beyond the deadline ends the retries.
-        requested = requested_delay(self.last_headers, self.clock)
-        return backoff(attempt) if requested is None else requested
 
-    def _keep_nonce(self, response: requests.Response) -> None:
-        # acme only stores the nonce of a successful response; an error's is just as fresh.
-        # Without one (or with a malformed one) the next POST simply asks newNonce.
-        with contextlib.suppress(acme_errors.Error):
-            self._add_nonce(response)
-
-
-def backoff(attempt: int) -> float:
-    """1, 2, 4, ... seconds, at most MAX_BACKOFF."""
-    return float(min(2.0 ** (attempt - 1), MAX_BACKOFF))
-
-
-def retry_after_seconds(headers: dict[str, str], clock: Clock, default: float) -> float:
-    """Seconds to wait per a Retry-After header (RFC 9110 10.2.3), bounded to a minute."""
-    requested = requested_delay(headers, clock)
-    if requested is None:
-        return default
-    return min(requested, MAX_RETRY_AFTER)
-
-
-def requested_delay(headers: dict[str, str], clock: Clock) -> float | None:
-    """The Retry-After header in seconds (a number or an HTTP date), unbounded; None if absent."""
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return float(max(int(value), 0))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max((when - clock.now()).total_seconds(), 0.0)
-
-
-def _describe(error: messages.Error | acme_errors.ClientError, status: int | None) -> str:
-    if isinstance(error, messages.Error):
-        return f"{(error.typ or '').removeprefix(ERROR_PREFIX)} (HTTP {status})"
-    return f"HTTP {status}"
+def _payload_bytes(payload: Payload) -> bytes:
+    if payload is None:
+        return b""  # POST-as-GET: the empty string, not "{}" (RFC 8555 6.3)
+    if isinstance(payload, JSONDeSerializable):
+        return payload.json_dumps().encode()
+    return json.dumps(payload).encode()
 
 
 def _unreachable(

@@ -1,9 +1,11 @@
 """One conversation with an ACME server (RFC 8555), dns-01 only.
 
-Built on certbot's ``acme`` library for messages and signing; the polling is
-our own, because the library sleeps a whole second before every poll and a CA
-like Pebble answers in milliseconds. Polls start at 50 ms and back off, and a
-Retry-After from the server always wins (RFC 8555 7.5.1, 7.4).
+acme's public ``messages``/``challenges`` classes say what goes over the wire;
+certv6's own ``network.Network`` signs and sends it (see there why not acme's
+ClientNetwork). The polling is ours too, because the library sleeps a whole
+second before every poll and a CA like Pebble answers in milliseconds. Polls
+start at 50 ms and back off, and a Retry-After from the server always wins
+(RFC 8555 7.5.1, 7.4).
 """
 
 from __future__ import annotations
@@ -11,21 +13,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from acme import challenges, messages
-from acme import client as acme_client
-from acme import errors as acme_errors
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.json_util import field
-from josepy.jwa import ES256
-from josepy.jwk import JWK, JWKEC
+from josepy.jwk import JWKEC
 
 from certv6.acme_client.ari import RenewalInfo, RenewalInfoError, fetch_renewal_info
-from certv6.acme_client.convert import acme_error, conflict_to_error
-from certv6.acme_client.network import Network, retry_after_seconds
+from certv6.acme_client.convert import acme_error
+from certv6.acme_client.network import Network
+from certv6.acme_client.resources import (
+    Authorization,
+    Order,
+    PendingChallenge,
+    parse_authorization,
+    parse_order,
+)
+from certv6.acme_client.retry import retry_after_seconds
 from certv6.clock import Clock
 from certv6.errors import AccountError, AcmeTimeout, OrderError, ValidationFailed
 from certv6.model import TxtRecord
@@ -37,35 +43,16 @@ _Result = TypeVar("_Result")
 PARALLEL_REQUESTS = 8  # requests in flight to the CA at once, for big orders
 FIRST_POLL = 0.05
 MAX_POLL = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class Order:
-    url: str
-    status: str
-    finalize_url: str
-    authorization_urls: tuple[str, ...]
-    identifiers: tuple[str, ...]
-    certificate_url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PendingChallenge:
-    """A dns-01 challenge still to be answered, with the TXT record that proves it."""
-
-    identifier: str  # the authorization's identifier (base name, also for wildcards)
-    wildcard: bool
-    challenge_url: str
-    record: TxtRecord
-    key_authorization: str
+DNS01 = "dns-01"
 
 
 class AcmeSession:
     """An account key talking to one directory."""
 
-    def __init__(self, client: acme_client.ClientV2, key: JWK, clock: Clock) -> None:
-        self._client = client
-        self._key = key
+    def __init__(self, net: Network, directory: dict[str, Any], clock: Clock) -> None:
+        self.net = net
+        self.directory = directory  # the raw directory object (RFC 8555 7.1.1)
+        self._meta = messages.Directory.from_json(directory).meta
         self._clock = clock
 
     @classmethod
@@ -80,25 +67,36 @@ class AcmeSession:
     ) -> AcmeSession:
         """Fetch the directory. Raises CaUnreachable or AcmeError."""
         # josepy's generic JWK.load would accept garbage as a symmetric key; be explicit.
-        key = JWKEC(key=account_key)
-        net = Network(key, alg=ES256, ca_bundle=ca_bundle, clock=clock, allow_ipv4=allow_ipv4)
+        net = Network(
+            JWKEC(key=account_key), ca_bundle=ca_bundle, clock=clock, allow_ipv4=allow_ipv4
+        )
         with acme_error("fetching the directory"):
-            directory = acme_client.ClientV2.get_directory(directory_url, net)
-        return cls(acme_client.ClientV2(directory, net), key, clock)
+            directory = net.get(directory_url).json()
+            if not isinstance(directory, dict) or not isinstance(directory.get("newNonce"), str):
+                raise ValueError(f"{directory_url} is not an ACME directory")
+            session = cls(net, directory, clock)
+        net.new_nonce_url = directory["newNonce"]
+        return session
+
+    def url(self, resource: str) -> str:
+        """A directory URL ("newOrder", "keyChange", ...). Raises AcmeError when absent."""
+        found = self.directory.get(resource)
+        if not isinstance(found, str):
+            raise OrderError(f"the CA's directory has no {resource} URL")
+        return found
 
     @property
     def terms_of_service(self) -> str | None:
-        meta = self._client.directory.meta
-        return getattr(meta, "terms_of_service", None)
+        return getattr(self._meta, "terms_of_service", None)
 
     @property
     def caa_identities(self) -> tuple[str, ...]:
         """The CA's CAA domain names from its directory (RFC 8555 7.1.1); often none."""
-        return tuple(getattr(self._client.directory.meta, "caa_identities", None) or ())
+        return tuple(getattr(self._meta, "caa_identities", None) or ())
 
     @property
     def external_account_required(self) -> bool:
-        return bool(self._client.external_account_required())
+        return bool(getattr(self._meta, "external_account_required", False))
 
     def register(
         self, *, email: str | None, agree_tos: bool, eab: tuple[str, str] | None = None
@@ -114,24 +112,21 @@ class AcmeSession:
                 "the CA requires external account binding",
                 hint="set eab_kid and eab_hmac_key_file from your CA's account page",
             )
-        registration = messages.NewRegistration.from_data(
-            email=email,
-            terms_of_service_agreed=agree_tos or None,
-            external_account_binding=self._eab(eab) if eab else None,
-        )
-        self._client.net.account = None  # newAccount must be signed with a JWK, not a kid
         with acme_error("creating the account"):
-            try:
-                account = self._client.new_account(registration)
-            except acme_errors.ConflictError as existing:
-                # RFC 8555 7.3.1: 200 + Location means this key already has an account.
-                return self.use_account(str(existing.location))
-        return str(account.uri)
+            registration = messages.NewRegistration.from_data(
+                email=email,
+                terms_of_service_agreed=agree_tos or None,
+                external_account_binding=self._eab(eab) if eab else None,
+            )
+            # newAccount is signed with the key itself, not a kid (RFC 8555 7.3); a key
+            # that already has an account gets 200 and its URL (7.3.1), a new one 201.
+            reply = self.net.post(self.url("newAccount"), registration, embed_key=True)
+        if not reply.location:
+            raise AccountError("the CA created the account but sent no account URL (Location)")
+        return self.use_account(reply.location)
 
     def use_account(self, url: str) -> str:
-        self._client.net.account = messages.RegistrationResource(
-            uri=url, body=messages.Registration()
-        )
+        self.net.account_url = url
         return url
 
     def new_order(
@@ -145,26 +140,18 @@ class AcmeSession:
             profile=profile,
             replaces=replaces,
         )
-        # acme turns a 409 into a bare ConflictError; keep the response to read its problem.
-        seen: list[Any] = []
-        hooks = {"response": lambda response, **_: seen.append(response)}
         with acme_error("creating the order"):
-            try:
-                response = self._client._post(self._client.directory["newOrder"], body, hooks=hooks)
-            except acme_errors.ConflictError as conflict:
-                # RFC 9773 5: alreadyReplaced is a 409; its code lets the caller drop `replaces`.
-                last = seen[-1] if seen else None
-                raise conflict_to_error("creating the order", last) from conflict
-        return _order(response.headers.get("Location", ""), response.json())
+            reply = self.net.post(self.url("newOrder"), body)
+            return parse_order(reply.location or "", reply.json())
 
     @property
     def profiles(self) -> dict[str, str]:
         """The profiles the directory lists (``meta.profiles``): name -> description."""
-        return dict(getattr(self._client.directory.meta, "profiles", None) or {})
+        return dict(getattr(self._meta, "profiles", None) or {})
 
     @property
     def offers_renewal_info(self) -> bool:
-        return "renewalInfo" in self._client.directory.to_partial_json()
+        return isinstance(self.directory.get("renewalInfo"), str)
 
     def renewal_info(self, cert_id: str) -> RenewalInfo:
         """The CA's suggested renewal window for a certificate (RFC 9773 4).
@@ -176,38 +163,36 @@ class AcmeSession:
         """
         if not self.offers_renewal_info:
             raise RenewalInfoError("the CA offers no renewal info", retry_after=None)
-        net: Network = self._client.net  # type: ignore[assignment]
-        base = str(self._client.directory["renewalInfo"])
-        return fetch_renewal_info(net, base, cert_id)
+        return fetch_renewal_info(self.net, self.url("renewalInfo"), cert_id)
+
+    def authorizations(self, order: Order) -> list[Authorization]:
+        """Every authorization of ``order``, fetched in parallel, raw JSON kept."""
+        return _in_parallel(self._authorization, order.authorization_urls)
 
     def pending_challenges(self, order: Order) -> list[PendingChallenge]:
         """The dns-01 challenges of every authorization that is not valid yet."""
-        authorizations = _in_parallel(self._authorization, order.authorization_urls)
         return [
             self._dns01(authorization)
-            for authorization in authorizations
-            if authorization.status != messages.STATUS_VALID
+            for authorization in self.authorizations(order)
+            if authorization.status != "valid"
         ]
 
     def answer(self, pending: Sequence[PendingChallenge]) -> None:
         """Tell the CA to look (RFC 8555 7.5.1): an empty JSON object per challenge."""
         _in_parallel(self._answer_one, pending)
 
-    def _authorization(self, url: str) -> messages.Authorization:
+    def _authorization(self, url: str) -> Authorization:
         with acme_error("fetching an authorization"):
-            body = self._post_as_get(url).json()
-            authorization: messages.Authorization = messages.Authorization.from_json(body)
-        return authorization
+            return parse_authorization(url, self.net.post_as_get(url).json())
 
     def _answer_one(self, challenge: PendingChallenge) -> None:
         with acme_error(f"answering the challenge for {challenge.identifier}"):
             response = challenges.DNS01Response(key_authorization=challenge.key_authorization)
-            self._client._post(challenge.challenge_url, response)
+            self.net.post(challenge.challenge_url, response)
 
     def wait_ready(self, order: Order, timeout: float) -> Order:
         """Poll the order until the CA has validated everything (status ready)."""
-        order = self._poll(order, timeout, until={"ready", "valid"}, step="validation")
-        return order
+        return self._poll(order, timeout, until={"ready", "valid"}, step="validation")
 
     def finalize(
         self, order: Order, csr_pem: bytes, timeout: float, preferred_chain: str | None = None
@@ -215,8 +200,8 @@ class AcmeSession:
         """Send the CSR, wait for issuance, download the chain; return the full chain PEM."""
         csr = x509.load_pem_x509_csr(csr_pem)
         with acme_error("finalizing the order"):
-            response = self._client._post(order.finalize_url, messages.CertificateRequest(csr=csr))
-        order = _order(order.url, response.json())
+            reply = self.net.post(order.finalize_url, messages.CertificateRequest(csr=csr))
+            order = parse_order(order.url, reply.json())
         if order.status != "valid":
             order = self._poll(order, timeout, until={"valid"}, step="issuance")
         if order.certificate_url is None:
@@ -224,73 +209,75 @@ class AcmeSession:
         return self._download(order.certificate_url, preferred_chain)
 
     def revoke(self, cert_pem: bytes, reason: int) -> None:
+        """Revoke with the account key (RFC 8555 7.6)."""
+        certificate = x509.load_pem_x509_certificate(cert_pem)
         with acme_error("revoking the certificate"):
-            self._client.revoke(x509.load_pem_x509_certificate(cert_pem), reason)
+            revocation = messages.Revocation(certificate=certificate, reason=reason)
+            self.net.post(self.url("revokeCert"), revocation)
 
     def _poll(self, order: Order, timeout: float, *, until: set[str], step: str) -> Order:
         deadline = self._clock.monotonic() + timeout
         delay = FIRST_POLL
         while True:
             with acme_error(f"polling the order during {step}"):
-                response = self._post_as_get(order.url)
-            order = _order(order.url, response.json())
+                reply = self.net.post_as_get(order.url)
+                order = parse_order(order.url, reply.json())
             if order.status in until:
                 return order
             if order.status == "invalid":
-                raise self._why_invalid(order, response.json())
-            wait = retry_after_seconds(dict(response.headers), self._clock, default=delay)
+                raise self._why_invalid(order)
+            wait = retry_after_seconds(reply.headers, self._clock, default=delay)
             if self._clock.monotonic() + wait > deadline:
                 raise AcmeTimeout(f"the CA did not finish {step} within {timeout:.0f} s")
             self._clock.sleep(wait)
             delay = min(delay * 2, MAX_POLL)
 
-    def _why_invalid(self, order: Order, body: dict[str, Any]) -> Exception:
-        for url in order.authorization_urls:
-            authorization = messages.Authorization.from_json(self._post_as_get(url).json())
-            if authorization.status == messages.STATUS_INVALID:
-                detail = _challenge_error(authorization)
-                name = str(authorization.identifier.value)
+    def _why_invalid(self, order: Order) -> Exception:
+        for authorization in self.authorizations(order):
+            if authorization.status == "invalid":
+                name = authorization.identifier
                 return ValidationFailed(
-                    f"the CA could not validate {name}: {detail}",
+                    f"the CA could not validate {name}: {_challenge_error(authorization)}",
                     identifier=name,
                     hint="check that every authoritative nameserver serves the TXT record",
                 )
-        problem = body.get("error") or {}
+        problem = order.error or {}
         return OrderError(f"the order became invalid: {problem.get('detail', 'no reason given')}")
 
-    def _dns01(self, authorization: messages.Authorization) -> PendingChallenge:
-        name = str(authorization.identifier.value)
-        for challenge in authorization.challenges:
-            if isinstance(challenge.chall, challenges.DNS01):
-                value = challenge.chall.validation(self._key)
-                return PendingChallenge(
-                    identifier=name,
-                    wildcard=bool(authorization.wildcard),
-                    challenge_url=challenge.uri,
-                    record=TxtRecord(challenge.chall.validation_domain_name(name) + ".", value),
-                    key_authorization=challenge.chall.key_authorization(self._key),
-                )
-        raise OrderError(f"the CA offers no dns-01 challenge for {name}")
+    def _dns01(self, authorization: Authorization) -> PendingChallenge:
+        name = authorization.identifier
+        found = authorization.challenge(DNS01)
+        if found is None:
+            raise OrderError(f"the CA offers no dns-01 challenge for {name}")
+        with acme_error(f"reading the dns-01 challenge for {name}"):
+            challenge = challenges.Challenge.from_json(dict(found.raw))
+            if not isinstance(challenge, challenges.DNS01):
+                raise TypeError(f"not a dns-01 challenge: {found.type}")
+        return PendingChallenge(
+            identifier=name,
+            wildcard=authorization.wildcard,
+            challenge_url=found.url,
+            record=TxtRecord(
+                challenge.validation_domain_name(name) + ".", challenge.validation(self.net.key)
+            ),
+            key_authorization=challenge.key_authorization(self.net.key),
+        )
 
     def _download(self, url: str, preferred_chain: str | None) -> str:
         with acme_error("downloading the certificate"):
-            response = self._post_as_get(url)
-            chains = [response.text]
+            reply = self.net.post_as_get(url)
+            chains = [reply.text]
             if preferred_chain:
-                links = self._client._get_links(response, "alternate")
-                chains += [self._post_as_get(link).text for link in links]
+                chains += [self.net.post_as_get(link).text for link in reply.links("alternate")]
         return _pick_chain(chains, preferred_chain)
-
-    def _post_as_get(self, url: str, **kwargs: Any) -> Any:
-        return self._client._post_as_get(url, **kwargs)
 
     def _eab(self, eab: tuple[str, str]) -> Any:
         kid, hmac_key = eab
         return messages.ExternalAccountBinding.from_data(
-            account_public_key=self._key.public_key(),
+            account_public_key=self.net.key.public_key(),
             kid=kid,
             hmac_key=hmac_key,
-            directory=self._client.directory,
+            directory=messages.Directory.from_json(self.directory),
         )
 
 
@@ -300,21 +287,10 @@ class NewOrder(messages.NewOrder):
     replaces: str | None = field("replaces", omitempty=True)
 
 
-def _order(url: str, body: dict[str, Any]) -> Order:
-    return Order(
-        url=url,
-        status=str(body.get("status", "")),
-        finalize_url=str(body.get("finalize", "")),
-        authorization_urls=tuple(body.get("authorizations", ())),
-        identifiers=tuple(str(i.get("value")) for i in body.get("identifiers", ())),
-        certificate_url=body.get("certificate"),
-    )
-
-
-def _challenge_error(authorization: messages.Authorization) -> str:
+def _challenge_error(authorization: Authorization) -> str:
     for challenge in authorization.challenges:
         if challenge.error is not None:
-            return str(challenge.error.detail or challenge.error.typ)
+            return str(challenge.error.get("detail") or challenge.error.get("type"))
     return "no detail given"
 
 

@@ -17,7 +17,6 @@ reloaded if its config test passed.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,11 +73,11 @@ def install_target(
         checkpoint=checkpoint,
     )
     timings: dict[str, float] = {}
-    with _timed(timings, "write"):
+    with _timed(timings, "write", clock):
         previous, version = _stage(spec, deployment, material)
-    attempt = _Attempt(spec, deployment, commands, previous, version)
+    attempt = _Attempt(spec, deployment, commands, previous, version, clock)
     try:
-        verified = attempt.run(material, clock, timings)
+        verified = attempt.run(material, timings)
     except InstallError as error:
         outcome = attempt.roll_back_keeping(error)
         raise InstallError(
@@ -113,22 +112,23 @@ class _Attempt:
     commands: command_runner.Commands
     previous: str | None
     version: str
+    clock: Clock
     reloaded: bool = False
 
-    def run(self, material: Material, clock: Clock, timings: dict[str, float]) -> list[Verified]:
-        with _timed(timings, "write"):
+    def run(self, material: Material, timings: dict[str, float]) -> list[Verified]:
+        with _timed(timings, "write", self.clock):
             self.deployment.switch(self.version)
             _write_snippet(self.spec, self.deployment)
         log.info("%s: %s -> %s", self.spec.target, self.deployment.live, self.version)
         self.config_test(timings)
         self.reload(timings)
-        with _timed(timings, "verify"):
-            return _verify(self.spec, material, clock)
+        with _timed(timings, "verify", self.clock):
+            return _verify(self.spec, material, self.clock)
 
     def config_test(self, timings: dict[str, float]) -> None:
         if self.commands.config_test is None:
             return
-        with _timed(timings, "config-test"):
+        with _timed(timings, "config-test", self.clock):
             self._run(self.commands.config_test, "config-test")
         log.info("%s: config test passed", self.spec.target)
 
@@ -138,7 +138,7 @@ class _Attempt:
         # Counted as reloaded before it runs: a reload that fails half-way may still
         # have loaded the new files, so the rollback reloads again.
         self.reloaded = True
-        with _timed(timings, "reload"):
+        with _timed(timings, "reload", self.clock):
             self._run(self.commands.reload, "reload")
         log.info(
             "%s: reloaded (%s)", self.spec.target, command_runner.display(self.commands.reload)
@@ -230,9 +230,9 @@ def sni_for(domains: tuple[str, ...]) -> str:
 
 
 @contextmanager
-def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
-    start = time.perf_counter()
+def _timed(timings: dict[str, float], step: str, clock: Clock) -> Iterator[None]:
+    start = clock.monotonic()
     try:
         yield
     finally:
-        timings[step] = timings.get(step, 0.0) + time.perf_counter() - start
+        timings[step] = timings.get(step, 0.0) + clock.monotonic() - start

@@ -84,6 +84,7 @@ class AcmeDnsProvider:
             ca_bundle=str(ca_bundle) if ca_bundle else None,
             allow_ipv4=context.allow_ipv4,
             timeout=seconds(context, "timeout", 15.0),
+            clock=context.clock,
             auth_hint=f"acme-dns refuses the account stored in {self._dir}: remove the"
             " domain's file there and run again to register anew (its CNAME changes)",
         )

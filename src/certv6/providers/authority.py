@@ -10,6 +10,17 @@ authoritative for a name (RFC 1034 section 4.3.2).
 Answers are authoritative (AA): SOA and NS at the apex, the TXT values at their
 owners, NODATA or NXDOMAIN with the SOA otherwise (RFC 2308). TTLs are 0 by
 default: the values change within seconds and must not be cached.
+
+Never an amplifier (the listener's bounds are in dnslimits.py): ANY gets one
+small synthesized HINFO (RFC 8482 4.2) instead of everything; a UDP answer fits
+the client's size (512 bytes without EDNS, at most 1232 with it) or goes out
+empty with TC; a REFUSED answer is the query echoed with a new header.
+
+Why any ``_acme-challenge`` label makes an apex, not only the names of the
+current order: the server starts before the order exists, and the resolvers
+following ``_acme-challenge.<name>`` CNAME chains at that point must get an
+authoritative "no such name" from it, not REFUSED (which a resolver turns
+into SERVFAIL for the whole look-up).
 """
 
 from __future__ import annotations
@@ -119,7 +130,10 @@ def _answer(
         response.set_rcode(dns.rcode.REFUSED)
         return
     response.flags |= dns.flags.AA
-    wanted = {qtype} if qtype != dns.rdatatype.ANY else set(dns.rdatatype.RdataType)
+    if qtype == dns.rdatatype.ANY:
+        _minimal_any(qname, apex, response, zones)
+        return
+    wanted = {qtype}
     apex_types = wanted & {dns.rdatatype.SOA, dns.rdatatype.NS}
     if qname == apex and apex_types and not _apex_records(qname, apex, wanted, response, zones):
         return
@@ -132,6 +146,20 @@ def _answer(
     if not zones.exists(qname, apex):
         response.set_rcode(dns.rcode.NXDOMAIN)
     response.authority.append(_soa(apex, zones))  # NODATA / NXDOMAIN carry the SOA (RFC 2308)
+
+
+def _minimal_any(
+    qname: dns.name.Name,
+    apex: dns.name.Name,
+    response: dns.message.Message,
+    zones: ChallengeZones,
+) -> None:
+    """RFC 8482 4.2: answer ANY with one HINFO "RFC8482" "", never with everything."""
+    if not zones.exists(qname, apex):
+        response.set_rcode(dns.rcode.NXDOMAIN)
+        response.authority.append(_soa(apex, zones))
+        return
+    response.answer.append(dns.rrset.from_text(qname, zones.ttl, "IN", "HINFO", '"RFC8482" ""'))
 
 
 def _apex_records(

@@ -58,6 +58,7 @@ class GandiProvider:
             ca_bundle=str(ca_bundle) if ca_bundle else None,
             allow_ipv4=context.allow_ipv4,
             timeout=seconds(context, "timeout", 15.0),
+            clock=context.clock,
             auth_hint="check token_file: the personal access token is wrong, expired or revoked",
         )
 

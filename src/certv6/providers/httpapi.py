@@ -8,12 +8,19 @@ Built on ``certv6.httpnet``, so every provider gets the same rules:
   proxy with IPv4 reach gets a v6-only host to an IPv4-only API;
 - plain ``http://`` is refused and redirects are not followed (a redirect could
   downgrade to HTTP or carry the token to another host);
-- the credentials never appear in an error: the API's own message is redacted.
+- the credentials never appear in an error: the API's own message is redacted;
+- a busy or briefly broken API is asked again, within ``retry_budget`` seconds
+  (60 by default) and at most ``MAX_ATTEMPTS`` times: 429 for any request (the
+  API refused it, so nothing was done), 5xx and dropped connections only for
+  idempotent methods (GET, PUT, DELETE, HEAD; RFC 9110 9.2.2), since a POST
+  whose answer was lost may have been done. Retry-After is honoured, never
+  cut short: a wait that would end past the budget fails at once, naming it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,10 +28,18 @@ from pathlib import Path
 import requests
 
 from certv6 import __version__, httpnet
+from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.errors import ConfigError, ProviderAuthError, ProviderError, ProviderUnreachable
 from certv6.providers.common import redact
 
+log = logging.getLogger(__name__)
+
 DEFAULT_TIMEOUT = 15.0
+DEFAULT_RETRY_BUDGET = 60.0
+MAX_ATTEMPTS = 6
+FIRST_BACKOFF = 0.5
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+NOT_RETRIED_5XX = frozenset({501, 505})  # not implemented / HTTP version: asking again won't help
 _MESSAGE_KEYS = ("message", "error", "detail", "cause", "errors")
 
 
@@ -42,6 +57,8 @@ class ApiClient:
         allow_ipv4: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         auth_hint: str = "check the provider's credentials",
+        clock: Clock = SYSTEM_CLOCK,
+        retry_budget: float = DEFAULT_RETRY_BUDGET,
     ) -> None:
         self.provider = provider
         self.base_url = check_https_url(base_url, provider).rstrip("/")
@@ -50,6 +67,8 @@ class ApiClient:
         self._allow_ipv4 = allow_ipv4
         self._timeout = timeout
         self._auth_hint = auth_hint
+        self._clock = clock
+        self._retry_budget = retry_budget
         if ca_bundle is not None and not Path(ca_bundle).is_file():
             raise ConfigError(
                 f"{provider}: ca_bundle {ca_bundle} is not a file",
@@ -84,27 +103,78 @@ class ApiClient:
         """
         url = self.base_url + path
         hidden = (*self._secrets, *secrets)
-        try:
-            response = self._session.request(
-                method,
-                url,
-                data=None if body is None else json.dumps(body).encode(),
-                headers=_headers(headers, json_body=body is not None),
-                timeout=self._timeout,
-                allow_redirects=False,
+        deadline = self._clock.monotonic() + self._retry_budget
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    data=None if body is None else json.dumps(body).encode(),
+                    headers=_headers(headers, json_body=body is not None),
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                )
+            except requests.exceptions.RequestException as error:
+                delay = self._connection_retry(method, error, attempt)
+                if delay is None or self._clock.monotonic() + delay > deadline:
+                    raise self._unreachable(
+                        url, error, attempt, operation=operation, record=record, hidden=hidden
+                    ) from error
+                reason = httpnet.root_cause(error)
+            else:
+                if response.status_code in ok:
+                    return response
+                delay = self._status_retry(method, response, attempt)
+                if delay is None or self._clock.monotonic() + delay > deadline:
+                    raise self._status_error(response, operation, record, hidden, attempt)
+                reason = f"HTTP {response.status_code}"
+            log.info(
+                "%s: %s; asking again in %.1f s (attempt %d)",
+                self._what(operation, record),
+                reason,
+                delay,
+                attempt + 1,
             )
-        except requests.exceptions.RequestException as error:
-            message, hint = httpnet.explain(url, error, what=f"the {self.provider} API")
-            raise ProviderUnreachable(
-                self._what(operation, record) + ": " + redact(message, hidden),
-                provider=self.provider,
-                operation=operation,
-                record=record,
-                hint=hint,
-            ) from error
-        if response.status_code in ok:
-            return response
-        raise self._status_error(response, operation, record, hidden)
+            self._clock.sleep(delay)
+
+    def _connection_retry(
+        self, method: str, error: requests.exceptions.RequestException, attempt: int
+    ) -> float | None:
+        if method not in IDEMPOTENT or attempt >= MAX_ATTEMPTS or not httpnet.is_transient(error):
+            return None
+        return httpnet.backoff(attempt, first=FIRST_BACKOFF)
+
+    def _status_retry(self, method: str, response: requests.Response, attempt: int) -> float | None:
+        status = response.status_code
+        busy = status == 429  # refused unprocessed (RFC 6585 4): safe for any method
+        broken = status >= 500 and status not in NOT_RETRIED_5XX and method in IDEMPOTENT
+        if attempt >= MAX_ATTEMPTS or not (busy or broken):
+            return None
+        requested = httpnet.requested_delay(response.headers, self._clock)
+        return httpnet.backoff(attempt, first=FIRST_BACKOFF) if requested is None else requested
+
+    def _unreachable(
+        self,
+        url: str,
+        error: requests.exceptions.RequestException,
+        attempts: int,
+        *,
+        operation: str,
+        record: str,
+        hidden: Sequence[str],
+    ) -> ProviderUnreachable:
+        message, hint = httpnet.explain(url, error, what=f"the {self.provider} API")
+        if attempts > 1:
+            message += f" (gave up after {attempts} attempts)"
+        return ProviderUnreachable(
+            self._what(operation, record) + ": " + redact(message, hidden),
+            provider=self.provider,
+            operation=operation,
+            record=record,
+            hint=hint,
+        )
 
     def json(self, response: requests.Response, *, operation: str, record: str = "") -> object:
         """The response body as JSON.
@@ -167,11 +237,18 @@ class ApiClient:
         )
 
     def _status_error(
-        self, response: requests.Response, operation: str, record: str, hidden: Sequence[str]
+        self,
+        response: requests.Response,
+        operation: str,
+        record: str,
+        hidden: Sequence[str],
+        attempts: int = 1,
     ) -> ProviderError:
         status = response.status_code
         said = _said(response, hidden)
         detail = f"HTTP {status}" + (f": {said}" if said else "")
+        if attempts > 1:
+            detail += f", after {attempts} attempts"
         what = self._what(operation, record)
         common = {"provider": self.provider, "operation": operation, "record": record}
         if status == 401:
@@ -191,6 +268,15 @@ class ApiClient:
             return ProviderError(
                 f"{what}: the API redirected to {target}; certv6 does not follow redirects",
                 hint="set api_url to the final https:// URL",
+                **common,
+            )
+        requested = httpnet.requested_delay(response.headers, self._clock)
+        if status == 429 or (status >= 500 and requested is not None):
+            later = f" (it asks to wait {requested:.0f} s)" if requested is not None else ""
+            return ProviderError(
+                f"{what}: the API is busy or failing ({detail}){later}",
+                hint="try again later; certv6 retries on its own only within"
+                f" {self._retry_budget:.0f} s",
                 **common,
             )
         return ProviderError(f"{what}: {detail}", hint=None, **common)

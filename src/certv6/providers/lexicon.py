@@ -4,12 +4,18 @@
     provider = "cloudflare"                              # a dns-lexicon provider name
     credentials_file = "/etc/certv6/cloudflare.toml"     # its secrets: auth_token = "..." (0600)
     settings = { }                                        # its other options, if any
+    # ca_bundle = "/etc/certv6/api-ca.pem"               # extra trust for the API's TLS
 
 dns-lexicon is the only code here that talks to the hoster, so the rules certv6
 keeps for its own HTTP (IPv6 only, HTTPS_PROXY) hold as far as lexicon's
 ``requests`` calls go: name look-ups are limited to IPv6 while lexicon runs,
-and proxies come from the environment as usual. Every lexicon exception is
-converted here, with the credentials redacted from its text.
+and proxies come from the environment as usual. lexicon looks the zone up
+again itself (``resolve_zone_name``, through dnspython's default resolver); it
+asks certv6's resolvers while it runs, so it finds the zone certv6 found. Every
+lexicon exception is converted here, with the credentials redacted from its text.
+
+Tested against the real thing: dns-lexicon's ``powerdns`` provider driving a
+PowerDNS Authoritative server's HTTP API behind TLS (tests/servers/powerdns.py).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
 import socket
 import threading
 import tomllib
@@ -36,8 +43,8 @@ from certv6.settings import read_secret_file
 
 log = logging.getLogger(__name__)
 
-OPTIONS = ("provider", "credentials_file", "settings", "ttl", *HINT_OPTIONS)
-_GAI_LOCK = threading.Lock()
+OPTIONS = ("provider", "credentials_file", "settings", "ttl", "ca_bundle", *HINT_OPTIONS)
+_GLOBALS_LOCK = threading.Lock()  # lexicon runs with process-wide settings changed (below)
 
 
 class RecordOperations(Protocol):
@@ -75,6 +82,8 @@ class LexiconProvider:
         if not isinstance(settings, Mapping):
             raise ConfigError("lexicon: settings must be a table of the provider's options")
         self._settings = dict(settings)
+        _refuse_plain_http(self._settings)
+        self._ca_bundle = _ca_bundle(context)
         self._ttl = ttl(context, 60)
         self._factory = client_factory or _lexicon_client_factory()
 
@@ -120,7 +129,8 @@ class LexiconProvider:
             record = batch[0]
             try:
                 with (
-                    _ipv6_only(not self._context.allow_ipv4),
+                    _lexicon_environment(not self._context.allow_ipv4, self._ca_bundle),
+                    self._context.dns.as_library_default(),
                     self._factory(self.config(zone)) as ops,
                 ):
                     for record in batch:
@@ -148,16 +158,29 @@ class LexiconProvider:
 
 
 def _lexicon_client_factory() -> ClientFactory:
-    """dns-lexicon's Client class, or a ConfigError that says how to install it."""
+    """dns-lexicon's Client on a ConfigResolver, or a ConfigError that says how to install it.
+
+    The resolver reads the nested dict (``{"powerdns": {"auth_token": ...}}``)
+    and then LEXICON_* variables. Not a plain dict: lexicon reads that as its
+    2.x "legacy" form, files every unknown key (the provider's own table,
+    ``resolve_zone_name``) under the provider's options where nothing finds
+    them, and also reads lexicon config files from the working directory.
+    """
     try:
-        module = importlib.import_module("lexicon.client")
+        client_module = importlib.import_module("lexicon.client")
+        config_module = importlib.import_module("lexicon.config")
     except ImportError as error:
         raise ConfigError(
             "the lexicon provider needs dns-lexicon, which is not installed",
             hint="pip install 'certv6[lexicon]' (or pip install dns-lexicon)",
         ) from error
-    client: ClientFactory = module.Client
-    return client
+
+    def factory(config: Mapping[str, object]) -> AbstractContextManager[RecordOperations]:
+        resolver = config_module.ConfigResolver().with_dict(dict(config)).with_env()
+        client: AbstractContextManager[RecordOperations] = client_module.Client(resolver)
+        return client
+
+    return factory
 
 
 def _credentials(context: ProviderContext) -> dict[str, object]:
@@ -187,23 +210,54 @@ def _fqdn(record: TxtRecord) -> str:
 
 
 @contextlib.contextmanager
-def _ipv6_only(enabled: bool) -> Iterator[None]:
-    """Make urllib3 (under lexicon's requests) resolve only AAAA while lexicon runs.
+def _lexicon_environment(ipv6_only: bool, ca_bundle: str | None) -> Iterator[None]:
+    """certv6's HTTP rules for lexicon's own requests sessions, while lexicon runs.
 
-    lexicon builds its own sessions, so certv6's IPv6 adapter cannot be mounted;
-    this is urllib3's documented hook for the address family it asks getaddrinfo
-    for. An IPv4-only API then fails at once instead of after a connect timeout.
+    lexicon builds its sessions itself, so certv6's IPv6 adapter cannot be
+    mounted. Instead urllib3 resolves only AAAA (its documented hook for the
+    address family it asks getaddrinfo for: an IPv4-only API fails at once,
+    not after a connect timeout), and ``ca_bundle`` is what requests trusts
+    (REQUESTS_CA_BUNDLE, which every requests session reads).
     """
-    if not enabled:
-        yield
-        return
-    with _GAI_LOCK:
+    with _GLOBALS_LOCK:
         original = urllib3.util.connection.allowed_gai_family
-        urllib3.util.connection.allowed_gai_family = _ipv6_family
+        saved_bundle = os.environ.get("REQUESTS_CA_BUNDLE")
+        if ipv6_only:
+            urllib3.util.connection.allowed_gai_family = _ipv6_family
+        if ca_bundle is not None:
+            os.environ["REQUESTS_CA_BUNDLE"] = ca_bundle
         try:
             yield
         finally:
             urllib3.util.connection.allowed_gai_family = original
+            if ca_bundle is not None:
+                if saved_bundle is None:
+                    os.environ.pop("REQUESTS_CA_BUNDLE", None)
+                else:
+                    os.environ["REQUESTS_CA_BUNDLE"] = saved_bundle
+
+
+def _refuse_plain_http(settings: Mapping[str, object]) -> None:
+    """certv6 talks to provider APIs over HTTPS only; lexicon would follow any URL given."""
+    for key, value in settings.items():
+        if isinstance(value, str) and value.lower().startswith("http://"):
+            raise ConfigError(
+                f"lexicon: settings.{key} is a plain http:// URL",
+                hint="certv6 talks to DNS provider APIs over HTTPS only: use https://",
+            )
+
+
+def _ca_bundle(context: ProviderContext) -> str | None:
+    value = context.option("ca_bundle")
+    if value is None:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError(
+            f"lexicon: ca_bundle {path} is not a file",
+            hint="give the path of a PEM file with the CA certificates to trust",
+        )
+    return str(path)
 
 
 def _ipv6_family() -> socket.AddressFamily:

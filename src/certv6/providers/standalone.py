@@ -10,6 +10,10 @@ record pointing at a name with this host's AAAA), or CNAMEs it into a zone that
 is delegated here. During issuance certv6 then serves the TXT values on port 53
 itself, authoritatively, until the run ends (``close``).
 
+It listens where anyone may ask, so it is bounded (a fixed worker pool, capped
+TCP connections, a per-source rate limit; dnslimits.py) and answers only its
+zones, never more than was asked for (authority.py).
+
 The server starts in ``preflight``, before the order: certv6 resolves the
 challenge owners' CNAME chains right after, and a delegation to a silent
 server would make those look-ups fail. Without ``nameservers`` the NS names at
@@ -78,7 +82,9 @@ class StandaloneProvider:
             ttl=ttl(context, 0),
         )
         self._listener = DnsListener(
-            self._endpoint, lambda wire, tcp: respond(wire, self.zones, tcp=tcp)
+            self._endpoint,
+            lambda wire, tcp: respond(wire, self.zones, tcp=tcp),
+            clock=context.clock,
         )
 
     @property

@@ -1,12 +1,17 @@
 """TSIG keys (RFC 8945) in BIND's key-file format: read, generate, write.
 
-The format is what ``tsig-keygen`` writes and BIND, Knot's ``knsupdate -k``,
-nsupdate and dnspython's ``tsigkeyring.from_file`` read:
+The format is what ``tsig-keygen`` writes and BIND (``include``), ``nsupdate -k``
+and Knot's ``knsupdate -k`` read:
 
     key "certv6.acme.example.net" {
         algorithm hmac-sha256;
         secret "base64...";
     };
+
+dnspython has no reader for this format (``dns.tsigkeyring`` converts between
+dicts and keyrings only), so it is parsed here. Comments are BIND's three kinds
+(``//`` and ``#`` to the end of the line, ``/* ... */``) and are dropped first,
+outside quoted strings only: a base64 secret may contain ``/``.
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ def parse_key_file(text: str, origin: str, algorithm_override: str | None = None
     Raises:
         ConfigError: no key block, no secret, or an algorithm certv6 will not use.
     """
-    block = _KEY_BLOCK.search(text)
+    block = _KEY_BLOCK.search(strip_comments(text, origin))
     if block is None:
         raise ConfigError(
             f"{origin} is not a BIND key file",
@@ -79,6 +84,34 @@ def parse_key_file(text: str, origin: str, algorithm_override: str | None = None
     check_algorithm(algorithm, origin, explicit=algorithm_override == "hmac-md5")
     _check_base64(secret, origin)
     return TsigKey(block.group(1).rstrip("."), algorithm, secret)
+
+
+def strip_comments(text: str, origin: str) -> str:
+    """``text`` without BIND comments; quoted strings are kept as they are.
+
+    Raises:
+        ConfigError: a ``/*`` comment that never ends.
+    """
+    kept: list[str] = []
+    position, quoted = 0, False
+    while position < len(text):
+        char = text[position]
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and (char == "#" or text.startswith("//", position)):
+            end = text.find("\n", position)
+            position = len(text) if end < 0 else end
+            continue
+        elif not quoted and text.startswith("/*", position):
+            end = text.find("*/", position + 2)
+            if end < 0:
+                raise ConfigError(f"{origin}: a /* comment is never closed")
+            kept.append(" ")
+            position = end + 2
+            continue
+        kept.append(char)
+        position += 1
+    return "".join(kept)
 
 
 def check_algorithm(algorithm: str, origin: str, *, explicit: bool = False) -> None:

@@ -1,0 +1,1 @@
+"""Real servers the unit and contract tests start on [::1] (no namespaces, no lab)."""

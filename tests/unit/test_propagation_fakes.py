@@ -29,9 +29,9 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
-from certv6.clock import FakeClock
 from certv6.dnsquery import Dns, DnsSettings
 from certv6.propagation.wire import UdpTcpTransport
+from fakes.clock import FakeClock
 
 SOA_LINE = "@ SOA ns1 hostmaster {serial} 3600 600 86400 60"
 

@@ -165,6 +165,8 @@ def test_a_watch_query_that_gets_no_answer_counts_as_not_moved() -> None:
     clock = FakeClock()
 
     class DropsWatchQueries(CatchesUpAt):
+        rounds_seen = False
+
         async def exchange(
             self, query: dns.message.Message, address: str, timeout: float
         ) -> tuple[dns.message.Message, bool]:
@@ -175,7 +177,6 @@ def test_a_watch_query_that_gets_no_answer_counts_as_not_moved() -> None:
             return await super().exchange(query, address, timeout)
 
     transport = DropsWatchQueries({ADDRESSES[0]: fresh, ADDRESSES[1]: lagging}, clock, 0.5)
-    transport.rounds_seen = False
     report = run(make_plan(servers=SERVERS[:2]), transport, clock)
     assert report.visible
     assert [s.status for s in report.servers] == ["visible", "visible"]

@@ -153,15 +153,22 @@ def running_knot(lab: Lab, directory: Path) -> Iterator[None]:
 def test_nsd_behind_powerdns_lags_by_its_notify_cycle_and_is_waited_for(
     labs: Lab, tmp_path: Path, client_threads: NamespaceThreads
 ) -> None:
-    owner, value = f"_acme-challenge.{label('cyc')}.pdns.test.", uuid.uuid4().hex
-    client_threads.call(provider(labs, tmp_path).present, [TxtRecord(owner, value)])
-    result = check(labs, [(owner, value)])
-    assert result["outcome"] == "visible", result
     # PowerDNS NOTIFYs its secondaries when its communicator next runs (every 3 s here):
     # NSD first lags by serial, then catches up, and only then is the value visible.
-    assert "lagging: nsd.pdns.test" in result["lines"][0]
-    assert {s["status"] for s in result["report"]["servers"]} == {"visible"}
-    assert value in labs.txt_at(labs.nsd_addr, owner, tcp=True)
+    # An update that lands just before the communicator runs reaches NSD at once, so a
+    # single try may see no lag at all; a few tries see it (each lags with p > 0.9).
+    lagged = []
+    for attempt in range(5):
+        owner, value = f"_acme-challenge.{label(f'cyc{attempt}')}.pdns.test.", uuid.uuid4().hex
+        client_threads.call(provider(labs, tmp_path).present, [TxtRecord(owner, value)])
+        result = check(labs, [(owner, value)])
+        assert result["outcome"] == "visible", result
+        assert {s["status"] for s in result["report"]["servers"]} == {"visible"}
+        assert value in labs.txt_at(labs.nsd_addr, owner, tcp=True)
+        if "lagging: nsd.pdns.test" in result["lines"][0]:
+            lagged.append(attempt)
+            break
+    assert lagged, "NSD never lagged behind PowerDNS: is the communicator's cycle still 3 s?"
 
 
 def test_the_ns_set_is_the_zones_own_not_the_resolvers_cached_copy(labs: Lab) -> None:

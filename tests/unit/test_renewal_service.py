@@ -41,9 +41,9 @@ def make_lineage(
         "not_before": not_before.isoformat(),
         "not_after": (not_before + 90 * DAY).isoformat(),
     }
-    lineage.add_version({f: b"not a PEM\n" for f in FILES}, facts if meta else {})
     config = {"domains": [f"{name}.example"], "provider": "rfc2136", "server": CLOSED_CA}
-    lineage.save_config(config)
+    lineage.add_version({f: b"not a PEM\n" for f in FILES}, facts if meta else {}, config, now=NOW)
+    lineage.update_health(lambda health: health.installed("0001", NOW))
     if ari:
         certificate = renewal.Certificate(facts["serial"], not_before, not_before + 90 * DAY)
         lineage.save_ari_state(renewal.not_offered(certificate, now=NOW).to_json())

@@ -179,10 +179,11 @@ def test_generate_uses_the_config_and_install_paths(tmp_path: Path) -> None:
         rng=random.Random(3),  # noqa: S311 (a repeatable cron time, not a secret)
     )
     assert f"ExecStart={CERTV6} --config {tmp_path}/certv6.toml --quiet renew" in planned.service
-    rw = f"ReadWritePaths=-{tmp_path}/state -/etc/nginx/tls/www -/var/log/nginx -/run -/var/lib/nginx\n"
-    assert rw in planned.service
+    rw = f"-{tmp_path}/state -/etc/nginx/tls/www -/var/log/nginx -/run -/var/lib/nginx\n"
+    assert f"ReadWritePaths={rw}" in planned.service
+    log = "--log-file /var/log/certv6.log"
     assert planned.cron.endswith(
-        f"root {CERTV6} --config {tmp_path}/certv6.toml --quiet --log-file /var/log/certv6.log renew\n"
+        f"root {CERTV6} --config {tmp_path}/certv6.toml --quiet {log} renew\n"
     )
     assert "\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n" in planned.cron
 

@@ -67,7 +67,7 @@ def assess(found: Candidate, *, now: datetime.datetime, thresholds: Thresholds) 
     certificate = found.certificate
     if certificate is not None:
         found_problems += _expiry(found, now, thresholds)
-    found_problems += _health(found.health, certificate.serial if certificate else "")
+    found_problems += _health(found.name, found.health, certificate.serial if certificate else "")
     if not found_problems:
         return Verdict(OK, ())
     found_problems.sort(key=lambda problem: -problem[0])
@@ -75,7 +75,7 @@ def assess(found: Candidate, *, now: datetime.datetime, thresholds: Thresholds) 
     return Verdict(found_problems[0][0], tuple(text for _, text, _ in found_problems), hint)
 
 
-def _health(health: Health, serial: str) -> list[tuple[int, str, str]]:
+def _health(name: str, health: Health, serial: str) -> list[tuple[int, str, str]]:
     found: list[tuple[int, str, str]] = []
     if health.revoked is not None and health.revoked.serial == serial:
         when = _day(health.revoked.at)
@@ -83,7 +83,7 @@ def _health(health: Health, serial: str) -> list[tuple[int, str, str]]:
             (
                 CRITICAL,
                 f"revoked ({health.revoked.reason}) on {when}",
-                "the next certv6 renew replaces it; certv6 delete removes it",
+                f"the next certv6 renew replaces it; certv6 delete --name {name} removes it",
             )
         )
     failed = health.failed_targets()
@@ -92,7 +92,7 @@ def _health(health: Health, serial: str) -> list[tuple[int, str, str]]:
             (
                 WARNING,
                 f"install failed: {_label(key)}: {_first_line(state)}",
-                "fix it; the next certv6 renew (or certv6 install) tries again",
+                f"fix it; the next certv6 renew (or certv6 install --name {name}) tries again",
             )
         )
     if health.install_owed and not failed:
@@ -103,7 +103,7 @@ def _health(health: Health, serial: str) -> list[tuple[int, str, str]]:
             (
                 WARNING,
                 f"install of {version} pending since {_day(since)}",
-                "the next certv6 renew (or certv6 install) installs it",
+                f"the next certv6 renew (or certv6 install --name {name}) installs it",
             )
         )
     if health.failures and health.attempt is not None and not health.attempt.ok:
@@ -112,7 +112,7 @@ def _health(health: Health, serial: str) -> list[tuple[int, str, str]]:
                 WARNING,
                 f"renewal failing since {_day(health.failing_since)} "
                 f"({health.failures} attempt(s)): {health.attempt.error.splitlines()[0]}",
-                "certv6 renew --force --name NAME shows the whole error",
+                f"certv6 renew --name {name} tries again and shows the whole error",
             )
         )
     return found
@@ -135,7 +135,8 @@ def _expiry(
     level = CRITICAL if left <= critical else WARNING if left <= warn else OK
     if level == OK:
         return []
-    return [(level, f"{who}expires in {_span(left)}", "certv6 renew --force --name NAME")]
+    fix = f"certv6 renew --name {found.name}" + (" --force" if not found.due else "")
+    return [(level, f"{who}expires in {_span(left)}", fix)]
 
 
 def _served(health: Health) -> dict[str, TargetState]:
@@ -149,8 +150,7 @@ def _label(key: str) -> str:
 
 
 def _first_line(state: TargetState) -> str:
-    step = f"{state.step}: " if state.step and state.step not in state.error else ""
-    return step + (state.error.splitlines()[0] if state.error else "unknown error")
+    return state.error.splitlines()[0] if state.error else f"{state.step or 'unknown'} failed"
 
 
 def _day(moment: datetime.datetime | None) -> str:
@@ -159,5 +159,5 @@ def _day(moment: datetime.datetime | None) -> str:
 
 def _span(left: datetime.timedelta) -> str:
     if left >= datetime.timedelta(days=2):
-        return f"{left.days} days"
+        return f"{left.total_seconds() / 86400:.0f} days"
     return f"{left.total_seconds() / 3600:.0f} hours"

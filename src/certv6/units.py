@@ -34,17 +34,17 @@ SYSCALLS = "@system-service"
 CAPABILITIES = "CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_KILL"
 # The standalone provider answers the challenge zone on [::]:53 itself.
 BIND_SERVICE = "CAP_NET_BIND_SERVICE"
-# What each install target's default config test and reload write (Debian paths):
-# nginx -t opens its pid file and error log and creates its temp directories;
-# apachectl makes /run/apache2 and, when Apache is down, graceful starts it (logs).
-# haproxy -c, postfix check/reload and doveconf -n write nothing; doveadm reload
-# talks to Dovecot through its sockets in /run/dovecot.
+# What each install target's default config test and reload write (Debian paths),
+# measured under a read-only root: nginx -t opens its pid file and error log and
+# creates its temp directories; apachectl makes /run/apache2 and, when Apache is
+# down, graceful starts it (logs). haproxy -c, postfix check and reload, doveconf -n
+# and doveadm reload only read and signal. Reloads through systemctl need nothing.
 TARGET_PATHS: dict[str, tuple[str, ...]] = {
     "nginx": ("/run", "/var/lib/nginx", "/var/log/nginx"),
     "apache": ("/run", "/var/log/apache2"),
     "haproxy": (),
     "postfix": (),
-    "dovecot": ("/run/dovecot",),
+    "dovecot": (),
     "files": (),
 }
 # PATH for the cron file: a login shell's, so /usr/sbin and /sbin are there.

@@ -64,10 +64,10 @@ def test_service_unit_with_ipv4_home_and_odd_paths_golden() -> None:
 def test_service_unit_with_servers_and_standalone_golden() -> None:
     text = units.service_unit(SERVERS)
     golden("certv6-servers.service", text)
-    # What nginx -t and doveadm reload write, once each; port 53 for the standalone provider.
+    # What nginx -t writes (postfix and dovecot need nothing); port 53 for the standalone provider.
     assert (
         "ReadWritePaths=-/var/lib/certv6 -/etc/ssl/certv6/www/nginx -/etc/ssl/certv6/mail/postfix"
-        " -/run/dovecot -/run -/var/lib/nginx -/var/log/nginx\n" in text
+        " -/run -/var/lib/nginx -/var/log/nginx\n" in text
     )
     assert "CAP_NET_BIND_SERVICE" in text and "AmbientCapabilities=CAP_NET_BIND_SERVICE" in text
     assert "CAP_NET_BIND_SERVICE" not in units.service_unit(PLAIN)

@@ -185,9 +185,11 @@ def _install(
 
 
 def _done_already(health: Health, version: str) -> set[str]:
-    if health.install is None or health.install.version != version:
+    """Targets that already serve ``version`` (the state kept for each names its version)."""
+    if health.install is None:
         return set()
-    return {key for key, state in health.install.targets.items() if state.state == "done"}
+    targets = health.install.targets.items()
+    return {key for key, state in targets if state.state == "done" and state.version == version}
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,9 +89,9 @@ def renew(
 
 
 def _show(report: RenewReport, *, quiet: bool) -> None:
-    from certv6.service.renew.report import RENEWED, SKIPPED
+    from certv6.service.renew.report import RENEWED
 
-    shown = [o for o in report.outcomes if not (quiet and o.status == SKIPPED and o.ok)]
+    shown = [o for o in report.outcomes if not quiet or not o.ok]
     width = max((len(outcome.name) for outcome in shown), default=0)
     for outcome in shown:
         detail = outcome.detail

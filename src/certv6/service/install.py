@@ -167,6 +167,9 @@ def _install(
         version = lineage.current()
         material = _material(lineage, version)
         log.info("install: %s (%s)", name, version.directory)
+        # Owed from now until every target is done: a run killed half-way through
+        # leaves it owed, and the next run installs again (issue #23).
+        _record(lineage, lambda health: health.installing(version.name, clock.now()))
         done = _done_already(lineage.health(), version.name) if owed_only else set()
         specs = tuple(spec for spec in config.specs if target_key(spec) not in done)
         targets = _Targets(lineage, version, clock).install(specs, material)
@@ -216,6 +219,7 @@ class _Targets:
 
     def _one(self, spec: InstallSpec, material: Material) -> TargetReport:
         key, version, now = target_key(spec), self.version.name, self.clock.now()
+        _record(self.lineage, lambda h: h.target_pending(key, version, now))
         try:
             report = install.install_target(spec, material, clock=self.clock)
         except InstallError as error:

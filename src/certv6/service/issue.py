@@ -170,8 +170,11 @@ def _changed_while_waiting(lineage: Lineage, request: IssueRequest, clock: Clock
     """Why not to order after all: another run stored a new version while we waited."""
     if request.renewal and request.expected_current is None:
         return ""  # a dry run's scratch store, or a caller that saw nothing to compare
-    if lineage.health().switch is not None:
-        lineage.finish_switch(clock.now())  # a killed run's: we hold the lock now
+    if lineage.directory.is_dir():
+        # What a killed run left here is ours to finish now: we hold the lock.
+        if lineage.health().switch is not None:
+            lineage.finish_switch(clock.now())
+        lineage.sweep()
     snapshot = lineage.snapshot()
     now_current = snapshot.current if snapshot is not None and not snapshot.empty else None
     if now_current == request.expected_current:

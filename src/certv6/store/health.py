@@ -167,6 +167,18 @@ class Health:
         )
         return self._with_target(key, version, now, state)
 
+    def target_pending(self, key: str, version: str, now: datetime.datetime) -> Health:
+        """Write-ahead for one target: being installed now (a kill leaves it pending)."""
+        before = self._install_or(version, now).targets.get(key)
+        state = TargetState(
+            PENDING,
+            now,
+            version,
+            served_version=before.served_version if before else "",
+            served_not_after=before.served_not_after if before else None,
+        )
+        return self._with_target(key, version, now, state)
+
     def target_failed(
         self, key: str, version: str, now: datetime.datetime, *, error: str, step: str
     ) -> Health:
@@ -181,6 +193,11 @@ class Health:
             served_not_after=before.served_not_after if before else None,
         )
         return self._with_target(key, version, now, state)
+
+    def installing(self, version: str, now: datetime.datetime) -> Health:
+        """Write-ahead for an install: owed until ``installed`` (a kill in between shows)."""
+        install = self._install_or(version, now)
+        return replace(self, install=replace(install, owed=True))
 
     def installed(self, version: str, now: datetime.datetime) -> Health:
         """Every target of ``version`` is done and the certificate's deploy hook ran."""

@@ -82,6 +82,16 @@ class Ledger:
         self.discard(entry)
         return len(entry.records) - len(keep)
 
+    def has_entries(self) -> bool:
+        """Whether any entry (live or stale) exists: cheap, for runs that skip the ledger."""
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            raise StoreError(f"cannot list {self.directory}: {error.strerror}") from error
+        return any(n.endswith((".json", hookrun.SUFFIX)) and not n.startswith(".") for n in names)
+
     def sweep(self) -> list[str]:
         """Remove temp files of entries whose writer died before naming them."""
         try:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from certv6.clock import SYSTEM_CLOCK, Clock
-from certv6.errors import StoreError
+from certv6.errors import CertV6Error, StoreError
 from certv6.service.renew.plan import Candidate, candidate_of, scan, snapshots
 from certv6.service.renew.report import RenewReport, not_attempted
 from certv6.settings import Settings
@@ -74,7 +74,7 @@ def renew(
     store = Store(settings.state_dir).ensure()
     with hold_lock(store.lock_path("renew"), wait=LOCK_WAIT, clock=clock, what="certv6 renew"):
         found = recovered(store, request.names, now=clock.now())
-        problems = account_problems(store)
+        problems = account_problems(store) + stale_values(settings, store, clock)
         if not any(request.force or each.to_do for each in found):
             log.info("nothing is due (%d certificate(s) checked)", len(found))
             return RenewReport(tuple(not_attempted(each) for each in found), problems=problems)
@@ -109,6 +109,24 @@ def recovered(store: Store, names: Sequence[str], *, now: datetime.datetime) -> 
         if snapshot is not None:  # None: it held no certificate, and is gone
             found.append(candidate_of(snapshot, now=now))
     return found
+
+
+def stale_values(settings: Settings, store: Store, clock: Clock) -> tuple[str, ...]:
+    """Remove TXT values that killed runs left, whether or not anything is due.
+
+    A run killed between publishing and cleaning up leaves its values in the
+    DNS; the timer's next run removes them (issue #23), and says so when it cannot.
+    """
+    if not store.ledger.has_entries():
+        return ()
+    from certv6.service.cleanup import cleanup_stale  # noqa: PLC0415 (dnspython: only if needed)
+    from certv6.service.runtime import build_dns  # noqa: PLC0415
+
+    try:
+        result = cleanup_stale(settings, store, build_dns(settings), clock)
+    except CertV6Error as error:
+        return (f"stale TXT values: {error}",)
+    return tuple(f"stale TXT values not removed: {line}" for line in result.left)
 
 
 def account_problems(store: Store) -> tuple[str, ...]:

@@ -141,11 +141,12 @@ def issue(
             pending = acme.pending_challenges(order)
         log.info("order: %d name(s), %d challenge(s) to answer", len(identifiers), len(pending))
         proof = _Proof(acme, order, provider, store, dns, name, steps)
-        proof.run(pending, propagation_settings(settings, provider), clock, progress)
-        with steps("finalize"):
-            key = keys.generate_key(request.key_type or settings.key_type)
-            csr = keys.make_csr(key, [identifier.name for identifier in identifiers])
-            fullchain = acme.finalize(order, csr, ORDER_TIMEOUT, settings.preferred_chain)
+        with _account_known(store, settings):
+            proof.run(pending, propagation_settings(settings, provider), clock, progress)
+            with steps("finalize"):
+                key = keys.generate_key(request.key_type or settings.key_type)
+                csr = keys.make_csr(key, [identifier.name for identifier in identifiers])
+                fullchain = acme.finalize(order, csr, ORDER_TIMEOUT, settings.preferred_chain)
         lineage = store.lineages.get(name)
         result = _save(
             lineage,
@@ -245,6 +246,23 @@ def _new_order(
     store.account(settings.server).forget_url()
     register(acme, settings, store)
     return acme.new_order(names, profile=request.profile, replaces=request.replaces)
+
+
+@contextlib.contextmanager
+def _account_known(store: Store, settings: Settings) -> Iterator[None]:
+    """The CA forgetting the account mid-order (it restarted): say so, and re-register next time."""
+    try:
+        yield
+    except AccountError as error:
+        if error.code != "accountDoesNotExist":
+            raise
+        store.account(settings.server).forget_url()
+        raise AccountError(
+            f"{error.message} (the CA forgot the account while this order was open)",
+            code=error.code,
+            hint="a CA that restarted or deactivated the account; run again: certv6 registers "
+            "the same key again and orders anew",
+        ) from error
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -381,57 +381,66 @@ def _snapshot(lineage: Lineage) -> Snapshot | None:
     except OSError as error:
         return Snapshot(lineage, {}, None, problem=f"cannot list {base}: {error.strerror}")
     health = _read_health(os.path.join(base, HEALTH_FILE)) if HEALTH_FILE in names else Health()
-    leftovers = tuple(sorted(name for name in names if name.startswith(".")))
     ari = _read_json(os.path.join(base, ARI_FILE)) if ARI_FILE in names else None
     target = _readlink(os.path.join(base, "current")) if "current" in names else None
     meta = (_read_json(os.path.join(base, target, "meta.json")) or {}) if target else {}
-    found = Snapshot(lineage, meta, ari, health, current=target or "", leftovers=leftovers)
     config, unreadable = _read_config(os.path.join(base, CONFIG_FILE), CONFIG_FILE in names)
-    found = _with(found, config=config)
-    if health.switch is not None:
-        return _with(
-            found,
-            problem=f"interrupted while making version {health.switch.version} current",
-            hint="the next certv6 renew (or install) finishes it",
-        )
-    if target is None and CONFIG_FILE not in names and not lineage.versions():
-        return _with(
-            found,
-            empty=True,
-            problem="holds no certificate (an interrupted first issuance)",
-            hint=f"{REPAIR} removes the directory",
-        )
-    return _with(found, **_damage(lineage, target, unreadable, health))
+    empty = target is None and CONFIG_FILE not in names and not lineage.versions()
+    problem, hint = _problem(lineage, target, bool(meta), unreadable, health, empty=empty)
+    return Snapshot(
+        lineage,
+        meta,
+        ari,
+        health,
+        config,
+        target or "",
+        problem,
+        hint,
+        empty,
+        tuple(sorted(name for name in names if name.startswith("."))),
+    )
 
 
-def _damage(
-    lineage: Lineage, target: str | None, unreadable: str, health: Health
-) -> dict[str, str]:
-    base = lineage.directory
-    newest = lineage.versions()[-1].name if target is None and lineage.versions() else ""
+def _problem(
+    lineage: Lineage,
+    target: str | None,
+    has_meta: bool,
+    unreadable: str,
+    health: Health,
+    *,
+    empty: bool,
+) -> tuple[str, str]:
+    """Why the lineage cannot be renewed as it is, and the fix ('' when it can)."""
+    if health.switch is not None or empty:
+        return _unfinished(health, empty=empty)
     if target is None:
-        fix = f"{REPAIR} points it at versions/{newest}" if newest else "issue it again"
-        return {"problem": "has no 'current' link", "hint": fix}
-    if not os.path.isdir(os.path.join(base, target)):
-        return {
-            "problem": f"'current' points at {target}, which is missing",
-            "hint": f"{REPAIR} points it at the newest complete version",
-        }
+        versions = lineage.versions()
+        fix = (
+            f"{REPAIR} points it at versions/{versions[-1].name}" if versions else "issue it again"
+        )
+        return "has no 'current' link", fix
+    if not has_meta and not os.path.isdir(os.path.join(lineage.directory, target)):
+        return (
+            f"'current' points at {target}, which is missing",
+            f"{REPAIR} points it at the newest complete version",
+        )
     if unreadable:
-        return {
-            "problem": f"{CONFIG_FILE} {unreadable}",
-            "hint": f"{REPAIR} restores it from the current version",
-        }
+        return f"{CONFIG_FILE} {unreadable}", f"{REPAIR} restores it from the current version"
     if health.damaged:
-        return {
-            "problem": f"{HEALTH_FILE} {health.damaged}",
-            "hint": f"{REPAIR} resets it (the next run installs the certificate again)",
-        }
-    return {}
+        return (
+            f"{HEALTH_FILE} {health.damaged}",
+            f"{REPAIR} resets it (the next run installs the certificate again)",
+        )
+    return "", ""
 
 
-def _with(snapshot: Snapshot, **changes: Any) -> Snapshot:
-    return replace(snapshot, **changes)
+def _unfinished(health: Health, *, empty: bool) -> tuple[str, str]:
+    if health.switch is not None:
+        return (
+            f"interrupted while making version {health.switch.version} current",
+            "the next certv6 renew (or install) finishes it",
+        )
+    return "holds no certificate (an interrupted first issuance)", f"{REPAIR} removes it"
 
 
 def _read_config(path: str, present: bool) -> tuple[dict[str, Any], str]:

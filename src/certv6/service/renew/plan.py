@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from certv6 import renewal
 from certv6.errors import CertV6Error, ConfigError, StoreError
@@ -92,26 +92,42 @@ def candidate(lineage: Lineage, *, now: datetime.datetime) -> Candidate:
 
 
 def candidate_of(snapshot: Snapshot, *, now: datetime.datetime) -> Candidate:
-    known = Candidate(
-        snapshot.lineage, health=snapshot.health, current=snapshot.current, snapshot=snapshot
-    )
+    health, current = snapshot.health, snapshot.current
     if snapshot.problem:
-        return _with_problem(known, snapshot.problem, snapshot.hint)
+        return Candidate(
+            snapshot.lineage,
+            problem=snapshot.problem,
+            hint=snapshot.hint,
+            health=health,
+            current=current,
+            snapshot=snapshot,
+        )
     try:
         certificate = current_certificate(snapshot)
     except CertV6Error as error:
-        return _with_problem(known, str(error), error.hint)
+        return Candidate(
+            snapshot.lineage,
+            problem=str(error),
+            hint=error.hint,
+            health=health,
+            current=current,
+            snapshot=snapshot,
+        )
     ari = AriState.from_json(snapshot.ari) if snapshot.ari is not None else None
-    revoked = snapshot.health.revoked
+    revoked = health.revoked
     if revoked is not None and revoked.serial == certificate.serial:
         decision = renewal.revoked(revoked.at, revoked.reason)
     else:
         decision = decide(certificate, ari, now=now)
-    return replace(known, certificate=certificate, ari=ari, decision=decision)
-
-
-def _with_problem(known: Candidate, problem: str, hint: str) -> Candidate:
-    return replace(known, problem=problem, hint=hint)
+    return Candidate(
+        snapshot.lineage,
+        certificate,
+        ari,
+        decision,
+        health=health,
+        current=current,
+        snapshot=snapshot,
+    )
 
 
 def current_certificate(snapshot: Snapshot) -> Certificate:

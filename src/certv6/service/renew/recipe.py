@@ -70,7 +70,8 @@ def renew(
     # Unknown or malformed --name values fail before anything is written; with
     # --force, what each lineage holds now tells whether another run renewed it
     # while this one waited for the lock.
-    before = scan(Store(settings.state_dir), request.names, now=clock.now())
+    looked = request.names or request.force  # the timer's plain run reads the store once
+    before = scan(Store(settings.state_dir), request.names, now=clock.now()) if looked else []
     store = Store(settings.state_dir).ensure()
     with hold_lock(store.lock_path("renew"), wait=LOCK_WAIT, clock=clock, what="certv6 renew"):
         found = recovered(store, request.names, now=clock.now())

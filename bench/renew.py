@@ -4,10 +4,11 @@
 
 Builds COUNT lineages in a temporary state directory, laid out as certv6 writes
 them (lineage.json, versions/0001/ with meta.json, the current link, ari.json,
-health.json with the install done), none of them due: half with renewal info from a CA that offers ARI (window and
-next check in the future), half from a CA without ARI (looked at again in a
-week). Then times RUNS cold `certv6 renew` processes, as the systemd timer
-starts them, next to `certv6 --version` (interpreter + click start-up).
+health.json with the install done), none of them due: half with renewal info
+from a CA that offers ARI (window and next check in the future), half from a CA
+without ARI (looked at again in a week). Then times RUNS cold `certv6 renew`
+processes, as the systemd timer starts them, next to `certv6 --version`
+(interpreter + click start-up).
 
 The config points the CA at a closed port on [::1]: a run that touched the
 network would fail and the script says so. Target (issue #6): well under a

@@ -173,3 +173,20 @@ def test_list_shows_a_string_domains_value_as_a_problem_not_letters(store: Store
     broken = next(c for c in json.loads(done.stdout) if c["name"] == "broken")
     assert broken["domains"] == ["broken.example"]  # from the certificate, not "w,w,w,..."
     assert broken["status"] == "critical" and "names no domains" in broken["summary"]
+
+
+def test_issue_names_the_way_out_of_a_damaged_account_key(store: Store) -> None:
+    from certv6.errors import StoreError
+    from certv6.service.account import connect_account
+    from certv6.settings import Settings
+    from fakes.clock import FakeClock
+
+    account = store.account(CLOSED_CA)
+    account.write_key(
+        b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----\n"
+    )
+    with pytest.raises(StoreError) as raised:
+        connect_account(Settings(server=CLOSED_CA, state_dir=store.root), store, FakeClock(NOW))
+    assert str(account.key_path) in raised.value.message
+    assert f"remove {account.directory}" in raised.value.hint
+    assert "free space" not in raised.value.hint

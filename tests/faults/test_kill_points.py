@@ -28,6 +28,7 @@ import pytest
 from faultlab import CERTV6, ZONE, Client, make_client, store_problems, txt_left
 
 from certv6.keys import key_matches_certificate, load_private_key
+from fakes.system import require_tool
 from lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -43,10 +44,7 @@ _NOISE = [
 
 
 def strace() -> str:
-    found = shutil.which("strace")
-    if found is None:
-        pytest.fail("the kill-point tests need strace (Debian package strace)")
-    return found
+    return require_tool("strace", "strace")
 
 
 class Host:

@@ -9,6 +9,7 @@ from certv6.errors import LockBusy, StoreError
 from certv6.model import TxtRecord
 from certv6.store import FILES, Store, hold_lock, write_atomic
 from fakes.clock import FakeClock
+from fakes.system import dead_pid
 
 
 def files(tag: str) -> dict[str, bytes]:
@@ -59,15 +60,6 @@ def test_incomplete_versions_from_a_killed_run_are_ignored_and_removed(tmp_path:
     lineage.add_version(files("v2"), {}, CONFIG, now=NOW)
     assert not leftover.exists() and not legacy.exists()
     assert [p.name for p in lineage.versions()] == ["0001", "0002"]
-
-
-def dead_pid() -> int:
-    """The pid of a process that has exited (and was reaped)."""
-    child = os.fork()
-    if child == 0:
-        os._exit(0)
-    os.waitpid(child, 0)
-    return child
 
 
 def test_lineage_names_are_checked(tmp_path: Path) -> None:

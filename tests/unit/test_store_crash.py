@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from certv6.store import FILES, Store
+from fakes.system import require_tool
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 SYSCALLS = ("rename", "renameat", "renameat2", "symlink", "symlinkat", "unlink", "unlinkat")
@@ -41,12 +41,7 @@ Store(Path(sys.argv[1])).ensure().lineages.get("www").add_version(
 
 
 def strace() -> str:
-    found = shutil.which("strace")
-    if found is None:
-        if os.environ.get("CERTV6_REQUIRE_LAB") == "1":
-            pytest.fail("CI must run the kill-point tests: install the Debian package strace")
-        pytest.skip("strace is not installed")
-    return found
+    return require_tool("strace", "strace")
 
 
 def write(state: Path, tag: str, *strace_args: str) -> subprocess.CompletedProcess[str]:

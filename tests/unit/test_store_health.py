@@ -15,6 +15,7 @@ from certv6 import fsatomic
 from certv6.store import FILES, Health, Store, hold_lock
 from certv6.store.health import DONE, FAILED
 from fakes.clock import FakeClock
+from fakes.system import dead_pid
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 CONFIG = {"domains": ["www.example"], "provider": "rfc2136"}
@@ -22,14 +23,6 @@ CONFIG = {"domains": ["www.example"], "provider": "rfc2136"}
 
 def files(tag: str) -> dict[str, bytes]:
     return {name: f"{tag}:{name}".encode() for name in FILES}
-
-
-def dead_pid() -> int:
-    child = os.fork()
-    if child == 0:
-        os._exit(0)
-    os.waitpid(child, 0)
-    return child
 
 
 @pytest.fixture

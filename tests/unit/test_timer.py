@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
@@ -19,6 +18,7 @@ from certv6 import units
 from certv6.errors import ConfigError
 from certv6.service import schedule as use_case
 from certv6.settings import Settings, load_settings
+from fakes.system import require_tool
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 CERTV6 = str(Path(sys.executable).parent / "certv6")
@@ -113,12 +113,7 @@ def test_sandbox_follows_the_config() -> None:
 
 
 def systemd_analyze() -> str:
-    found = shutil.which("systemd-analyze")
-    if found is None:
-        if os.environ.get("CERTV6_REQUIRE_LAB") == "1":
-            pytest.fail("CI must verify the units: install the Debian package systemd")
-        pytest.skip("systemd-analyze is not installed")
-    return found
+    return require_tool("systemd-analyze", "systemd")
 
 
 @pytest.mark.parametrize("allow_ipv4", [False, True])

@@ -20,10 +20,8 @@ targets not yet done), and so does ``certv6 install --name``.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +30,9 @@ from certv6 import install, keys
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.errors import ConfigError, InstallError, StoreError
 from certv6.install import InstallSpec, Material, TargetReport
-from certv6.renewal import parse_time
+from certv6.service.install_targets import Targets, done_already, record, target_key
 from certv6.settings import Settings
-from certv6.store import Health, Lineage, Store, Version, hold_lock
+from certv6.store import Lineage, Store, Version, hold_lock
 
 log = logging.getLogger("certv6")
 
@@ -142,18 +140,13 @@ def stored_lineage(settings: Settings, name: str) -> Lineage:
     return lineage
 
 
-def target_key(spec: InstallSpec) -> str:
-    """How health.json names an install target: its kind and directory."""
-    return f"{spec.target} {spec.directory}"
-
-
 def _nothing_to_install(settings: Settings, name: str, clock: Clock) -> None:
     lineage = Store(settings.state_dir).lineages.get(name)
     snapshot = lineage.snapshot()
     if snapshot is None or snapshot.problem or not snapshot.health.install_owed:
         return
     version = snapshot.current.rsplit("/", 1)[-1]
-    _record(lineage, lambda health: health.installed(version, clock.now()))
+    record(lineage, lambda health: health.installed(version, clock.now()))
 
 
 def _install(
@@ -169,14 +162,14 @@ def _install(
         log.info("install: %s (%s)", name, version.directory)
         # Owed from now until every target is done: a run killed half-way through
         # leaves it owed, and the next run installs again (issue #23).
-        _record(lineage, lambda health: health.installing(version.name, clock.now()))
-        done = _done_already(lineage.health(), version.name) if owed_only else set()
+        record(lineage, lambda health: health.installing(version.name, clock.now()))
+        done = done_already(lineage.health(), version.name) if owed_only else set()
         specs = tuple(spec for spec in config.specs if target_key(spec) not in done)
-        targets = _Targets(lineage, version, clock).install(specs, material)
+        targets = Targets(lineage, version, clock).install(specs, material)
         if config.deploy_hook is not None:
             env = deploy_hook_environment(lineage, version, material, targets)
             _run_deploy_hook(lineage, version, config, env, clock)
-        _record(lineage, lambda health: health.installed(version.name, clock.now()))
+        record(lineage, lambda health: health.installed(version.name, clock.now()))
     return InstallReport(
         name,
         material.leaf_sha256(),
@@ -185,89 +178,6 @@ def _install(
         config.deploy_hook is not None,
         tuple(sorted(done)),
     )
-
-
-def _done_already(health: Health, version: str) -> set[str]:
-    """Targets that already serve ``version`` (the state kept for each names its version)."""
-    if health.install is None:
-        return set()
-    targets = health.install.targets.items()
-    return {key for key, state in targets if state.state == "done" and state.version == version}
-
-
-@dataclass(frozen=True, slots=True)
-class _Targets:
-    """Each install table in turn, every outcome recorded in the lineage's health."""
-
-    lineage: Lineage
-    version: Version
-    clock: Clock
-
-    def install(
-        self, specs: tuple[InstallSpec, ...], material: Material
-    ) -> tuple[TargetReport, ...]:
-        reports: list[TargetReport] = []
-        failures: list[InstallError] = []
-        for spec in specs:
-            try:
-                reports.append(self._one(spec, material))
-            except InstallError as error:
-                failures.append(error)
-        if failures:
-            raise _combined(failures)
-        return tuple(reports)
-
-    def _one(self, spec: InstallSpec, material: Material) -> TargetReport:
-        key, version, now = target_key(spec), self.version.name, self.clock.now()
-        _record(self.lineage, lambda h: h.target_pending(key, version, now))
-        try:
-            report = install.install_target(spec, material, clock=self.clock)
-        except InstallError as error:
-            failed = f"{error.message} ({error.hint})" if error.hint else error.message
-            step = error.step
-            _record(
-                self.lineage,
-                lambda h: h.target_failed(key, version, now, error=failed, step=step),
-            )
-            raise
-        verified = tuple(str(each.endpoint) for each in report.verified)
-        not_after = _not_after(self.version)
-        _record(
-            self.lineage,
-            lambda h: h.target_done(key, version, now, verified=verified, not_after=not_after),
-        )
-        return report
-
-
-def _combined(failures: list[InstallError]) -> InstallError:
-    for later in failures[1:]:
-        log.error("%s (%s)", later, later.hint)
-    first = failures[0]
-    if len(failures) == 1:
-        return first
-    combined = InstallError(
-        f"{first.message}\n  ({len(failures) - 1} more target(s) failed, see above)",
-        step=first.step,
-        hint=first.hint,
-    )
-    combined.__cause__ = first
-    return combined
-
-
-def _record(lineage: Lineage, change: Callable[[Health], Health]) -> None:
-    # A health record that cannot be written must not undo an install that worked;
-    # the next run then sees the install as still owed and does it again.
-    try:
-        lineage.update_health(change)
-    except StoreError as error:
-        log.warning("%s: cannot record the install state: %s", lineage.name, error)
-
-
-def _not_after(version: Version) -> datetime.datetime | None:
-    try:
-        return parse_time(version.meta["not_after"])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _material(lineage: Lineage, version: Version) -> Material:
@@ -309,14 +219,14 @@ def _run_deploy_hook(
         )
     except InstallError as error:
         failed = error.message
-        _record(
+        record(
             lineage,
             lambda h: h.target_failed(
                 DEPLOY_HOOK, version.name, now, error=failed, step=DEPLOY_HOOK
             ),
         )
         raise
-    _record(
+    record(
         lineage,
         lambda h: h.target_done(DEPLOY_HOOK, version.name, now, verified=(), not_after=None),
     )

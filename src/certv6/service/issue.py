@@ -28,7 +28,7 @@ from certv6.service.account import connect_account, register
 from certv6.service.cleanup import cleanup_published, cleanup_stale
 from certv6.service.doctor import require_caa_permits
 from certv6.service.install import install_config
-from certv6.service.issue_policy import Reissue, check_existing
+from certv6.service.issue_policy import Reissue, changed_while_waiting, check_existing
 from certv6.service.runtime import (
     build_dns,
     build_provider,
@@ -116,7 +116,9 @@ def issue(
             what=f"certificate {name!r}",
         ),
     ):
-        changed = _changed_while_waiting(store.lineages.get(name), request, clock)
+        changed = changed_while_waiting(
+            store.lineages.get(name), request.expected_current, renewal=request.renewal, clock=clock
+        )
         if changed:
             return kept(store.lineages.get(name), changed)
         warming = _warm_dns_answers(dns, identifiers)
@@ -165,22 +167,6 @@ def issue(
         result.not_after.strftime("%Y-%m-%d %H:%M UTC"),
     )
     return replace(result, timings={**steps.timings, "total": steps.total()})
-
-
-def _changed_while_waiting(lineage: Lineage, request: IssueRequest, clock: Clock) -> str:
-    """Why not to order after all: another run stored a new version while we waited."""
-    if request.renewal and request.expected_current is None:
-        return ""  # a dry run's scratch store, or a caller that saw nothing to compare
-    if lineage.directory.is_dir():
-        # What a killed run left here is ours to finish now: we hold the lock.
-        if lineage.health().switch is not None:
-            lineage.finish_switch(clock.now())
-        lineage.sweep()
-    snapshot = lineage.snapshot()
-    now_current = snapshot.current if snapshot is not None and not snapshot.empty else None
-    if now_current == request.expected_current:
-        return ""
-    return f"another certv6 run stored {now_current} while this one waited for the lock; keeping it"
 
 
 def kept(lineage: Lineage, reason: str) -> IssueResult:

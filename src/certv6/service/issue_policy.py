@@ -18,9 +18,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from certv6.clock import Clock
 from certv6.errors import ConfigError
 from certv6.service.renew.plan import candidate_of
-from certv6.store import Snapshot, Store
+from certv6.store import Lineage, Snapshot, Store
 
 log = logging.getLogger("certv6")
 
@@ -115,3 +116,25 @@ def _refuse_duplicates(
                 hint=f"use --name {other.name}, or remove it first: certv6 delete --name "
                 f"{other.name} (another --key-type makes a second certificate on purpose)",
             )
+
+
+def changed_while_waiting(
+    lineage: Lineage, expected: str | None, *, renewal: bool, clock: Clock
+) -> str:
+    """Why not to order after all: another run stored a new version while this one waited
+    for the certificate's lock ('' when nothing changed). Call it holding that lock.
+
+    ``expected`` is the version seen before waiting (None: no certificate yet).
+    """
+    if renewal and expected is None:
+        return ""  # a dry run's scratch store: nothing to compare with
+    if lineage.directory.is_dir():
+        # What a killed run left here is ours to finish now: we hold the lock.
+        if lineage.health().switch is not None:
+            lineage.finish_switch(clock.now())
+        lineage.sweep()
+    snapshot = lineage.snapshot()
+    now_current = snapshot.current if snapshot is not None and not snapshot.empty else None
+    if now_current == expected:
+        return ""
+    return f"another certv6 run stored {now_current} while this one waited for the lock; keeping it"

@@ -18,18 +18,10 @@ from certv6.store.accounts import AccountFiles, account_files, all_accounts
 from certv6.store.atomic import make_dirs, write_atomic
 from certv6.store.health import Health, TargetState
 from certv6.store.ledger import Ledger, LedgerEntry
-from certv6.store.lineage import (
-    FILES,
-    REPAIR,
-    Lineage,
-    Lineages,
-    Snapshot,
-    Version,
-    check_lineage_name,
-    config_problem,
-)
+from certv6.store.lineage import FILES, Lineage, Lineages, Version, check_lineage_name
 from certv6.store.locks import hold_lock, lock_is_free
 from certv6.store.recovery import needs_recovery, recover
+from certv6.store.snapshot import REPAIR, Snapshot, config_problem
 
 __all__ = [
     "FILES",

@@ -29,7 +29,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +38,22 @@ from certv6.errors import ConfigError, StoreError
 from certv6.store.atomic import PRIVATE, PUBLIC, fsync_dir, make_dirs, replace_symlink, write_atomic
 from certv6.store.health import Health
 from certv6.store.locks import directory_lock
+from certv6.store.snapshot import (
+    ARI_FILE,
+    CONFIG_FILE,
+    HEALTH_FILE,
+    REPAIR,
+    Snapshot,
+    config_problem,
+    read_health,
+    read_json,
+    read_snapshot,
+)
 from certv6.syntax import VERSION_DIR
 
 log = logging.getLogger("certv6")
 
 FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
-ARI_FILE = "ari.json"  # renewal info (RFC 9773) last fetched, written by `certv6 renew`
-HEALTH_FILE = "health.json"
-CONFIG_FILE = "lineage.json"
-REPAIR = "certv6 check-store --repair"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _INCOMING = re.compile(r"^\.incoming-\d{4,}-(\d+)$")
 
@@ -134,7 +141,7 @@ class Lineage:
 
     def health(self) -> Health:
         """health.json; a lineage without one (older certv6) has an empty record."""
-        return _read_health(str(self.directory / HEALTH_FILE))
+        return read_health(str(self.directory / HEALTH_FILE))
 
     def update_health(self, change: Callable[[Health], Health]) -> Health:
         """Read, change and write health.json, one process at a time.
@@ -282,7 +289,7 @@ class Lineage:
 
         A torn or foreign file reads as nothing: the CA is then simply asked again.
         """
-        return _read_json(os.path.join(self.directory, ARI_FILE))
+        return read_json(os.path.join(self.directory, ARI_FILE))
 
     def save_ari_state(self, state: Mapping[str, Any]) -> None:
         write_atomic(self.directory / ARI_FILE, _json(state), PUBLIC)
@@ -293,32 +300,7 @@ class Lineage:
         ``certv6 renew`` reads this for every lineage on every run, so it lists the
         directory once and reads only small JSON files, never a PEM (bench/renew.py).
         """
-        return _snapshot(self)
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """One lineage as found on disk. ``meta`` is {} when unreadable.
-
-    ``problem`` (with its ``hint``) says why it cannot be renewed as it is;
-    ``empty`` means it holds no certificate at all (an issuance that never got
-    as far as storing one); ``leftovers`` are dot-names a killed run may have left.
-    """
-
-    lineage: Lineage
-    meta: Mapping[str, Any]
-    ari: Mapping[str, Any] | None
-    health: Health = field(default_factory=Health)
-    config: Mapping[str, Any] = field(default_factory=dict)
-    current: str = ""
-    problem: str = ""
-    hint: str = ""
-    empty: bool = False
-    leftovers: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return self.lineage.name
+        return read_snapshot(self)
 
 
 class Lineages:
@@ -360,116 +342,6 @@ class Lineages:
         return removed
 
 
-def config_problem(data: Any) -> str:
-    """Why ``data`` is not a lineage.json certv6 can renew from ('' when it is one)."""
-    if not isinstance(data, dict):
-        return f"holds {type(data).__name__}, not an object"
-    domains = data.get("domains")
-    if not isinstance(domains, list) or not domains:
-        return "names no domains (a list of names)"
-    if not all(isinstance(domain, str) and domain for domain in domains):
-        return "'domains' holds something that is not a name"
-    return ""
-
-
-def _snapshot(lineage: Lineage) -> Snapshot | None:
-    base = str(lineage.directory)
-    try:
-        names = set(os.listdir(base))
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as error:
-        return Snapshot(lineage, {}, None, problem=f"cannot list {base}: {error.strerror}")
-    health = _read_health(os.path.join(base, HEALTH_FILE)) if HEALTH_FILE in names else Health()
-    ari = _read_json(os.path.join(base, ARI_FILE)) if ARI_FILE in names else None
-    target = _readlink(os.path.join(base, "current")) if "current" in names else None
-    meta = (_read_json(os.path.join(base, target, "meta.json")) or {}) if target else {}
-    config, unreadable = _read_config(os.path.join(base, CONFIG_FILE), CONFIG_FILE in names)
-    empty = target is None and CONFIG_FILE not in names and not lineage.versions()
-    problem, hint = _problem(lineage, target, bool(meta), unreadable, health, empty=empty)
-    return Snapshot(
-        lineage,
-        meta,
-        ari,
-        health,
-        config,
-        target or "",
-        problem,
-        hint,
-        empty,
-        tuple(sorted(name for name in names if name.startswith("."))),
-    )
-
-
-def _problem(
-    lineage: Lineage,
-    target: str | None,
-    has_meta: bool,
-    unreadable: str,
-    health: Health,
-    *,
-    empty: bool,
-) -> tuple[str, str]:
-    """Why the lineage cannot be renewed as it is, and the fix ('' when it can)."""
-    if health.switch is not None or empty:
-        return _unfinished(health, empty=empty)
-    if target is None:
-        versions = lineage.versions()
-        fix = (
-            f"{REPAIR} points it at versions/{versions[-1].name}" if versions else "issue it again"
-        )
-        return "has no 'current' link", fix
-    if not has_meta and not os.path.isdir(os.path.join(lineage.directory, target)):
-        return (
-            f"'current' points at {target}, which is missing",
-            f"{REPAIR} points it at the newest complete version",
-        )
-    if unreadable:
-        return f"{CONFIG_FILE} {unreadable}", f"{REPAIR} restores it from the current version"
-    if health.damaged:
-        return (
-            f"{HEALTH_FILE} {health.damaged}",
-            f"{REPAIR} resets it (the next run installs the certificate again)",
-        )
-    return "", ""
-
-
-def _unfinished(health: Health, *, empty: bool) -> tuple[str, str]:
-    if health.switch is not None:
-        return (
-            f"interrupted while making version {health.switch.version} current",
-            "the next certv6 renew (or install) finishes it",
-        )
-    return "holds no certificate (an interrupted first issuance)", f"{REPAIR} removes it"
-
-
-def _read_config(path: str, present: bool) -> tuple[dict[str, Any], str]:
-    if not present:
-        return {}, "is missing"
-    try:
-        with open(path, "rb") as handle:
-            data = json.loads(handle.read())
-    except OSError as error:
-        return {}, f"cannot be read ({error.strerror})"
-    except ValueError as error:
-        return {}, f"is not JSON ({error})"
-    problem = config_problem(data)
-    return (dict(data), "") if not problem else ({}, problem)
-
-
-def _read_health(path: str) -> Health:
-    try:
-        with open(path, "rb") as handle:
-            data = json.loads(handle.read())
-    except FileNotFoundError:
-        return Health()
-    except OSError as error:
-        return Health(damaged=f"cannot be read ({error.strerror})")
-    except ValueError as error:
-        return Health(damaged=f"is not JSON ({error})")
-    return Health.from_json(data)
-
-
 def _dead_incoming(directory: Path) -> list[str]:
     try:
         names = os.listdir(directory)
@@ -483,28 +355,12 @@ def _dead_incoming(directory: Path) -> list[str]:
     return found
 
 
-def _readlink(path: str) -> str | None:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return None
-
-
 def _damaged(path: Path, why: str) -> StoreError:
     return StoreError(f"{path} {why}", hint=f"{REPAIR} restores it from the current version")
 
 
-def _read_json(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path, "rb") as handle:
-            data = json.loads(handle.read())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _read_meta(directory: Path) -> dict[str, Any]:
-    return _read_json(str(directory / "meta.json")) or {}
+    return read_json(str(directory / "meta.json")) or {}
 
 
 def _json(value: Mapping[str, Any]) -> bytes:

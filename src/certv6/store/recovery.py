@@ -19,8 +19,8 @@ import datetime
 import logging
 from pathlib import Path
 
-from certv6.store.lineage import Snapshot
 from certv6.store.locks import lock_is_free
+from certv6.store.snapshot import Snapshot
 
 log = logging.getLogger("certv6")
 

@@ -61,7 +61,7 @@ def assess(found: Candidate, *, now: datetime.datetime, thresholds: Thresholds) 
     """The verdict on one lineage as ``scan`` found it."""
     if found.problem:
         if found.health.switch is not None:
-            return Verdict(WARNING, (f"interrupted: {found.problem}",), found.hint)
+            return Verdict(WARNING, (found.problem,), found.hint)
         return Verdict(CRITICAL, (f"damaged: {found.problem}",), found.hint, damaged=True)
     found_problems: list[tuple[int, str, str]] = []
     certificate = found.certificate

@@ -128,8 +128,9 @@ def _problem(
 def _unfinished(health: Health, *, empty: bool) -> tuple[str, str]:
     if health.switch is not None:
         return (
-            f"interrupted while making version {health.switch.version} current",
-            "the next certv6 renew (or install) finishes it",
+            f"version {health.switch.version} is being made current (or a run doing it "
+            "was interrupted)",
+            "the next certv6 renew (or install) finishes an interrupted switch",
         )
     return "holds no certificate (an interrupted first issuance)", f"{REPAIR} removes it"
 

@@ -30,7 +30,7 @@ from certv6 import install, keys
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.errors import ConfigError, InstallError, StoreError
 from certv6.install import InstallSpec, Material, TargetReport
-from certv6.service.install_targets import Targets, done_already, record, target_key
+from certv6.service.install_targets import Targets, done_already, target_key
 from certv6.settings import Settings
 from certv6.store import Lineage, Store, Version, hold_lock
 
@@ -146,7 +146,7 @@ def _nothing_to_install(settings: Settings, name: str, clock: Clock) -> None:
     if snapshot is None or snapshot.problem or not snapshot.health.install_owed:
         return
     version = snapshot.current.rsplit("/", 1)[-1]
-    record(lineage, lambda health: health.installed(version, clock.now()))
+    lineage.record(lambda health: health.installed(version, clock.now()))
 
 
 def _install(
@@ -162,14 +162,14 @@ def _install(
         log.info("install: %s (%s)", name, version.directory)
         # Owed from now until every target is done: a run killed half-way through
         # leaves it owed, and the next run installs again (issue #23).
-        record(lineage, lambda health: health.installing(version.name, clock.now()))
+        lineage.record(lambda health: health.installing(version.name, clock.now()))
         done = done_already(lineage.health(), version.name) if owed_only else set()
         specs = tuple(spec for spec in config.specs if target_key(spec) not in done)
         targets = Targets(lineage, version, clock).install(specs, material)
         if config.deploy_hook is not None:
             env = deploy_hook_environment(lineage, version, material, targets)
             _run_deploy_hook(lineage, version, config, env, clock)
-        record(lineage, lambda health: health.installed(version.name, clock.now()))
+        lineage.record(lambda health: health.installed(version.name, clock.now()))
     return InstallReport(
         name,
         material.leaf_sha256(),
@@ -219,15 +219,13 @@ def _run_deploy_hook(
         )
     except InstallError as error:
         failed = error.message
-        record(
-            lineage,
+        lineage.record(
             lambda h: h.target_failed(
                 DEPLOY_HOOK, version.name, now, error=failed, step=DEPLOY_HOOK
             ),
         )
         raise
-    record(
-        lineage,
+    lineage.record(
         lambda h: h.target_done(DEPLOY_HOOK, version.name, now, verified=(), not_after=None),
     )
     log.info("deploy hook ran: %s", install.display(hook))

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from certv6 import install
 from certv6.clock import Clock
-from certv6.errors import InstallError, StoreError
+from certv6.errors import InstallError
 from certv6.install import InstallSpec, Material, TargetReport
 from certv6.renewal import parse_time
 from certv6.store import Health, Lineage, Version
@@ -61,21 +60,19 @@ class Targets:
 
     def _one(self, spec: InstallSpec, material: Material) -> TargetReport:
         key, version, now = target_key(spec), self.version.name, self.clock.now()
-        record(self.lineage, lambda h: h.target_pending(key, version, now))
+        self.lineage.record(lambda h: h.target_pending(key, version, now))
         try:
             report = install.install_target(spec, material, clock=self.clock)
         except InstallError as error:
             failed = f"{error.message} ({error.hint})" if error.hint else error.message
             step = error.step
-            record(
-                self.lineage,
+            self.lineage.record(
                 lambda h: h.target_failed(key, version, now, error=failed, step=step),
             )
             raise
         verified = tuple(str(each.endpoint) for each in report.verified)
         not_after = _not_after(self.version)
-        record(
-            self.lineage,
+        self.lineage.record(
             lambda h: h.target_done(key, version, now, verified=verified, not_after=not_after),
         )
         return report
@@ -94,15 +91,6 @@ def _combined(failures: list[InstallError]) -> InstallError:
     )
     combined.__cause__ = first
     return combined
-
-
-def record(lineage: Lineage, change: Callable[[Health], Health]) -> None:
-    # A health record that cannot be written must not undo an install that worked;
-    # the next run then sees the install as still owed and does it again.
-    try:
-        lineage.update_health(change)
-    except StoreError as error:
-        log.warning("%s: cannot record the install state: %s", lineage.name, error)
 
 
 def _not_after(version: Version) -> datetime.datetime | None:

@@ -20,8 +20,6 @@ from certv6.service.status import CRITICAL, OK, Thresholds, Verdict, assess
 from certv6.settings import Settings
 from certv6.store import Store
 
-SCHEMA = 2  # list --json: the health fields were added in 2
-
 
 @dataclass(frozen=True, slots=True)
 class CertificateSummary:

@@ -155,6 +155,17 @@ class Lineage:
             write_atomic(self.directory / HEALTH_FILE, _json(health.to_json()), PUBLIC)
         return health
 
+    def record(self, change: Callable[[Health], Health]) -> None:
+        """``update_health`` for outcomes that must not undo what already worked.
+
+        A record that cannot be written is logged; the next run then sees the old
+        record (an install still owed, say) and does that step again.
+        """
+        try:
+            self.update_health(change)
+        except StoreError as error:
+            log.warning("%s: cannot record the outcome: %s", self.name, error)
+
     # --- new versions ---------------------------------------------------------------------
 
     def add_version(

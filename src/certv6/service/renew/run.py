@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from certv6.clock import Clock
-from certv6.errors import CertV6Error, StoreError
+from certv6.errors import CertV6Error
 from certv6.service.install import install_configured
 from certv6.service.issue import IssueResult
 from certv6.service.renew.ca import (
@@ -148,7 +148,7 @@ def _renewed(found: Candidate, run: _Run) -> Outcome:
             found.name, RENEWED, "dry run: staging issued", result.domains, result.not_after
         )
     if result.kept:
-        return changed_while_waiting(found, result.directory.name)
+        return changed_while_waiting(found, f"versions/{result.directory.name}")
     _attempted(found, run, "", 0)
     problem, step, hint = _after_renewal(found, result, settings, sessions, run)
     detail = f"renewed, valid until {result.not_after:%Y-%m-%d}"
@@ -214,21 +214,14 @@ def _install_and_hook(
     problem = run_hook("deploy", settings.deploy_hook, env)
     if problem:
         return problem, "deploy-hook", "it runs again at the next certv6 renew"
-    _record(lineage, Health.deploy_hook_ran)
+    lineage.record(Health.deploy_hook_ran)
     return "", "", ""
 
 
 def _attempted(found: Candidate, run: _Run, error: str, exit_code: int) -> None:
     if run.scratch is None:
         now = run.clock.now()
-        _record(found.lineage, lambda health: health.attempted(now, error, exit_code))
-
-
-def _record(lineage: Lineage, change: Callable[[Health], Health]) -> None:
-    try:
-        lineage.update_health(change)
-    except StoreError as error:
-        log.warning("%s: cannot record the outcome: %s", lineage.name, error)
+        found.lineage.record(lambda health: health.attempted(now, error, exit_code))
 
 
 def _post_env(outcomes: Iterable[Outcome]) -> dict[str, str]:

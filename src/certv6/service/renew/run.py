@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -97,7 +97,7 @@ def renew_due(
         for each in due:
             outcomes[each.name] = _renewed(each, run)
         for each in owed:
-            outcomes[each.name] = _finish_install(each, run)
+            outcomes[each.name] = _guarded(_finish_install, each, run)
     finally:
         if hooks:
             problems.append(run_hook("post", settings.post_hook, _post_env(outcomes.values())))
@@ -172,10 +172,24 @@ def _after_renewal(
 ) -> tuple[str, str, str]:
     """Installer, deploy hook, the new certificate's renewal info; (problem, step, hint)."""
     problem = _install_and_hook(found.lineage, result.domains, settings, run)
-    # RFC 9773 4.3: ask about the new certificate right after issuance.
-    fresh = candidate(found.lineage, now=run.clock.now())
-    refresh_ari(fresh, sessions, settings.server, clock=run.clock, rng=run.rng)
+    # RFC 9773 4.3: ask about the new certificate right after issuance. Not asking
+    # (or not keeping the answer) only delays that: the next run asks again.
+    try:
+        fresh = candidate(found.lineage, now=run.clock.now())
+        refresh_ari(fresh, sessions, settings.server, clock=run.clock, rng=run.rng)
+    except CertV6Error as error:
+        log.warning("%s: renewal info not kept: %s", found.name, error)
     return problem
+
+
+def _guarded(step: Callable[[Candidate, _Run], Outcome], found: Candidate, run: _Run) -> Outcome:
+    try:
+        return step(found, run)
+    except Exception as error:  # a bug in one certificate's step must not stop the others
+        log.debug("%s: internal error", found.name, exc_info=True)
+        detail = f"internal error: {type(error).__name__}: {error} (--debug shows more)"
+        log.error("%s: %s", found.name, detail)
+        return Outcome(found.name, FAILED, detail, _domains(found), step="install")
 
 
 def _finish_install(found: Candidate, run: _Run) -> Outcome:

@@ -3,15 +3,17 @@
     python bench/renew.py [--count 1000] [--runs 7]
 
 Builds COUNT lineages in a temporary state directory, laid out as certv6 writes
-them (lineage.json, versions/0001/ with meta.json, the current link, ari.json),
-none of them due: half with renewal info from a CA that offers ARI (window and
-next check in the future), half from a CA without ARI (looked at again in a
-week). Then times RUNS cold `certv6 renew` processes, as the systemd timer
-starts them, next to `certv6 --version` (interpreter + click start-up).
+them (lineage.json, versions/0001/ with meta.json, the current link, ari.json,
+health.json with the install done), none of them due: half with renewal info
+from a CA that offers ARI (window and next check in the future), half from a CA
+without ARI (looked at again in a week). Then times RUNS cold `certv6 renew`
+processes, as the systemd timer starts them, next to `certv6 --version`
+(interpreter + click start-up).
 
 The config points the CA at a closed port on [::1]: a run that touched the
 network would fail and the script says so. Target (issue #6): well under a
-second for 1,000 certificates. Prints figures; asserts nothing about time.
+second for 1,000 certificates, with each lineage's health read too (issue #13).
+Prints figures; asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -58,6 +60,34 @@ def write_lineage(certificates: Path, index: int) -> None:
     config = {"domains": [name], "key_type": "ec256", "provider": "rfc2136", "profile": None}
     (lineage / "lineage.json").write_text(json.dumps(config))
     (lineage / "ari.json").write_text(json.dumps(ari_state(index, serial, not_before)))
+    (lineage / "health.json").write_text(json.dumps(health(serial, not_before)))
+
+
+def health(serial: str, issued: datetime.datetime) -> dict[str, object]:
+    """A healthy lineage: issued, renewed without failure, installed into nginx."""
+    target = {
+        "state": "done",
+        "at": iso(issued),
+        "version": "0001",
+        "verified": ["[2001:db8::10]:443"],
+        "served_version": "0001",
+        "served_not_after": iso(issued + datetime.timedelta(days=90)),
+    }
+    return {
+        "switch": None,
+        "issued": {"at": iso(issued), "serial": serial},
+        "attempt": {"at": iso(issued), "ok": True, "error": None, "exit_code": 0},
+        "failures": 0,
+        "failing_since": None,
+        "install": {
+            "version": "0001",
+            "since": iso(issued),
+            "owed": False,
+            "deploy_hook": False,
+            "targets": {"nginx /etc/ssl/certv6/site/nginx": target},
+        },
+        "revoked": None,
+    }
 
 
 def ari_state(index: int, serial: str, not_before: datetime.datetime) -> dict[str, object]:

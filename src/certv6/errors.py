@@ -19,8 +19,12 @@
     ├── StoreError                    exit 9   state directory, atomic writes
     │   └── LockBusy                  exit 11  another certv6 holds the lock
     ├── InstallError                  exit 10  config test, reload or verification failed
-    └── RenewFailed                   exit 12  `certv6 renew`: some certificates failed (others may
-                                               have renewed; the summary says which)
+    ├── RenewFailed                   exit 12  `certv6 renew`: some certificates failed (others may
+    │                                          have renewed; the summary says which)
+    └── CleanupIncomplete             exit 14  interrupted, and some published TXT values could
+                                               not be removed: they are in the ledger
+
+An interrupt (Ctrl-C, SIGTERM) whose cleanup worked exits 130 (EXIT_INTERRUPTED).
 
 Third-party exceptions are converted once, in the module that owns the library,
 with ``raise ... from`` so ``--debug`` still shows where they came from.
@@ -170,6 +174,13 @@ class InstallError(CertV6Error):
     def __init__(self, message: str, *, step: str = "", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.step = step
+
+
+class CleanupIncomplete(CertV6Error):
+    """Interrupted (SIGINT/SIGTERM), and removing the published TXT values failed too."""
+
+    exit_code = 14
+    default_hint = "run 'certv6 cleanup --stale' once the DNS provider answers again"
 
 
 class RenewFailed(CertV6Error):

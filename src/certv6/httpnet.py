@@ -241,6 +241,12 @@ def _explain_connection(
             f"cannot reach {what} at {shown}: no IPv6 route",
             "check the host's IPv6 default route ('certv6 doctor'), or set HTTPS_PROXY",
         )
+    if "[Errno 111]" in str(error):
+        # Reached over IPv6, and nothing listens: the server is down, not the network.
+        return (
+            f"{what} at {shown} refused the connection: nothing listens there",
+            f"{what} is down or the URL's port is wrong; the next run tries again",
+        )
     return None
 
 

@@ -135,6 +135,11 @@ def decide(
     return Decision(at <= now, at, f"{share} of the lifetime left", check)
 
 
+def revoked(at: datetime.datetime, reason: str) -> Decision:
+    """A certificate revoked through certv6 is due at once (issue #13): replace it."""
+    return Decision(True, at, f"revoked ({reason})", check_ari=False)
+
+
 def retry_interval(retry_after: datetime.timedelta | None) -> datetime.timedelta:
     """When to ask again: the CA's Retry-After within [1 min, 1 day], else 6 hours."""
     if retry_after is None:

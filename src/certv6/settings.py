@@ -8,6 +8,7 @@
     resolvers = ["[2001:db8::53]:53"]
     staging_server = "letsencrypt-staging"    # certv6 renew --dry-run (docs/renewal.md)
     deploy_hook = "systemctl reload nginx"    # also pre_hook, post_hook: certbot's
+    metrics_file = "/var/lib/node_exporter/textfile/certv6.prom"  # after each renew
 
     [provider.rfc2136]
     key_file = "/etc/certv6/tsig.key"
@@ -82,6 +83,8 @@ class Settings:
     pre_hook: str | None = None
     post_hook: str | None = None
     deploy_hook: str | None = None
+    # Prometheus textfile-collector metrics, rewritten after every `certv6 renew`.
+    metrics_file: Path | None = None
     providers: Mapping[str, ProviderSettings] = field(
         default_factory=lambda: types.MappingProxyType({})
     )
@@ -91,7 +94,7 @@ class Settings:
     config_path: Path | None = None
 
 
-_PATHS = {"state_dir", "ca_bundle", "eab_hmac_key_file"}
+_PATHS = {"state_dir", "ca_bundle", "eab_hmac_key_file", "metrics_file"}
 _BOOLS = {"agree_tos", "allow_ipv4", "insecure_secrets", "discover_nat64"}
 _FLOATS = {"propagation_timeout", "poll_interval"}
 _SECONDS = {"unverified_grace"}  # 0 allowed

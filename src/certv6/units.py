@@ -8,6 +8,13 @@ on purpose, the reason is next to where it would be.
 The timer fires at 00:00 and 12:00 plus up to an hour at random, so a CA's
 clients do not all arrive at once; Persistent=true catches up a run missed
 while the machine was off.
+
+Each configured install target adds what its config test and reload write
+(TARGET_PATHS, measured by running them under ProtectSystem=strict, see
+tests/integration/test_unit_sandbox_lab.py); the standalone provider adds the
+capability to bind port 53. Hosts without systemd get a cron file instead: it
+sets PATH (cron's own is /usr/bin:/bin, where nginx -t and postfix are not)
+and logs each run to a file, while warnings still reach cron's mail.
 """
 
 from __future__ import annotations
@@ -25,6 +32,24 @@ SYSCALLS = "@system-service"
 # chown/chmod/DAC for the installer (owner, group, modes of a server's key files);
 # KILL for hooks that signal a server. Nothing else: no raw sockets, no mounts.
 CAPABILITIES = "CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_KILL"
+# The standalone provider answers the challenge zone on [::]:53 itself.
+BIND_SERVICE = "CAP_NET_BIND_SERVICE"
+# What each install target's default config test and reload write (Debian paths),
+# measured under a read-only root: nginx -t opens its pid file and error log and
+# creates its temp directories; apachectl makes /run/apache2 and, when Apache is
+# down, graceful starts it (logs). haproxy -c, postfix check and reload, doveconf -n
+# and doveadm reload only read and signal. Reloads through systemctl need nothing.
+TARGET_PATHS: dict[str, tuple[str, ...]] = {
+    "nginx": ("/run", "/var/lib/nginx", "/var/log/nginx"),
+    "apache": ("/run", "/var/log/apache2"),
+    "haproxy": (),
+    "postfix": (),
+    "dovecot": (),
+    "files": (),
+}
+# PATH for the cron file: a login shell's, so /usr/sbin and /sbin are there.
+CRON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CRON_LOG = PurePosixPath("/var/log/certv6.log")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +61,18 @@ class TimerSpec:
     state_dir: PurePosixPath
     read_write: tuple[PurePosixPath, ...] = ()  # install targets and the like
     allow_ipv4: bool = False
+    targets: tuple[str, ...] = ()  # install target kinds in the config (TARGET_PATHS)
+    bind_port_53: bool = False  # the standalone provider is configured
 
     @property
     def argv(self) -> tuple[str, ...]:
+        return self.renew_argv()
+
+    def renew_argv(self, log_file: PurePosixPath | None = None) -> tuple[str, ...]:
         # --allow-ipv4 as given to `timer install`, so the service does what the sandbox allows.
         ipv4 = ("--allow-ipv4",) if self.allow_ipv4 else ()
-        return (*self.command, "--config", str(self.config), *ipv4, "renew", "--quiet")
+        log = ("--log-file", str(log_file)) if log_file else ()
+        return (*self.command, "--config", str(self.config), *ipv4, "--quiet", *log, "renew")
 
 
 def service_unit(spec: TimerSpec) -> str:
@@ -61,7 +92,7 @@ def service_unit(spec: TimerSpec) -> str:
         *_filesystem(spec),
         f"RestrictAddressFamilies={_families(spec.allow_ipv4)}",
         "NoNewPrivileges=yes",
-        f"CapabilityBoundingSet={CAPABILITIES}",
+        *_capabilities(spec),
         "PrivateTmp=yes",
         "PrivateDevices=yes",
         "ProtectKernelTunables=yes",
@@ -104,10 +135,20 @@ def timer_unit() -> str:
     )
 
 
-def cron_line(spec: TimerSpec, *, minute: int, hour: int) -> str:
-    """An /etc/cron.d line for hosts without systemd: twice a day at a fixed random time."""
+def cron_file(spec: TimerSpec, *, minute: int, hour: int, log: PurePosixPath = CRON_LOG) -> str:
+    """/etc/cron.d/certv6 for hosts without systemd: twice a day at a fixed random time."""
+    return (
+        "# certv6 renew twice a day (certv6 timer show). PATH: cron's own is /usr/bin:/bin,\n"
+        "# where the config tests and reloads (nginx -t, postfix reload) are not found.\n"
+        f"PATH={CRON_PATH}\n" + cron_line(spec, minute=minute, hour=hour, log=log)
+    )
+
+
+def cron_line(spec: TimerSpec, *, minute: int, hour: int, log: PurePosixPath = CRON_LOG) -> str:
+    """The job line of the cron file: every run appends to ``log``; warnings go to cron's mail."""
+    argv = spec.renew_argv(log)
     # cron treats an unescaped % as a newline (crontab(5)).
-    command = " ".join(_shell_word(word).replace("%", "\\%") for word in spec.argv)
+    command = " ".join(_shell_word(word).replace("%", "\\%") for word in argv)
     return f"{minute} {hour % 12},{hour % 12 + 12} * * * root {command}\n"
 
 
@@ -116,8 +157,21 @@ def exec_line(argv: Sequence[str]) -> str:
     return " ".join(_unit_word(word) for word in argv)
 
 
+def _capabilities(spec: TimerSpec) -> list[str]:
+    if not spec.bind_port_53:
+        return [f"CapabilityBoundingSet={CAPABILITIES}"]
+    return [
+        f"CapabilityBoundingSet={CAPABILITIES} {BIND_SERVICE}",
+        # Effective only if a User= is added; root has it from the bounding set.
+        f"AmbientCapabilities={BIND_SERVICE}",
+    ]
+
+
 def _filesystem(spec: TimerSpec) -> list[str]:
-    writable = _unique([spec.state_dir, *spec.read_write])
+    for_targets = [
+        PurePosixPath(p) for target in spec.targets for p in TARGET_PATHS.get(target, ())
+    ]
+    writable = _unique([spec.state_dir, *spec.read_write, *for_targets])
     read_only = [PurePosixPath(word) for word in spec.command[:1]] + [spec.config]
     at_home = any(_under_home(path) for path in [*writable, *read_only])
     return [

@@ -62,7 +62,8 @@ class Client:
 
 
 def issue_args(name: str, domains: tuple[str, ...] | list[str]) -> list[str]:
-    argv = ["issue", "--json", "--name", name]
+    # The fault tests order anew each time, also under a name that had other domains.
+    argv = ["issue", "--json", "--name", name, "--force", "--replace-names"]
     for domain in domains:
         argv += ["-d", domain]
     return argv

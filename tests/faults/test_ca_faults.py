@@ -100,3 +100,42 @@ def test_a_long_ca_outage_fails_cleanly_and_the_next_run_gets_the_certificate(
     assert done.returncode == 0, done.stderr
     assert store_problems(client.state_dir) == []
     assert txt_left(lab, name) == set()
+
+
+def test_a_ca_restarted_mid_order_is_named_and_the_next_run_registers_again(
+    lab: Lab, client: Client
+) -> None:
+    # Pebble forgets every account when it restarts; the order in flight then meets
+    # "account does not exist" (#23: that error had no hint at all).
+    client.issue("before-restart", f"before-restart.{ZONE}")
+    name = f"restart.{ZONE}"
+    lab.set_lag(3.0)
+    proc = client.popen(*issue_args("restart", [name]))
+    try:
+        wait_for_ledger(client, proc)
+        lab.restart_pebble()
+        _out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 4, err
+    assert "the CA forgot the account while this order was open" in err, err
+    assert "hint: a CA that restarted or deactivated the account; run again" in err, err
+    assert txt_left(lab, name) == set() and client.ledger_entries == []
+    lab.set_lag(0.0)
+    again = client.run(*issue_args("restart", [name]))
+    assert again.returncode == 0, again.stderr
+    assert "registering again" in again.stderr or "account: https://" in again.stderr
+
+
+def test_a_ca_that_is_down_is_named_as_down_not_as_an_ipv6_problem(
+    lab: Lab, client: Client
+) -> None:
+    closed = lab.ca_directory.replace(":14000/", ":14999/")  # the CA's host, nothing listening
+    client.config.write_text(client.config.read_text().replace(lab.ca_directory, closed))
+    done = client.run(*issue_args("down", [f"down.{ZONE}"]))
+    assert done.returncode == 4, done.stderr
+    assert "refused the connection: nothing listens there" in done.stderr, done.stderr
+    assert "the CA is down or the URL's port is wrong" in done.stderr
+    assert "IPv6 address" not in done.stderr and "HTTPS_PROXY" not in done.stderr

@@ -108,6 +108,24 @@ def test_two_renew_runs_at_once(lab: Lab, client: Client) -> None:
     assert txt_left(lab, f"twice.{ZONE}") == set()
 
 
+def test_two_forced_renewals_at_once_renew_once(lab: Lab, client: Client) -> None:
+    # The first run is done well within the second's lock wait: the second finds the
+    # certificate changed while it waited, and does not order another one (#23).
+    client.issue("forced", f"forced.{ZONE}")
+    runs = [client.popen("renew", "--force", "--name", "forced") for _ in range(2)]
+    results = [(proc.wait(timeout=180), proc.communicate()) for proc in runs]
+    assert [code for code, _ in results] == [0, 0], results
+    outputs = sorted(out for _, (out, _) in results)
+    assert any("renewed  forced" in out for out in outputs), outputs
+    assert any(
+        "skipped  forced  another certv6 run stored versions/0002 while this one waited" in out
+        for out in outputs
+    ), outputs
+    versions = sorted(p.name for p in (client.lineage("forced") / "versions").iterdir())
+    assert versions == ["0001", "0002"], "exactly one of the two runs renewed"
+    assert txt_left(lab, f"forced.{ZONE}") == set()
+
+
 @pytest.fixture
 def client(lab: Lab, tmp_path: Path) -> Client:
     return make_client(lab, tmp_path)

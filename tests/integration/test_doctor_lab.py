@@ -202,6 +202,12 @@ def test_preflight_catches_a_key_that_cannot_write_the_cname_target(
     (written,) = checks(report, f"www.{ZONE}", "write test")
     assert written["status"] == "ok" and "removed" in written["message"]
     assert lab.txt_at(lab.primary_addr, f"_acme-challenge.www.{ZONE}.") == set()
+    assert lab.txt_at(lab.ns3_addr, "cname.challenges.test.") == set()
+    # The ledger never lies (#13): the refused canary was never published, so it is not
+    # recorded, and cleanup --stale has nothing to (fail to) remove.
+    assert list((limited.state_dir / "ledger").glob("*.json")) == []
+    cleanup = limited.run("cleanup", "--stale")
+    assert cleanup.returncode == 0 and "removed 0 stale TXT value(s)" in cleanup.stdout
 
 
 def test_user_mistakes(client: Client) -> None:

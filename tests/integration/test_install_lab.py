@@ -139,7 +139,7 @@ def test_issue_install_and_a_second_issuance_swaps_the_certificate(site: Site) -
     assert site.nginx.served_der(f"other.{ZONE}") == site.snakeoil  # SNI picks the server
     assert site.live_version() == "versions/0002"  # the failed first attempt's files stayed
     # A second issuance installs by itself: new files, config test, reload, verify.
-    second = site.client.issue(site.name, site.domain)
+    second = site.client.issue(site.name, site.domain, extra=("--force",))
     assert second["sha256"] != hashlib.sha256(first).hexdigest()
     assert site.served() == site.stored_leaf() != first
     assert site.live_version() == "versions/0003"
@@ -148,7 +148,7 @@ def test_issue_install_and_a_second_issuance_swaps_the_certificate(site: Site) -
 def test_a_failing_config_test_rolls_back_and_the_old_certificate_stays(site: Site) -> None:
     first = onboard(site)
     site.user_includes_the_snippet(extra=f"include {site.nginx.directory}/missing.conf;")
-    done = site.client.run("issue", "--name", site.name, "-d", site.domain)
+    done = site.client.run("issue", "--force", "--name", site.name, "-d", site.domain)
     assert done.returncode == 10, done.stderr
     assert "config-test" in done.stderr and "missing.conf" in done.stderr
     assert "Traceback" not in done.stderr
@@ -165,7 +165,7 @@ def test_a_reload_that_changes_nothing_is_caught_by_verification(site: Site) -> 
     first = onboard(site)
     # Like `systemctl reload` of the wrong unit: exit 0, and nginx never reloads.
     site.configure(reload=["/bin/true"], verify_timeout=3)
-    done = site.client.run("issue", "--name", site.name, "-d", site.domain)
+    done = site.client.run("issue", "--force", "--name", site.name, "-d", site.domain)
     assert done.returncode == 10, done.stderr
     assert "verify" in done.stderr and "not the new certificate" in done.stderr
     assert site.live_version() == "versions/0002"
@@ -200,7 +200,7 @@ def test_haproxy_gets_the_combined_pem_and_serves_it(lab, tmp_path: Path) -> Non
             verify=haproxy.endpoint,
             verify_timeout=10,
         )
-        client.issue(name, domain)
+        client.issue(name, domain, extra=("--force",))
         second = leaf_der((client.live(name) / "cert.pem").read_bytes())
         assert second != first
         assert haproxy.served_der(domain) == second

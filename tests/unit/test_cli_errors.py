@@ -40,7 +40,7 @@ def workdir(tmp_path: Path) -> Path:
         (["issue", "-d", "example.org", "--provider", "nope"], 3, "unknown provider 'nope'"),
         (["issue", "-d", "example.org", "--name", "../evil"], 3, "invalid certificate name"),
         (["issue", "-d", "example.org", "--server", "http://ca.example/dir"], 3, "https://"),
-        (["issue", "-d", "example.org"], 4, "cannot reach the CA"),
+        (["issue", "-d", "example.org"], 4, "the CA at [::1] refused the connection"),
         (["issue", "-d", "example.org", "--key-type", "dsa"], 2, "Invalid value"),
         (["issue"], 2, "Missing option"),
     ],
@@ -88,4 +88,4 @@ def test_insecure_secrets_flag_accepts_a_world_readable_key_file(workdir: Path) 
         "--insecure-secrets", "--config", "ok.toml", "issue", "-d", "example.org", cwd=workdir
     )
     # Past the key file check: it now fails only because the CA at [::1]:1 is not there.
-    assert done.returncode == 4 and "cannot reach the CA" in done.stderr
+    assert done.returncode == 4 and "the CA at [::1] refused the connection" in done.stderr

@@ -91,3 +91,16 @@ def test_allow_ipv4_changes_what_is_tried(workdir: Path) -> None:
     assert allowed.returncode == 4
     assert "has no IPv6 address" not in allowed.stderr  # IPv4 was tried (and found no route)
     assert "192.0.2.1" in allowed.stderr
+
+
+@needs_netns
+def test_doctor_names_a_damaged_account_key(workdir: Path) -> None:
+    from certv6.store import Store
+
+    account = Store(workdir / "state").ensure().account("https://[2001:db8::ca]/dir")
+    account.write_key(b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49")  # truncated
+    done = certv6_offline("--config", "ok.toml", "doctor", "--json", cwd=workdir)
+    report = json.loads(done.stdout)
+    (found,) = [f for f in report["checks"] if f["check"] == "account"]
+    assert found["status"] == "fail" and "truncated or overwritten" in found["message"]
+    assert f"remove {account.directory}" in found["fix"]

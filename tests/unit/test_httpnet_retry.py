@@ -239,7 +239,8 @@ def test_a_dropped_connection_mid_session_is_retried(
 def test_a_ca_that_never_answered_fails_at_once(net: Network, clock: FakeClock) -> None:
     with pytest.raises(CaUnreachable) as raised:
         net.get("https://[::1]:1/dir")
-    assert raised.value.message == "cannot reach the CA at [::1]: [Errno 111] Connection refused"
+    assert raised.value.message == "the CA at [::1] refused the connection: nothing listens there"
+    assert "the CA is down" in raised.value.hint
     assert clock.sleeps == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ from certv6.settings import Settings, load_settings
 from certv6.store import Store
 
 V1, V2 = make_material("v1"), make_material("v2")
+NOW = datetime.datetime.now(datetime.UTC)
 HEAD = 'server = "https://[::1]:1/dir"\nstate_dir = "state"\n'
 
 
@@ -30,8 +32,8 @@ def store(root: Path, material: Material, name: str = "www") -> None:
         "chain.pem": material.chain,
         "fullchain.pem": material.fullchain,
     }
-    lineage.add_version(files, {"domains": list(material.domains)})
-    lineage.save_config({"domains": list(material.domains)})
+    config = {"domains": list(material.domains)}
+    lineage.add_version(files, {"domains": list(material.domains)}, config, now=NOW)
 
 
 def configure(root: Path, text: str) -> Settings:

@@ -16,37 +16,23 @@ from pathlib import Path
 
 import pytest
 
-from certv6 import renewal
 from certv6.errors import ConfigError, LockBusy
 from certv6.service.renew import LOCK_WAIT, RenewRequest, renew
 from certv6.settings import Settings
-from certv6.store import FILES, Store, hold_lock
-from fakes import certv6_at
+from certv6.store import Store, hold_lock
+from fakes import certv6_at, lineages
 from fakes.clock import FakeClock
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 DAY = dt.timedelta(days=1)
 CERTV6 = str(Path(sys.executable).parent / "certv6")
-CLOSED_CA = "https://[::1]:9/dir"  # nothing listens: any request would fail the test
+CLOSED_CA = lineages.CLOSED_CA
 
 
 def make_lineage(
     store: Store, name: str, *, age: dt.timedelta = 5 * DAY, ari: bool = True, meta: bool = True
 ) -> None:
-    lineage = store.lineages.get(name)
-    not_before = NOW - age
-    facts = {
-        "domains": [f"{name}.example"],
-        "serial": f"{len(name):x}",
-        "not_before": not_before.isoformat(),
-        "not_after": (not_before + 90 * DAY).isoformat(),
-    }
-    lineage.add_version({f: b"not a PEM\n" for f in FILES}, facts if meta else {})
-    config = {"domains": [f"{name}.example"], "provider": "rfc2136", "server": CLOSED_CA}
-    lineage.save_config(config)
-    if ari:
-        certificate = renewal.Certificate(str(facts["serial"]), not_before, not_before + 90 * DAY)
-        lineage.save_ari_state(renewal.not_offered(certificate, now=NOW).to_json())
+    lineages.make_lineage(store, name, now=NOW, age=age, ari=ari, meta=meta)
 
 
 def tree(root: Path) -> dict[str, bytes]:

@@ -1,3 +1,4 @@
+import datetime
 import os
 import stat
 from pathlib import Path
@@ -8,6 +9,7 @@ from certv6.errors import LockBusy, StoreError
 from certv6.model import TxtRecord
 from certv6.store import FILES, Store, hold_lock, write_atomic
 from fakes.clock import FakeClock
+from fakes.system import dead_pid
 
 
 def files(tag: str) -> dict[str, bytes]:
@@ -28,29 +30,35 @@ def test_write_atomic_into_missing_directory_is_a_store_error(tmp_path: Path) ->
         write_atomic(tmp_path / "absent" / "x", b"")
 
 
+CONFIG = {"domains": ["www.example"]}
+NOW = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)
+
+
 def test_versions_switch_together_and_old_ones_stay(tmp_path: Path) -> None:
     lineage = Store(tmp_path).ensure().lineages.get("www")
-    first = lineage.add_version(files("v1"), {"n": 1})
-    lineage.save_config({"domains": ["www.example"]})
-    second = lineage.add_version(files("v2"), {"n": 2})
+    first = lineage.add_version(files("v1"), {"n": 1}, CONFIG, now=NOW)
+    second = lineage.add_version(files("v2"), {"n": 2}, CONFIG, now=NOW)
     current = lineage.current()
     assert current.directory == second.directory
     assert all(current.read(name) == f"v2:{name}".encode() for name in FILES)
     assert first.directory.is_dir() and os.readlink(lineage.current_link) == "versions/0002"
     assert stat.S_IMODE((current.directory / "privkey.pem").stat().st_mode) == 0o600
     assert stat.S_IMODE((current.directory / "fullchain.pem").stat().st_mode) == 0o644
-    assert lineage.roll_back().directory == first.directory
+    assert lineage.config() == CONFIG
+    assert current.meta["lineage"] == CONFIG  # lineage.json can be restored from it
 
 
 def test_incomplete_versions_from_a_killed_run_are_ignored_and_removed(tmp_path: Path) -> None:
     lineage = Store(tmp_path).ensure().lineages.get("www")
-    lineage.add_version(files("v1"), {})
-    leftover = lineage.directory / "versions" / ".incoming-0002-999"
-    leftover.mkdir()
-    (leftover / "privkey.pem").write_bytes(b"half")
+    lineage.add_version(files("v1"), {}, CONFIG, now=NOW)
+    legacy = lineage.directory / "versions" / ".incoming-0002-999"  # where certv6 < 0.2 put them
+    leftover = lineage.directory / f".incoming-0002-{dead_pid()}"
+    for half in (legacy, leftover):
+        half.mkdir()
+        (half / "privkey.pem").write_bytes(b"half")
     assert lineage.current().read("cert.pem") == b"v1:cert.pem"
-    lineage.add_version(files("v2"), {})
-    assert not leftover.exists()
+    lineage.add_version(files("v2"), {}, CONFIG, now=NOW)
+    assert not leftover.exists() and not legacy.exists()
     assert [p.name for p in lineage.versions()] == ["0001", "0002"]
 
 

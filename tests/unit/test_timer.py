@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
@@ -22,6 +21,7 @@ from certv6.cli import main
 from certv6.errors import ConfigError
 from certv6.service import schedule as use_case
 from certv6.settings import Settings, load_settings
+from fakes.system import require_tool
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 CERTV6 = str(Path(sys.executable).parent / "certv6")
@@ -37,6 +37,14 @@ AWKWARD = units.TimerSpec(
     config=P("/root/certv6 config/100%.toml"),
     state_dir=P("/root/state"),
     allow_ipv4=True,
+)
+SERVERS = units.TimerSpec(
+    command=("/usr/bin/certv6",),
+    config=P("/etc/certv6/certv6.toml"),
+    state_dir=P("/var/lib/certv6"),
+    read_write=(P("/etc/ssl/certv6/www/nginx"), P("/etc/ssl/certv6/mail/postfix")),
+    targets=("dovecot", "nginx", "postfix"),
+    bind_port_53=True,
 )
 
 
@@ -83,13 +91,40 @@ def test_service_unit_with_ipv4_home_and_odd_paths_golden() -> None:
     golden("certv6-ipv4-home.service", units.service_unit(AWKWARD))
 
 
+def test_service_unit_with_servers_and_standalone_golden() -> None:
+    text = units.service_unit(SERVERS)
+    golden("certv6-servers.service", text)
+    # What nginx -t writes (postfix and dovecot need nothing); port 53 for the standalone provider.
+    assert (
+        "ReadWritePaths=-/var/lib/certv6 -/etc/ssl/certv6/www/nginx -/etc/ssl/certv6/mail/postfix"
+        " -/run -/var/lib/nginx -/var/log/nginx\n" in text
+    )
+    assert "CAP_NET_BIND_SERVICE" in text and "AmbientCapabilities=CAP_NET_BIND_SERVICE" in text
+    assert "CAP_NET_BIND_SERVICE" not in units.service_unit(PLAIN)
+
+
 def test_timer_unit_golden() -> None:
     golden("certv6.timer", units.timer_unit())
 
 
-def test_cron_line_golden() -> None:
-    text = units.cron_line(PLAIN, minute=17, hour=3) + units.cron_line(AWKWARD, minute=0, hour=11)
+def test_cron_file_golden() -> None:
+    text = units.cron_file(PLAIN, minute=17, hour=3) + units.cron_line(AWKWARD, minute=0, hour=11)
     golden("certv6.cron", text)
+    path_line = next(line for line in text.splitlines() if line.startswith("PATH="))
+    assert {"/usr/sbin", "/sbin", "/usr/bin", "/bin"} <= set(path_line[5:].split(":"))
+
+
+def test_the_generated_command_line_is_one_certv6_accepts(tmp_path: Path) -> None:
+    # The units once ran `certv6 ... renew --quiet`, which renew refused (exit 2).
+    config = tmp_path / "certv6.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n')
+    spec = units.TimerSpec(command=(CERTV6,), config=P(config), state_dir=P(tmp_path / "state"))
+    log = tmp_path / "certv6.log"
+    for argv in (spec.argv, spec.renew_argv(P(log))):
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == ""  # --quiet: nothing due, nothing said
+    assert "nothing is due (0 certificate(s) checked)" in log.read_text()
 
 
 def test_sandbox_follows_the_config() -> None:
@@ -108,12 +143,7 @@ def test_sandbox_follows_the_config() -> None:
 
 
 def systemd_analyze() -> str:
-    found = shutil.which("systemd-analyze")
-    if found is None:
-        if os.environ.get("CERTV6_REQUIRE_LAB") == "1":
-            pytest.fail("CI must verify the units: install the Debian package systemd")
-        pytest.skip("systemd-analyze is not installed")
-    return found
+    return require_tool("systemd-analyze", "systemd")
 
 
 @pytest.mark.parametrize("allow_ipv4", [False, True])
@@ -127,6 +157,8 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path, allow_ipv4: bool) -> 
         state_dir=P(tmp_path / "state"),
         read_write=(P(tmp_path / "tls"),),
         allow_ipv4=allow_ipv4,
+        targets=("nginx", "dovecot") if allow_ipv4 else (),
+        bind_port_53=allow_ipv4,
     )
     (tmp_path / units.SERVICE).write_text(units.service_unit(spec))
     (tmp_path / units.TIMER).write_text(units.timer_unit())
@@ -171,10 +203,14 @@ def test_generate_uses_the_config_and_install_paths(tmp_path: Path) -> None:
         read_write=[Path("/var/log/nginx")],
         rng=random.Random(3),  # noqa: S311 (a repeatable cron time, not a secret)
     )
-    assert f"ExecStart={CERTV6} --config {tmp_path}/certv6.toml renew --quiet" in planned.service
-    rw = f"ReadWritePaths=-{tmp_path}/state -/etc/nginx/tls/www -/var/log/nginx\n"
-    assert rw in planned.service
-    assert planned.cron.endswith(f"root {CERTV6} --config {tmp_path}/certv6.toml renew --quiet\n")
+    assert f"ExecStart={CERTV6} --config {tmp_path}/certv6.toml --quiet renew" in planned.service
+    rw = f"-{tmp_path}/state -/etc/nginx/tls/www -/var/log/nginx -/run -/var/lib/nginx\n"
+    assert f"ReadWritePaths={rw}" in planned.service
+    log = "--log-file /var/log/certv6.log"
+    assert planned.cron.endswith(
+        f"root {CERTV6} --config {tmp_path}/certv6.toml --quiet {log} renew\n"
+    )
+    assert "\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n" in planned.cron
 
 
 def test_generate_needs_a_config_file(tmp_path: Path) -> None:

@@ -67,6 +67,13 @@ pass_options = click.make_pass_decorator(Options)
 @click.option("--debug", is_flag=True, help="Log everything and show tracebacks.")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors on stderr.")
 @click.option(
+    "--log-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="CERTV6_LOG_FILE",
+    show_envvar=True,
+    help="Also append every log line, with its time, to this file (cron runs; not --quiet).",
+)
+@click.option(
     "--allow-ipv4",
     is_flag=True,
     help="Also use IPv4 (dual-stack hosts); by default certv6 speaks only IPv6.",
@@ -85,22 +92,44 @@ def cli(
     config: Path | None,
     debug: bool,
     quiet: bool,
+    log_file: Path | None,
     allow_ipv4: bool,
     insecure_secrets: bool,
 ) -> None:
     """ACME dns-01 certificates for IPv6-only hosts."""
     start = context.obj if isinstance(context.obj, Start) else Start()
     context.obj = Options(config, debug, quiet, allow_ipv4, insecure_secrets, start.clock)
-    setup_logging(debug, quiet)
+    setup_logging(debug, quiet, log_file)
 
 
-def setup_logging(debug: bool, quiet: bool) -> None:
+def setup_logging(debug: bool, quiet: bool, log_file: Path | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
+    handler.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
+    handlers: list[logging.Handler] = [handler]
+    if log_file is not None:
+        handlers.append(_file_handler(log_file, logging.DEBUG if debug else logging.INFO))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    log.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
+    log.setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+def _file_handler(path: Path, level: int) -> logging.Handler:
+    from certv6.errors import ConfigError
+
+    try:
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(
+            f"cannot open the log file {path}: {error.strerror}",
+            hint="check --log-file / CERTV6_LOG_FILE and that its directory exists",
+        ) from error
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s certv6[%(process)d]: %(levelname)s %(message)s")
+    )
+    handler.setLevel(level)
+    return handler
 
 
 class _Formatter(logging.Formatter):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 import traceback
@@ -18,7 +20,9 @@ from certv6.errors import EXIT_INTERRUPTED, CertV6Error
 def main(argv: list[str] | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
     """Run ``certv6 ARGV`` and exit with its code; ``clock`` is for tests (see app.Start)."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupts = _Interrupts()
+    signal.signal(signal.SIGTERM, interrupts.handle)
+    signal.signal(signal.SIGINT, interrupts.handle)
     try:
         # Without standalone mode click returns (not raises) the code of a
         # click.exceptions.Exit that a command raised; pass it on.
@@ -31,6 +35,8 @@ def main(argv: list[str] | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         usage.show()
         sys.exit(usage.exit_code)
     except click.Abort:
+        # click turns a KeyboardInterrupt (our SIGINT/SIGTERM) into Abort.
+        click.echo("certv6: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except CertV6Error as error:
         _report(error, debug)
@@ -60,7 +66,22 @@ def _report(error: CertV6Error, debug: bool) -> None:
         click.echo(render_table(report), err=True)
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM (systemd stop, kill) takes the same path as Ctrl-C, so the
-    # finally-blocks remove published TXT values before the process exits.
-    raise KeyboardInterrupt
+class _Interrupts:
+    """SIGTERM (systemd stop, kill) takes the same path as Ctrl-C: the first one raises
+    KeyboardInterrupt so the finally-blocks remove published TXT values.
+
+    Later ones do not interrupt that removal (issue #23: a second signal 1-12 ms
+    after the first used to leave the values behind); SIGKILL still stops at
+    once, and the ledger then has what is left for the next run.
+    """
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        self.seen += 1
+        if self.seen == 1:
+            raise KeyboardInterrupt
+        message = "certv6: still removing what this run published; SIGKILL stops at once\n"
+        with contextlib.suppress(OSError):
+            os.write(2, message.encode())

@@ -20,9 +20,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from certv6 import fsatomic
 from certv6.errors import InstallError
 from certv6.install import fsops
 from certv6.install.targets import LINKABLE, MARKER, SECRET_FILES, VERSION_FILES
@@ -106,6 +107,7 @@ class Deployment:
 
     def link_paths(self, links: Mapping[str, Path]) -> None:
         """Make each of the user's paths a symlink to ``live/<file>`` (once; then it stays)."""
+        self.sweep({path.parent for path in links.values()})
         for key, path in links.items():
             target = self.live / LINKABLE[key]
             if not (path.is_symlink() and fsops.read_link(path) == str(target)):
@@ -167,6 +169,17 @@ class Deployment:
             shutil.rmtree(leftover, ignore_errors=True)
         for leftover in self.versions.glob(".discard-*"):
             shutil.rmtree(leftover, ignore_errors=True)
+        self.sweep([self.directory])
+
+    def sweep(self, directories: Iterable[Path]) -> None:
+        """Temp files and links of dead certv6 writers (``.x.certv6-PID...tmp``) in each."""
+        for directory in directories:
+            try:
+                fsatomic.sweep(directory)
+            except OSError as error:
+                raise InstallError(
+                    f"cannot clean up {directory}: {error.strerror}", step="write"
+                ) from error
 
 
 def _copy_with_owner(source: Path, destination: Path) -> None:

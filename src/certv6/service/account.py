@@ -6,7 +6,7 @@ import logging
 
 from certv6.acme_client import AcmeSession
 from certv6.clock import Clock
-from certv6.errors import ConfigError
+from certv6.errors import ConfigError, StoreError
 from certv6.keys import generate_key, key_to_pem, load_account_key
 from certv6.settings import Settings, read_secret_file
 from certv6.store import Store
@@ -22,7 +22,11 @@ def connect_account(settings: Settings, store: Store, clock: Clock) -> AcmeSessi
         pem = key_to_pem(generate_key("ec256"))
         files.write_key(pem)
         log.info("account: new EC P-256 key in %s", files.key_path)
-    key = load_account_key(pem, str(files.key_path))
+    try:
+        key = load_account_key(pem, str(files.key_path))
+    except StoreError as error:
+        # A damaged key is not a full disk: name the way out (issue #23).
+        raise StoreError(error.message, hint=files.key_hint) from error
     session = AcmeSession.connect(
         settings.server,
         key,

@@ -1,4 +1,10 @@
-"""Use case: remove published TXT values, now or after a crashed run."""
+"""Use case: remove published TXT values, now or after a crashed run.
+
+The ledger never lies (issue #13): a value whose publication was refused is
+not left in it, a removal that keeps failing is reported with its owner and
+provider, and ``cleanup --stale --forget VALUE|--all`` drops entries the user
+removed from the DNS by hand.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from dataclasses import dataclass
 
 from certv6.clock import Clock
 from certv6.dnsquery import Dns
-from certv6.errors import CertV6Error, ProviderAuthError
+from certv6.errors import CertV6Error, CleanupIncomplete, ProviderAuthError
 from certv6.model import TxtRecord
 from certv6.providers import Provider
 from certv6.service.runtime import build_provider
@@ -21,8 +27,12 @@ log = logging.getLogger("certv6")
 
 @dataclass(frozen=True, slots=True)
 class StaleCleanup:
+    """Counts of TXT values: removed from the DNS, still there, dropped by --forget."""
+
     removed: int
     failed: int
+    forgotten: int = 0
+    left: tuple[str, ...] = ()  # one line per batch still in the ledger: owners, provider, why
 
 
 def cleanup_published(
@@ -36,17 +46,28 @@ def cleanup_published(
 
     A cleanup failure never hides the first error: it is logged, the ledger
     entry stays so the next run retries, and the first error propagates.
+
+    Raises:
+        CleanupIncomplete: the run was interrupted (Ctrl-C, SIGTERM) and the
+            values could not be removed: they stay in the ledger, and the exit
+            code (14) says so instead of 130's "values removed".
     """
     try:
         provider.cleanup(records)
     except CertV6Error as error:
-        if _never_written(first_error, error):
+        if never_written(first_error, error):
             # present() was refused for lack of permission and so is cleanup(): these
             # credentials could not have written anything, so there is nothing to retry.
             log.warning("cleanup refused as well (%s); nothing was published", error)
             ledger.discard(entry)
             return
-        log.warning("cleanup failed, will retry on the next run: %s", error)
+        where = _where(records, provider.name)
+        log.warning("cleanup of %s failed, will retry on the next run: %s", where, error)
+        if isinstance(first_error, KeyboardInterrupt):
+            raise CleanupIncomplete(
+                f"interrupted, and {len(records)} TXT value(s) at {where} could not be "
+                f"removed: {error}; they are in the ledger"
+            ) from error
         if first_error is None:
             log.warning("  hint: %s", error.hint or "run 'certv6 cleanup --stale'")
         return
@@ -54,22 +75,42 @@ def cleanup_published(
     log.info("removed %d TXT value(s)", len(records))
 
 
-def _never_written(first_error: BaseException | None, cleanup_error: CertV6Error) -> bool:
+def never_written(first_error: BaseException | None, cleanup_error: CertV6Error) -> bool:
+    """present() and cleanup() were both refused for lack of permission: nothing was written."""
     return isinstance(first_error, ProviderAuthError) and isinstance(
         cleanup_error, ProviderAuthError
     )
 
 
-def cleanup_stale(settings: Settings, store: Store, dns: Dns, clock: Clock) -> StaleCleanup:
-    """Remove values that killed runs left in the DNS (entries no live run holds)."""
+def cleanup_stale(
+    settings: Settings,
+    store: Store,
+    dns: Dns,
+    clock: Clock,
+    *,
+    forget: frozenset[str] = frozenset(),
+    forget_all: bool = False,
+) -> StaleCleanup:
+    """Remove values that killed runs left in the DNS (entries no live run holds).
+
+    ``forget``/``forget_all``: first drop those values (or every stale one) from
+    the ledger without touching the DNS, for values removed by hand.
+    """
+    forgotten = _forget(store, forget, forget_all) if forget or forget_all else 0
     removed = failed = 0
+    left = []
     for entry, fd in store.ledger.stale_entries():
         try:
             provider = build_provider(settings, entry.provider, dns, clock)
             provider.cleanup(entry.records)
         except CertV6Error as error:
-            failed += 1
-            log.warning("stale TXT values from %s not removed yet: %s", entry.created, error)
+            failed += len(entry.records)
+            line = (
+                f"{len(entry.records)} value(s) at {_where(entry.records, entry.provider)}, "
+                f"left by {entry.lineage} on {entry.created}: {error}"
+            )
+            log.warning("stale TXT values not removed yet: %s", line)
+            left.append(line)
             continue
         finally:
             os.close(fd)
@@ -80,4 +121,22 @@ def cleanup_stale(settings: Settings, store: Store, dns: Dns, clock: Clock) -> S
             len(entry.records),
             entry.created,
         )
-    return StaleCleanup(removed, failed)
+    return StaleCleanup(removed, failed, forgotten, tuple(left))
+
+
+def _forget(store: Store, values: frozenset[str], everything: bool) -> int:
+    forgotten = 0
+    for entry, fd in store.ledger.stale_entries():
+        try:
+            if everything or any(record.value in values for record in entry.records):
+                forgotten += store.ledger.forget(entry, None if everything else values)
+        finally:
+            os.close(fd)
+    if forgotten:
+        log.info("dropped %d value(s) from the ledger (not touching the DNS)", forgotten)
+    return forgotten
+
+
+def _where(records: Sequence[TxtRecord], provider: str) -> str:
+    owners = sorted({record.owner for record in records})
+    return f"{', '.join(owners)} (provider {provider})"

@@ -77,7 +77,8 @@ def doctor(
             provider=provider,
             write_test=request.write_test,
         )
-        account_uri = store.account(settings.server).read_url()
+        damaged = store.account(settings.server).problem()
+        account_uri = None if damaged else store.account(settings.server).read_url()
         for identifier in identifiers:
             findings.append(names.caa_finding(identifier, dns, identities, account_uri))
             findings += checks.run(identifier)
@@ -166,12 +167,16 @@ def _ca(
         clock=clock,
     )
     found = httpnet.host_addresses(urllib.parse.urlsplit(url).hostname or "")
+    damaged = store.account(url).problem()
     account = ca.Account(
-        url=store.account(url).read_url(),
+        url=None if damaged else store.account(url).read_url(),
         agree_tos=settings.agree_tos,
         eab_configured=bool(settings.eab_kid and settings.eab_hmac_key_file),
     )
     findings = ca.ca_findings(url, probe, found, prefixes, account)
+    if damaged:
+        # A truncated key would fail every order at this CA (issue #23): say so here.
+        findings.append(fail("ca", "account", *damaged))
     published = ca.published_identities(probe.body)
     identities = ca.caa_identities(url, published, settings.caa_identities)
     findings.append(ca.identities_finding(identities))

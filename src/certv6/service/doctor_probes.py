@@ -26,6 +26,7 @@ from certv6.doctor.report import Finding, Status, fail, ok, warn
 from certv6.errors import CertV6Error
 from certv6.model import Identifier, TxtRecord
 from certv6.providers import Provider
+from certv6.service.cleanup import never_written
 from certv6.settings import Settings
 from certv6.store import Ledger, LedgerEntry, Store
 
@@ -112,10 +113,11 @@ class NameProbes:
             return fail(name, "write test", error.message, error.hint)
         ledger = self.store.ensure().ledger
         with ledger.recording(provider.name, "doctor", written) as entry:
+            refused: CertV6Error | None = None
             try:
-                outcome = self._write_and_wait(name, provider, record, written)
+                outcome, refused = self._write_and_wait(name, provider, record, written)
             finally:
-                removal = self._remove(name, provider, written, ledger, entry)
+                removal = self._remove(name, provider, written, (ledger, entry), refused)
         if removal is None:
             return outcome
         if outcome.status == Status.FAIL:
@@ -127,7 +129,7 @@ class NameProbes:
 
     def _write_and_wait(
         self, name: str, provider: Provider, record: TxtRecord, written: Sequence[TxtRecord]
-    ) -> Finding:
+    ) -> tuple[Finding, CertV6Error | None]:
         hints = provider.hints()
         wait = self._propagation_settings(
             timeout=self.settings.propagation_timeout or hints.propagation_timeout,
@@ -137,25 +139,31 @@ class NameProbes:
             provider.present(written)
             report = propagation.wait_until_visible([record], wait, dns=self.dns, clock=self.clock)
         except CertV6Error as error:
-            return fail(name, "write test", error.message, error.hint)
-        return ok(
+            return fail(name, "write test", error.message, error.hint), error
+        finding = ok(
             name,
             "write test",
             f"{provider.name} wrote a canary TXT at {written[0].owner}; "
             f"{report.summary()}; removed",
         )
+        return finding, None
 
     def _remove(
         self,
         name: str,
         provider: Provider,
         written: Sequence[TxtRecord],
-        ledger: Ledger,
-        entry: LedgerEntry,
+        recorded: tuple[Ledger, LedgerEntry],
+        first_error: CertV6Error | None,
     ) -> Finding | None:
+        ledger, entry = recorded
         try:
             provider.cleanup(written)
         except CertV6Error as error:
+            if never_written(first_error, error):
+                # The ledger never lies (issue #13): a refused canary was never published.
+                ledger.discard(entry)
+                return None
             return fail(
                 name,
                 "write test",

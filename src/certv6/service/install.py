@@ -10,6 +10,12 @@
 Called by ``certv6 install`` and after every issuance and renewal. Each install
 table is tried even when an earlier one failed (a broken Postfix must not keep
 nginx on an old certificate); the deploy hook runs only when all succeeded.
+
+Every outcome goes into the lineage's health (issue #13): each target done
+(what it served, as verified) or failed (the step and the reason), and the
+version stays owed to the servers until every target and the deploy hook are
+done. ``certv6 renew`` retries what is owed at every run (``owed_only``: the
+targets not yet done), and so does ``certv6 install --name``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from certv6 import install, keys
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.errors import ConfigError, InstallError, StoreError
 from certv6.install import InstallSpec, Material, TargetReport
+from certv6.service.install_targets import Targets, done_already, target_key
 from certv6.settings import Settings
 from certv6.store import Lineage, Store, Version, hold_lock
 
@@ -31,6 +38,7 @@ log = logging.getLogger("certv6")
 
 LOCK_WAIT = 60.0
 DEPLOY_HOOK_TIMEOUT = 600.0
+DEPLOY_HOOK = "deploy-hook"  # its state is kept next to the targets'
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,7 @@ class InstallReport:
     version: Path
     targets: tuple[TargetReport, ...]
     deploy_hook_ran: bool
+    already_done: tuple[str, ...] = ()  # owed_only: targets that had this version already
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +63,7 @@ class InstallReport:
             "sha256": self.sha256,
             "version": str(self.version),
             "deploy_hook_ran": self.deploy_hook_ran,
+            "already_done": list(self.already_done),
             "targets": [
                 {
                     "target": report.target,
@@ -69,9 +79,11 @@ class InstallReport:
 
 
 def install_configured(
-    settings: Settings, name: str, *, clock: Clock = SYSTEM_CLOCK
+    settings: Settings, name: str, *, clock: Clock = SYSTEM_CLOCK, owed_only: bool = False
 ) -> InstallReport | None:
     """Install certificate ``name`` as configured; None when nothing is configured for it.
+
+    ``owed_only``: skip the targets that already serve the current version.
 
     Raises:
         ConfigError: a bad install table.
@@ -79,14 +91,23 @@ def install_configured(
     """
     config = install_config(settings, name)
     if not config.specs and config.deploy_hook is None:
+        _nothing_to_install(settings, name, clock)
         return None
-    return _install(settings, name, config, clock)
+    return _install(settings, name, config, clock, owed_only=owed_only)
 
 
 def install_certificate(
     settings: Settings, name: str, *, clock: Clock = SYSTEM_CLOCK
 ) -> InstallReport:
-    """``certv6 install --name NAME``: nothing configured for NAME is an error here."""
+    """``certv6 install --name NAME``: nothing configured for NAME is an error here.
+
+    It first finishes a switch a killed run left pending, so what it installs
+    is the newest stored certificate.
+    """
+    lineage = Store(settings.state_dir).lineages.get(name)
+    snapshot = lineage.snapshot()
+    if snapshot is not None and snapshot.health.switch is not None:
+        Store(settings.state_dir).ensure().recover(snapshot, clock.now())
     report = install_configured(settings, name, clock=clock)
     if report is None:
         raise ConfigError(
@@ -119,7 +140,18 @@ def stored_lineage(settings: Settings, name: str) -> Lineage:
     return lineage
 
 
-def _install(settings: Settings, name: str, config: InstallConfig, clock: Clock) -> InstallReport:
+def _nothing_to_install(settings: Settings, name: str, clock: Clock) -> None:
+    lineage = Store(settings.state_dir).lineages.get(name)
+    snapshot = lineage.snapshot()
+    if snapshot is None or snapshot.problem or not snapshot.health.install_owed:
+        return
+    version = snapshot.current.rsplit("/", 1)[-1]
+    lineage.record(lambda health: health.installed(version, clock.now()))
+
+
+def _install(
+    settings: Settings, name: str, config: InstallConfig, clock: Clock, *, owed_only: bool
+) -> InstallReport:
     lineage = stored_lineage(settings, name)
     store = Store(settings.state_dir).ensure()
     with hold_lock(
@@ -128,37 +160,24 @@ def _install(settings: Settings, name: str, config: InstallConfig, clock: Clock)
         version = lineage.current()
         material = _material(lineage, version)
         log.info("install: %s (%s)", name, version.directory)
-        targets = _install_targets(config.specs, material, clock)
+        # Owed from now until every target is done: a run killed half-way through
+        # leaves it owed, and the next run installs again (issue #23).
+        lineage.record(lambda health: health.installing(version.name, clock.now()))
+        done = done_already(lineage.health(), version.name) if owed_only else set()
+        specs = tuple(spec for spec in config.specs if target_key(spec) not in done)
+        targets = Targets(lineage, version, clock).install(specs, material)
         if config.deploy_hook is not None:
             env = deploy_hook_environment(lineage, version, material, targets)
-            _run_deploy_hook(config.deploy_hook, config.deploy_hook_timeout, env)
+            _run_deploy_hook(lineage, version, config, env, clock)
+        lineage.record(lambda health: health.installed(version.name, clock.now()))
     return InstallReport(
-        name, material.leaf_sha256(), version.directory, targets, config.deploy_hook is not None
+        name,
+        material.leaf_sha256(),
+        version.directory,
+        targets,
+        config.deploy_hook is not None,
+        tuple(sorted(done)),
     )
-
-
-def _install_targets(
-    specs: tuple[InstallSpec, ...], material: Material, clock: Clock
-) -> tuple[TargetReport, ...]:
-    reports: list[TargetReport] = []
-    failures: list[InstallError] = []
-    for spec in specs:
-        try:
-            reports.append(install.install_target(spec, material, clock=clock))
-        except InstallError as error:
-            failures.append(error)
-    if not failures:
-        return tuple(reports)
-    for later in failures[1:]:
-        log.error("%s (%s)", later, later.hint)
-    first = failures[0]
-    if len(failures) == 1:
-        raise first
-    raise InstallError(
-        f"{first.message}\n  ({len(failures) - 1} more target(s) failed, see above)",
-        step=first.step,
-        hint=first.hint,
-    ) from first
 
 
 def _material(lineage: Lineage, version: Version) -> Material:
@@ -179,9 +198,36 @@ def _material(lineage: Lineage, version: Version) -> Material:
     )
 
 
-def _run_deploy_hook(hook: install.Command, timeout: float, variables: dict[str, str]) -> None:
+def _run_deploy_hook(
+    lineage: Lineage,
+    version: Version,
+    config: InstallConfig,
+    variables: dict[str, str],
+    clock: Clock,
+) -> None:
     # No rollback when it fails: the servers already serve the new certificate, verified.
-    install.run_command(hook, step="deploy-hook", timeout=timeout, env={**os.environ, **variables})
+    # It stays owed, so the next run runs it again.
+    hook, now = config.deploy_hook, clock.now()
+    if hook is None:
+        return
+    try:
+        install.run_command(
+            hook,
+            step=DEPLOY_HOOK,
+            timeout=config.deploy_hook_timeout,
+            env={**os.environ, **variables},
+        )
+    except InstallError as error:
+        failed = error.message
+        lineage.record(
+            lambda h: h.target_failed(
+                DEPLOY_HOOK, version.name, now, error=failed, step=DEPLOY_HOOK
+            ),
+        )
+        raise
+    lineage.record(
+        lambda h: h.target_done(DEPLOY_HOOK, version.name, now, verified=(), not_after=None),
+    )
     log.info("deploy hook ran: %s", install.display(hook))
 
 

@@ -23,10 +23,12 @@ from certv6.dnsquery import Dns
 from certv6.errors import AccountError, CertV6Error
 from certv6.model import Identifier, TxtRecord, parse_identifiers
 from certv6.providers import Provider, ProviderSession, preflight
+from certv6.renewal import parse_time
 from certv6.service.account import connect_account, register
 from certv6.service.cleanup import cleanup_published, cleanup_stale
 from certv6.service.doctor import require_caa_permits
 from certv6.service.install import install_config
+from certv6.service.issue_policy import Reissue, changed_while_waiting, check_existing
 from certv6.service.runtime import (
     build_dns,
     build_provider,
@@ -45,6 +47,13 @@ Progress = Callable[["propagation.Report"], None]
 
 @dataclass(frozen=True, slots=True)
 class IssueRequest:
+    """What to issue. ``renewal`` is set by ``certv6 renew``: no idempotence checks
+    (renew decided already), and the global deploy hook is owed for the result.
+
+    ``expected_current``: the version the caller saw before waiting for the lock;
+    if another run changed the lineage meanwhile, nothing is ordered.
+    """
+
     domains: tuple[str, ...]
     name: str | None = None
     provider: str | None = None
@@ -52,6 +61,9 @@ class IssueRequest:
     profile: str | None = None
     profile_policy: str = "preferred"
     replaces: str | None = None
+    reissue: Reissue = field(default_factory=Reissue)
+    renewal: bool = False
+    expected_current: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +77,7 @@ class IssueResult:
     timings: dict[str, float] = field(default_factory=dict)
     # What the propagation check could not vouch for (also logged as warnings).
     warnings: tuple[str, ...] = ()
+    kept: str = ""  # why the existing certificate was kept and nothing was ordered
 
 
 def issue(
@@ -85,6 +98,15 @@ def issue(
     dns = build_dns(settings)
     provider = build_provider(settings, choose_provider(settings, request.provider), dns, clock)
     install_config(settings, name)  # a bad install table fails now, not after issuance
+    if not request.renewal:
+        names = [identifier.name for identifier in identifiers]
+        key_type = request.key_type or settings.key_type
+        existing = check_existing(
+            Store(settings.state_dir), name, names, key_type, request.reissue, now=clock.now()
+        )
+        if existing.keep:
+            return kept(Store(settings.state_dir).lineages.get(name), existing.keep)
+        request = replace(request, expected_current=existing.current)
     # Only now, with every setting checked, does anything get written.
     store = Store(settings.state_dir).ensure()
     with (
@@ -96,6 +118,11 @@ def issue(
             what=f"certificate {name!r}",
         ),
     ):
+        changed = changed_while_waiting(
+            store.lineages.get(name), request.expected_current, renewal=request.renewal, clock=clock
+        )
+        if changed:
+            return kept(store.lineages.get(name), changed)
         warming = _DnsWarmUp(dns, identifiers)
         try:
             with steps("checks"):
@@ -122,11 +149,12 @@ def issue(
             pending = acme.pending_challenges(order)
         log.info("order: %d name(s), %d challenge(s) to answer", len(identifiers), len(pending))
         proof = _Proof(acme, order, provider, store, dns, name, steps)
-        warnings = proof.run(pending, propagation_settings(settings, provider), clock, progress)
-        with steps("finalize"):
-            key = keys.generate_key(request.key_type or settings.key_type)
-            csr = keys.make_csr(key, [identifier.name for identifier in identifiers])
-            fullchain = acme.finalize(order, csr, ORDER_TIMEOUT, settings.preferred_chain)
+        with _account_known(store, settings):
+            warnings = proof.run(pending, propagation_settings(settings, provider), clock, progress)
+            with steps("finalize"):
+                key = keys.generate_key(request.key_type or settings.key_type)
+                csr = keys.make_csr(key, [identifier.name for identifier in identifiers])
+                fullchain = acme.finalize(order, csr, ORDER_TIMEOUT, settings.preferred_chain)
         lineage = store.lineages.get(name)
         result = _save(
             lineage,
@@ -137,6 +165,7 @@ def issue(
             request=request,
             provider=provider,
             settings=settings,
+            now=clock.now(),
         )
     log.info(
         "certificate: %s (valid until %s)",
@@ -144,6 +173,27 @@ def issue(
         result.not_after.strftime("%Y-%m-%d %H:%M UTC"),
     )
     return replace(result, timings={**steps.timings, "total": steps.total()}, warnings=warnings)
+
+
+def kept(lineage: Lineage, reason: str) -> IssueResult:
+    """The result of an issue that ordered nothing: the lineage's current certificate."""
+    version = lineage.current()
+    config = lineage.config()
+    log.info("%s: %s", lineage.name, reason)
+    try:
+        not_after, sha256 = parse_time(version.meta["not_after"]), str(version.meta["sha256"])
+    except (KeyError, TypeError, ValueError):
+        info = keys.certificate_info(version.read("cert.pem"))
+        not_after, sha256 = info.not_after, info.sha256
+    return IssueResult(
+        lineage.name,
+        tuple(str(domain) for domain in config["domains"]),
+        version.directory,
+        lineage.current_link,
+        not_after,
+        sha256,
+        kept=reason,
+    )
 
 
 class _DnsWarmUp:
@@ -214,6 +264,23 @@ def _new_order(
     return acme.new_order(names, profile=request.profile, replaces=request.replaces)
 
 
+@contextlib.contextmanager
+def _account_known(store: Store, settings: Settings) -> Iterator[None]:
+    """The CA forgetting the account mid-order (it restarted): say so, and re-register next time."""
+    try:
+        yield
+    except AccountError as error:
+        if error.code != "accountDoesNotExist":
+            raise
+        store.account(settings.server).forget_url()
+        raise AccountError(
+            f"{error.message} (the CA forgot the account while this order was open)",
+            code=error.code,
+            hint="a CA that restarted or deactivated the account; run again: certv6 registers "
+            "the same key again and orders anew",
+        ) from error
+
+
 @dataclass(frozen=True, slots=True)
 class _Proof:
     """Publish every value, wait until every nameserver serves it, answer, always clean up."""
@@ -275,6 +342,7 @@ def _save(
     request: IssueRequest,
     provider: Provider,
     settings: Settings,
+    now: datetime.datetime,
 ) -> IssueResult:
     chain = keys.split_chain(fullchain.encode())
     if not chain:
@@ -288,26 +356,24 @@ def _save(
         "serial": f"{info.serial:x}",
         "sha256": info.sha256,
         "order": order.url,
-        "issued": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "issued": now.isoformat(timespec="seconds"),
     }
-    version = lineage.add_version(
-        {
-            "privkey.pem": keys.key_to_pem(key),
-            "cert.pem": chain[0],
-            "chain.pem": b"".join(chain[1:]),
-            "fullchain.pem": b"".join(chain),
-        },
-        meta,
-    )
-    lineage.save_config(
-        {
-            "domains": list(domains),
-            "key_type": request.key_type or settings.key_type,
-            "provider": provider.name,
-            "server": settings.server,
-            "profile": request.profile,
-        }
-    )
+    config = {
+        "domains": list(domains),
+        "key_type": request.key_type or settings.key_type,
+        "provider": provider.name,
+        "server": settings.server,
+        "profile": request.profile,
+    }
+    files = {
+        "privkey.pem": keys.key_to_pem(key),
+        "cert.pem": chain[0],
+        "chain.pem": b"".join(chain[1:]),
+        "fullchain.pem": b"".join(chain),
+    }
+    # Write-ahead (issue #23): the store records the switch, and the install it
+    # makes owed, before ``current`` moves.
+    version = lineage.add_version(files, meta, config, now=now, deploy_hook=request.renewal)
     return IssueResult(
         lineage.name, domains, version.directory, lineage.current_link, info.not_after, info.sha256
     )

@@ -1,8 +1,10 @@
-"""Use case: what certificates the state directory holds, and when each renews.
+"""Use case: what certificates the state directory holds, when each renews, and how it is.
 
 The "next renewal" is the moment `certv6 renew` would act on: the CA's ARI
-window (as last fetched, kept in ari.json) or the lifetime rule. Like renew,
-this reads meta.json and ari.json only, never a PEM, so it stays fast.
+window (as last fetched, kept in ari.json) or the lifetime rule. The health
+column is certv6.service.status's verdict (installs, failures, revocation,
+expiry). Like renew, this reads small JSON files only, never a PEM, and it
+changes nothing: what an interrupted run left is shown, not repaired.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from certv6.clock import SYSTEM_CLOCK, Clock
-from certv6.errors import CertV6Error
 from certv6.service.renew.plan import Candidate, scan
+from certv6.service.status import CRITICAL, OK, Thresholds, Verdict, assess
 from certv6.settings import Settings
 from certv6.store import Store
 
@@ -29,7 +31,14 @@ class CertificateSummary:
     path: Path
     sha256: str
     provider: str
-    problem: str = ""
+    verdict: Verdict
+    health: dict[str, Any]
+    revoked: bool = False  # the current certificate was revoked through certv6
+    install_owed: bool = False
+
+    @property
+    def problem(self) -> str:
+        return self.verdict.text if self.verdict.damaged else ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,38 +51,79 @@ class CertificateSummary:
             "sha256": self.sha256,
             "provider": self.provider,
             "problem": self.problem or None,
+            "status": self.verdict.label,
+            "status_code": self.verdict.level,
+            "summary": self.verdict.text,
+            "problems": list(self.verdict.problems),
+            "hint": self.verdict.hint or None,
+            "health": self.health,
         }
 
 
+@dataclass(frozen=True, slots=True)
+class AccountProblem:
+    directory: Path
+    problem: str
+    hint: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"directory": str(self.directory), "problem": self.problem, "hint": self.hint}
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    certificates: tuple[CertificateSummary, ...]
+    accounts: tuple[AccountProblem, ...]
+
+    @property
+    def level(self) -> int:
+        worst = max((s.verdict.level for s in self.certificates), default=OK)
+        return max(worst, CRITICAL if self.accounts else OK)
+
+    @property
+    def damaged(self) -> bool:
+        return bool(self.accounts) or any(s.verdict.damaged for s in self.certificates)
+
+
 def list_certificates(
-    settings: Settings, *, clock: Clock = SYSTEM_CLOCK
-) -> list[CertificateSummary]:
+    settings: Settings, *, clock: Clock = SYSTEM_CLOCK, thresholds: Thresholds | None = None
+) -> Listing:
     store = Store(settings.state_dir)
-    return [_summary(candidate) for candidate in scan(store, [], now=clock.now())]
+    now = clock.now()
+    chosen = thresholds or Thresholds()
+    summaries = [_summary(found, now, chosen) for found in scan(store, [], now=now)]
+    accounts = [AccountProblem(a.directory, what, fix) for a, what, fix in store.account_problems()]
+    return Listing(tuple(summaries), tuple(accounts))
 
 
-def _summary(candidate: Candidate) -> CertificateSummary:
-    lineage = candidate.lineage
-    try:
-        config = lineage.config()
-        meta = lineage.current().meta
-    except CertV6Error as error:
-        config, meta = {}, {}
-        problem = str(error)
-    else:
-        problem = candidate.problem
-    decision = candidate.decision
+def _summary(
+    found: Candidate, now: datetime.datetime, thresholds: Thresholds
+) -> CertificateSummary:
+    snapshot = found.snapshot
+    config = dict(snapshot.config) if snapshot else {}
+    meta = dict(snapshot.meta) if snapshot else {}
+    decision = found.decision
     return CertificateSummary(
-        name=lineage.name,
-        domains=tuple(config.get("domains", meta.get("domains", ()))),
-        not_after=candidate.certificate.not_after if candidate.certificate else None,
+        name=found.name,
+        domains=_names(config.get("domains")) or _names(meta.get("domains")),
+        not_after=found.certificate.not_after if found.certificate else None,
         next_renewal=decision.renew_at if decision else None,
         renewal_reason=decision.reason if decision else "",
-        path=lineage.current_link,
+        path=found.lineage.current_link,
         sha256=str(meta.get("sha256", "")),
-        provider=str(config.get("provider", "")),
-        problem=problem,
+        provider=str(config.get("provider") or ""),
+        verdict=assess(found, now=now, thresholds=thresholds),
+        health=found.health.to_json(),
+        revoked=found.certificate is not None and found.health.is_revoked(found.certificate.serial),
+        install_owed=found.health.install_owed,
     )
+
+
+def _names(value: object) -> tuple[str, ...]:
+    # A list of names only: a string would otherwise be shown letter by letter (issue #23).
+    if isinstance(value, list):
+        return tuple(str(name) for name in value)
+    return ()
 
 
 def _iso(moment: datetime.datetime | None) -> str | None:

@@ -31,7 +31,7 @@ SYSTEMCTL_TIMEOUT = 60.0
 
 @dataclass(frozen=True, slots=True)
 class Units:
-    """The generated files, and the cron line for hosts without systemd."""
+    """The generated files, and the cron file for hosts without systemd."""
 
     service: str
     timer: str
@@ -74,9 +74,11 @@ def generate(
             PurePosixPath(p.absolute()) for p in [*install_paths(settings), *read_write]
         ),
         allow_ipv4=settings.allow_ipv4,
+        targets=tuple(sorted(install_targets(settings))),
+        bind_port_53="standalone" in settings.providers,
     )
     chance = rng or random.SystemRandom()
-    cron = units.cron_line(spec, minute=chance.randrange(60), hour=chance.randrange(12))
+    cron = units.cron_file(spec, minute=chance.randrange(60), hour=chance.randrange(12))
     return Units(units.service_unit(spec), units.timer_unit(), cron)
 
 
@@ -124,6 +126,15 @@ def install_paths(settings: Settings) -> list[Path]:
                 paths.append(spec.snippet.parent)
             paths.extend(link.parent for link in (spec.links or {}).values())
     return paths
+
+
+def install_targets(settings: Settings) -> set[str]:
+    """The kinds of install target (nginx, postfix, ...) any certificate in the config uses."""
+    return {
+        spec.target
+        for name in settings.certificates
+        for spec in install_config(settings, name).specs
+    }
 
 
 def certv6_command() -> list[str]:

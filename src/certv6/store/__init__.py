@@ -1,39 +1,47 @@
-"""State on disk: accounts, certificate lineages, the TXT ledger and locks.
+"""State on disk: accounts, certificate lineages and their health, the TXT ledger and locks.
 
 Every write is atomic; private keys are 0600; see each module for its layout.
+Service code speaks to the store in its own terms (account, lineage, version,
+health, ledger entry, lock), never in paths of its files, so another backend
+(a shared store for fleets) can offer the same operations.
 """
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
-from certv6.store.accounts import AccountFiles, account_files
+from certv6 import fsatomic
+from certv6.errors import StoreError
+from certv6.store.accounts import AccountFiles, account_files, all_accounts
 from certv6.store.atomic import make_dirs, write_atomic
+from certv6.store.health import Health, TargetState
 from certv6.store.ledger import Ledger, LedgerEntry
-from certv6.store.lineage import (
-    FILES,
-    Lineage,
-    Lineages,
-    Snapshot,
-    Version,
-    check_lineage_name,
-)
-from certv6.store.locks import hold_lock
+from certv6.store.lineage import FILES, Lineage, Lineages, Version, check_lineage_name
+from certv6.store.locks import hold_lock, lock_is_free
+from certv6.store.recovery import needs_recovery, recover
+from certv6.store.snapshot import REPAIR, Snapshot, config_problem
 
 __all__ = [
     "FILES",
+    "REPAIR",
     "AccountFiles",
+    "Health",
     "Ledger",
     "LedgerEntry",
     "Lineage",
     "Lineages",
     "Snapshot",
     "Store",
+    "TargetState",
     "Version",
     "check_lineage_name",
+    "config_problem",
     "hold_lock",
+    "lock_is_free",
     "make_dirs",
+    "needs_recovery",
     "write_atomic",
 ]
 
@@ -45,9 +53,26 @@ class Store:
     root: Path
 
     def ensure(self) -> Store:
+        """Create the directory if needed and sweep what dead runs left at its top levels.
+
+        Lineages are swept one by one, under their own lock (``Lineage.sweep``).
+        """
         make_dirs(self.root)
         make_dirs(self.root / "locks")
+        self.sweep()
         return self
+
+    def sweep(self) -> list[str]:
+        """Temp files of dead writers in the state, accounts and ledger directories."""
+        directories = [self.root, *(a.directory for a in self.accounts())]
+        removed: list[str] = []
+        try:
+            for directory in directories:
+                removed += [str(p) for p in fsatomic.sweep(directory, state=True)]
+        except OSError as error:
+            raise StoreError(f"cannot clean up {self.root}: {error.strerror}") from error
+        removed += self.ledger.sweep() + self.lineages.sweep()
+        return removed
 
     @property
     def lineages(self) -> Lineages:
@@ -60,5 +85,25 @@ class Store:
     def account(self, server: str) -> AccountFiles:
         return account_files(self.root / "accounts", server)
 
+    def accounts(self) -> list[AccountFiles]:
+        return all_accounts(self.root / "accounts")
+
+    def account_problems(self) -> list[tuple[AccountFiles, str, str]]:
+        """Every stored account whose key or URL is damaged: (account, what, fix)."""
+        found = []
+        for account in self.accounts():
+            problem = account.problem()
+            if problem is not None:
+                found.append((account, *problem))
+        return found
+
     def lock_path(self, what: str) -> Path:
         return self.root / "locks" / f"{what}.lock"
+
+    def recover(self, snapshot: Snapshot, now: datetime.datetime) -> list[str]:
+        """Finish what a killed run left in a lineage (certv6.store.recovery)."""
+        return recover(snapshot, self.certificate_lock(snapshot.name), now)
+
+    def certificate_lock(self, name: str) -> Path:
+        """The lock held while a lineage is issued, renewed, revoked, repaired or deleted."""
+        return self.lock_path(f"certificate-{name}")

@@ -22,10 +22,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from certv6 import hookrun
+from certv6 import fsatomic, hookrun
 from certv6.errors import StoreError
 from certv6.model import TxtRecord
-from certv6.store.atomic import fsync_dir, make_dirs
+from certv6.store.atomic import fsync_dir, make_dirs, write_atomic
 from certv6.store.locks import try_lock
 
 
@@ -64,6 +64,41 @@ class Ledger:
             entry.path.unlink()
         fsync_dir(self.directory)
 
+    def forget(self, entry: LedgerEntry, values: frozenset[str] | None = None) -> int:
+        """Drop ``values`` (None: all) from a claimed stale entry; return how many went.
+
+        For values the user removed from the DNS by hand (``cleanup --stale --forget``).
+        """
+        keep = tuple(r for r in entry.records if values is not None and r.value not in values)
+        if keep:
+            body = {
+                "provider": entry.provider,
+                "lineage": entry.lineage,
+                "created": entry.created,
+                "pid": os.getpid(),
+                "records": [[record.owner, record.value] for record in keep],
+            }
+            write_atomic(self.directory / f"{uuid.uuid4().hex}.json", json.dumps(body).encode())
+        self.discard(entry)
+        return len(entry.records) - len(keep)
+
+    def has_entries(self) -> bool:
+        """Whether any entry (live or stale) exists: cheap, for runs that skip the ledger."""
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            raise StoreError(f"cannot list {self.directory}: {error.strerror}") from error
+        return any(n.endswith((".json", hookrun.SUFFIX)) and not n.startswith(".") for n in names)
+
+    def sweep(self) -> list[str]:
+        """Remove temp files of entries whose writer died before naming them."""
+        try:
+            return [path.name for path in fsatomic.sweep(self.directory, state=True)]
+        except OSError as error:
+            raise StoreError(f"cannot clean up {self.directory}: {error.strerror}") from error
+
     def stale_entries(self) -> list[tuple[LedgerEntry, int]]:
         """Entries no live run holds, each with an open, locked fd the caller must close."""
         if not self.directory.is_dir():
@@ -88,7 +123,7 @@ class Ledger:
             "records": [[record.owner, record.value] for record in records],
         }
         name = f"{uuid.uuid4().hex}.json"
-        temp = self.directory / f".{name}.tmp"
+        temp = self.directory / f".{name}{fsatomic.MARK}{os.getpid()}{fsatomic.SUFFIX}"
         fd = -1
         try:
             # Lock before the file becomes visible under its real name, so no other

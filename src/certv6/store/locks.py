@@ -34,6 +34,36 @@ def hold_lock(path: Path, *, wait: float, clock: Clock, what: str) -> Iterator[N
         os.close(fd)
 
 
+@contextlib.contextmanager
+def directory_lock(directory: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``directory`` itself for a short read-change-write.
+
+    No lock file: the directory's own inode carries it, so nothing is left behind.
+    """
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as error:
+        raise StoreError(f"cannot open {directory}: {error.strerror}") from error
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def lock_is_free(path: Path) -> Iterator[bool]:
+    """Try the lock at ``path`` once; the block sees whether it was free (and then holds it)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        raise StoreError(f"cannot open lock {path}: {error.strerror}") from error
+    try:
+        yield try_lock(fd)
+    finally:
+        os.close(fd)
+
+
 def try_lock(fd: int) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

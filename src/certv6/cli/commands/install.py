@@ -44,7 +44,7 @@ def install(
     if print_snippet:
         _show_snippet(snippet_help(settings, name, print_snippet))
         return
-    report = install_certificate(settings, name)
+    report = install_certificate(settings, name, clock=options.clock)
     if as_json:
         print_json(report.to_json())
     elif not options.quiet:

@@ -40,6 +40,11 @@ if TYPE_CHECKING:
     metavar="CMD",
     help="Shell command run once after renewing (RENEWED_DOMAINS, FAILED_DOMAINS).",
 )
+@click.option(
+    "--metrics-file",
+    metavar="PATH",
+    help="Write Prometheus textfile-collector metrics there after the run (docs/monitoring.md).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @pass_options
 def renew(
@@ -52,14 +57,26 @@ def renew(
     as_json: bool,
     **flags: object,
 ) -> None:
-    """Renew the certificates that are due (the CA's ARI window, else a third of the lifetime)."""
-    from certv6.errors import RenewFailed
+    """Renew the certificates that are due (the CA's ARI window, else a third of the lifetime).
+
+    Also installs what earlier runs still owe the servers (a failed or
+    interrupted install) and reports it as failed until it works.
+    """
+    from dataclasses import replace
+
+    from certv6.errors import CertV6Error, RenewFailed
+    from certv6.service import metrics
     from certv6.service.renew import RenewRequest
     from certv6.service.renew import renew as renew_due
 
     settings = options.settings(**flags)
     request = RenewRequest(names=names, force=force, dry_run=dry_run)
     report = renew_due(settings, request, clock=options.clock)
+    if not dry_run:
+        try:
+            metrics.publish(settings, report, options.clock)
+        except CertV6Error as error:
+            report = replace(report, problems=(*report.problems, str(error)))
     if as_json:
         print_json(report.to_json())
     else:
@@ -67,14 +84,14 @@ def renew(
     if not report.ok:
         failed = report.failed_names
         what = f"{len(failed)} certificate(s) failed: {', '.join(failed)}" if failed else ""
-        hooks = "; ".join(report.hook_problems)
-        raise RenewFailed("; ".join(part for part in (what, hooks) if part), failed=failed)
+        others = "; ".join((*report.hook_problems, *report.problems))
+        raise RenewFailed("; ".join(part for part in (what, others) if part), failed=failed)
 
 
 def _show(report: RenewReport, *, quiet: bool) -> None:
-    from certv6.service.renew.report import RENEWED, SKIPPED
+    from certv6.service.renew.report import RENEWED
 
-    shown = [o for o in report.outcomes if not (quiet and o.status == SKIPPED and o.ok)]
+    shown = [o for o in report.outcomes if not quiet or not o.ok]
     width = max((len(outcome.name) for outcome in shown), default=0)
     for outcome in shown:
         detail = outcome.detail

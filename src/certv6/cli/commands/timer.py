@@ -51,7 +51,7 @@ def install_(
         click.echo("enabled certv6.timer (systemctl list-timers certv6.timer shows the next run)")
     elif not outcome.systemd:
         click.echo("systemd is not running here, so nothing was enabled.", err=True)
-        click.echo("Without systemd, put this line into /etc/cron.d/certv6:", err=True)
+        click.echo("Without systemd, put these lines into /etc/cron.d/certv6:", err=True)
         click.echo(units.cron, nl=False)
     else:
         click.echo(
@@ -63,7 +63,7 @@ def install_(
 @read_write_option
 @pass_options
 def show(options: Options, read_write: tuple[Path, ...]) -> None:
-    """Print the units (and the cron line) that 'timer install' would write."""
+    """Print the units (and the cron file) that 'timer install' would write."""
     from certv6.service import schedule as use_case
 
     units = use_case.generate(options.settings(), read_write=read_write)

@@ -164,8 +164,11 @@ def renew_one(
         key_type=config.key_type,
         profile=profile,
         replaces=replaces,
+        renewal=True,
+        expected_current=found.current if replacing else None,
     )
-    reason = found.decision.reason if found.decision else "forced"
+    # --force on a certificate that is not due: say so, not a made-up reason.
+    reason = found.decision.reason if found.due and found.decision else "forced"
     log.info(
         "%s: renewing (%s)%s", found.name, reason, f", replaces {replaces}" if replaces else ""
     )

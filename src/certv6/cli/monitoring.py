@@ -1,0 +1,115 @@
+"""How ``certv6 list`` shows health, and ``list --check``, the monitoring plugin.
+
+``--check`` follows the Nagios/Icinga plugin convention, not certv6's exit code
+table: monitoring systems read 0/1/2/3 as ok/warning/critical/unknown, and an
+error of certv6 itself (a config error, an unreadable state directory) is
+UNKNOWN (3), whatever its usual code. The first line is the plugin's status
+line; one line per certificate that is not ok follows; perfdata gives each
+certificate's days left.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from certv6.cli.app import Options, print_json
+
+if TYPE_CHECKING:
+    from certv6.service.listing import CertificateSummary, Listing
+    from certv6.service.status import Thresholds
+
+UNKNOWN = 3
+
+
+def show_listing(listing: Listing) -> None:
+    if not listing.certificates and not listing.accounts:
+        click.echo("no certificates yet")
+        return
+    rows: list[tuple[str, ...]] = [
+        ("NAME", "DOMAINS", "NOT AFTER", "NEXT RENEWAL", "WHY", "HEALTH")
+    ]
+    rows += [_row(s) for s in listing.certificates]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    if listing.certificates:
+        for row in rows:
+            cells = zip(row, widths, strict=True)
+            click.echo("  ".join(cell.ljust(width) for cell, width in cells).rstrip())
+    for summary in listing.certificates:
+        if summary.verdict.level and summary.verdict.hint:
+            click.echo(f"  {summary.name}: hint: {summary.verdict.hint}")
+    for account in listing.accounts:
+        click.echo(f"account {account.directory}: damaged: {account.problem}", err=True)
+        click.echo(f"  hint: {account.hint}", err=True)
+
+
+def _row(s: CertificateSummary) -> tuple[str, ...]:
+    return (
+        s.name,
+        ",".join(s.domains) or "-",
+        f"{s.not_after:%Y-%m-%d %H:%M}" if s.not_after else "-",
+        f"{s.next_renewal:%Y-%m-%d %H:%M}" if s.next_renewal else "-",
+        s.renewal_reason or "-",
+        s.verdict.text,
+    )
+
+
+def run_check(
+    options: Options, state_dir: str | None, thresholds: Thresholds, *, as_json: bool
+) -> None:
+    """``list --check``: print the plugin output and exit with its code."""
+    from certv6.errors import CertV6Error
+    from certv6.service.listing import list_certificates
+
+    try:
+        settings = options.settings(state_dir=state_dir)
+        listing = list_certificates(settings, clock=options.clock, thresholds=thresholds)
+    except CertV6Error as error:
+        if as_json:
+            print_json({"status": "unknown", "code": UNKNOWN, "summary": error.message})
+        else:
+            click.echo(f"CERTV6 UNKNOWN - {error.message}")
+        raise click.exceptions.Exit(UNKNOWN) from error
+    if as_json:
+        print_json(_check_json(listing))
+    else:
+        for line in check_lines(listing, options.clock.now()):
+            click.echo(line)
+    raise click.exceptions.Exit(listing.level)
+
+
+def check_lines(listing: Listing, now: datetime.datetime) -> list[str]:
+    from certv6.service.status import LEVELS
+
+    bad = [s for s in listing.certificates if s.verdict.level]
+    label = LEVELS[listing.level].upper()
+    if bad or listing.accounts:
+        first = bad[0] if bad else None
+        what = f"{first.name}: {first.verdict.text}" if first else "a damaged account"
+        more = len(bad) + len(listing.accounts) - 1
+        status = f"{what}" + (f" (and {more} more)" if more > 0 else "")
+    else:
+        status = f"{len(listing.certificates)} certificate(s) ok"
+    perfdata = " ".join(_perfdata(s, now) for s in listing.certificates if s.not_after)
+    lines = [f"CERTV6 {label} - {status}" + (f" | {perfdata}" if perfdata else "")]
+    lines += [f"{s.name}: {s.verdict.label}: {s.verdict.text}" for s in bad]
+    lines += [f"account {a.directory}: critical: {a.problem}" for a in listing.accounts]
+    return lines
+
+
+def _perfdata(summary: CertificateSummary, now: datetime.datetime) -> str:
+    days = (summary.not_after - now).total_seconds() / 86400 if summary.not_after else 0.0
+    return f"'{summary.name}'={days:.2f}"
+
+
+def _check_json(listing: Listing) -> dict[str, Any]:
+    from certv6.service.status import LEVELS
+
+    return {
+        "status": LEVELS[listing.level],
+        "code": listing.level,
+        "certificates": [summary.to_json() for summary in listing.certificates],
+        "accounts": [account.to_json() for account in listing.accounts],
+    }

@@ -49,6 +49,6 @@ def make_lineage(
     if installed:
         lineage.update_health(lambda health: health.installed(version.name, not_before))
     if ari:
-        certificate = renewal.Certificate(facts["serial"], not_before, not_before + lifetime)
+        certificate = renewal.Certificate(str(facts["serial"]), not_before, not_before + lifetime)
         lineage.save_ari_state(renewal.not_offered(certificate, now=now).to_json())
     return lineage

@@ -66,6 +66,16 @@ class Server:
     def endpoint(self) -> str:
         return f"[{self.lab.client_addr}]:{self.port}"
 
+    @property
+    def config_test(self) -> list[str]:
+        """The server's own config test, as certv6's install table runs it."""
+        raise NotImplementedError
+
+    @property
+    def reload(self) -> list[str]:
+        """The server's own reload command, as certv6's install table runs it."""
+        raise NotImplementedError
+
     def start(self, argv: list[str]) -> None:
         log = (self.directory / "server.out").open("wb")
         self.process = self.lab.popen_in_client(argv, stdout=log, stderr=subprocess.STDOUT)

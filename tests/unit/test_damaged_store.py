@@ -46,15 +46,20 @@ def store(tmp_path: Path) -> Store:
     return store
 
 
-def lineage_json(value: object) -> Callable[[Path], None]:
+def lineage_json(value: object) -> Callable[[Path], object]:
     return lambda directory: (directory / "lineage.json").write_text(json.dumps(value))
 
 
-def remove(name: str) -> Callable[[Path], None]:
+def remove(name: str) -> Callable[[Path], object]:
     return lambda directory: (directory / name).unlink()
 
 
-DAMAGE: dict[str, tuple[Callable[[Path], None], str, str]] = {
+def dangle(directory: Path) -> None:
+    (directory / "current").unlink()
+    (directory / "current").symlink_to("versions/0009")
+
+
+DAMAGE: dict[str, tuple[Callable[[Path], object], str, str]] = {
     # what is done to "broken": (damage, what list says, what --repair does)
     "lineage.json is a list": (lineage_json([1, 2, 3]), "holds list, not an object", "restored"),
     "lineage.json is null": (lineage_json(None), "holds NoneType, not an object", "restored"),
@@ -72,7 +77,7 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "lineage.json removed": (remove("lineage.json"), "lineage.json is missing", "restored"),
     "current removed by hand": (remove("current"), "has no 'current' link", "current ->"),
     "current dangling": (
-        lambda d: (d / "current").unlink() or (d / "current").symlink_to("versions/0009"),
+        dangle,
         "'current' points at versions/0009, which is missing",
         "current ->",
     ),

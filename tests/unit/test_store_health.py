@@ -55,7 +55,8 @@ def test_a_health_file_that_is_not_one_is_damaged_not_an_exception(garbage: obje
 
 def test_success_resets_the_failure_count() -> None:
     health = Health().attempted(NOW, "no", 4).attempted(NOW, "no", 4).attempted(NOW, "", 0)
-    assert health.failures == 0 and health.failing_since is None and health.attempt.ok
+    assert health.failures == 0 and health.failing_since is None
+    assert health.attempt is not None and health.attempt.ok
 
 
 def test_a_done_target_keeps_what_it_serves_when_a_later_install_fails() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from certv6 import httpnet
+from certv6 import httpnet, x509strict
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.dnsquery import Dns
 from certv6.doctor import ca, host, names, network
@@ -158,12 +158,7 @@ def _ca(
     settings: Settings, store: Store, prefixes: Sequence[str], clock: Clock
 ) -> tuple[list[Finding], tuple[str, ...]]:
     url = settings.server
-    probe = httpnet.probe_json(
-        url,
-        ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
-        allow_ipv4=settings.allow_ipv4,
-        clock=clock,
-    )
+    probe = _directory(settings, clock)
     found = httpnet.host_addresses(urllib.parse.urlsplit(url).hostname or "")
     account = ca.Account(
         url=store.account(url).read_url(),
@@ -171,10 +166,38 @@ def _ca(
         eab_configured=bool(settings.eab_kid and settings.eab_hmac_key_file),
     )
     findings = ca.ca_findings(url, probe, found, prefixes, account)
+    strictness = _strictness(settings, probe, clock)
+    if strictness is not None:
+        findings.insert(1, strictness)
     published = ca.published_identities(probe.body)
     identities = ca.caa_identities(url, published, settings.caa_identities)
     findings.append(ca.identities_finding(identities))
     return findings, identities
+
+
+def _directory(
+    settings: Settings, clock: Clock, x509_strict: bool | None = None
+) -> httpnet.HttpProbe:
+    return httpnet.probe_json(
+        settings.server,
+        ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+        allow_ipv4=settings.allow_ipv4,
+        clock=clock,
+        x509_strict=x509_strict,
+    )
+
+
+def _strictness(settings: Settings, probe: httpnet.HttpProbe, clock: Clock) -> Finding | None:
+    # A second GET with the strict flag the other way, only to tell the user more: failed a
+    # strict check -> is that all? (flag cleared); passed on a lenient Python -> will 3.13
+    # refuse it? (flag set). Nothing else ever runs with the flag cleared.
+    python_strict = x509strict.default_is_strict()
+    compared = None
+    if probe.strict is not None:
+        compared = _directory(settings, clock, x509_strict=False)
+    elif probe.body is not None and not python_strict:
+        compared = _directory(settings, clock, x509_strict=True)
+    return ca.strictness_finding(probe, compared, python_strict=python_strict)
 
 
 def _dns(settings: Settings, findings: list[Finding]) -> Dns | None:

@@ -52,7 +52,9 @@ def ca_findings(
 ) -> list[Finding]:
     host = urllib.parse.urlsplit(url).hostname or url
     if probe.body is None:
-        return [fail("ca", "directory", probe.problem, probe.hint or "check server = ...")]
+        # A strict-check failure gets its fix on the "x509 strict" line (strictness_finding).
+        fix = "fix the CA's certificate (x509 strict, below)" if probe.strict else probe.hint
+        return [fail("ca", "directory", probe.problem, fix or "check server = ...")]
     meta = probe.body.get("meta")
     meta = meta if isinstance(meta, dict) else {}
     return [

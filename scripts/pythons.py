@@ -69,8 +69,13 @@ def patch_release(python: Path, version: str) -> str | None:
 def main() -> int:
     main_version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     versions = claimed()
+    if not versions:
+        print("pythons: pyproject.toml claims no Python version (classifiers)", file=sys.stderr)
+        return 1
     if main_version in versions:
         versions.remove(main_version)
+    else:
+        print(f"pythons: the main Python {main_version} is not a claimed one", file=sys.stderr)
     print(f"main\t{main_version}\t{sys.executable}\t{sys.version.split()[0]}")
     for version in versions:
         looked = candidates(version)

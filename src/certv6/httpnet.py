@@ -6,7 +6,9 @@ Rules, the same for every caller:
   (requests has no Happy Eyeballs, RFC 8305). Behind DNS64 such a name gets a
   synthesized AAAA and works through the NAT64 like any other.
 - TLS always verified; plain http:// is refused, also after a redirect, so
-  nothing is ever retried over plain HTTP.
+  nothing is ever retried over plain HTTP. Python's own strictness applies
+  (3.13+ checks RFC 5280 strictly); only ``certv6 doctor`` asks for it
+  explicitly, to tell whether a chain passes with and without it (x509strict).
 - HTTPS_PROXY / ALL_PROXY / NO_PROXY are honoured (requests' CONNECT tunnel, TLS
   end to end through it); the proxy's own address may be IPv6
   (``http://[2001:db8::3128]:3128``) and is reached over IPv6 like anything else.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import ssl
 import threading
 import urllib.parse
 from collections.abc import Mapping
@@ -29,7 +32,9 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.util.ssl_ import create_urllib3_context
 
+from certv6 import x509strict
 from certv6.clock import SYSTEM_CLOCK, Clock
 
 IPV6_SOURCE = ("::", 0)
@@ -38,16 +43,32 @@ _TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3}[^'\")]*)")
 _NO_SUCH_ADDRESS = ("[Errno -2]", "[Errno -9]")
 
 
-class Ipv6Adapter(HTTPAdapter):
-    """Every connection, direct or to a proxy, leaves from an IPv6 address."""
+class PoolAdapter(HTTPAdapter):
+    """Every connection, direct or to a proxy, gets ``pool_settings`` (urllib3 pool keywords)."""
+
+    def __init__(self, pool_settings: dict[str, Any]) -> None:
+        self.pool_settings = pool_settings  # before HTTPAdapter.__init__, which makes the pools
+        super().__init__()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["source_address"] = IPV6_SOURCE
-        super().init_poolmanager(*args, **kwargs)
+        super().init_poolmanager(*args, **{**kwargs, **self.pool_settings})
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        proxy_kwargs["source_address"] = IPV6_SOURCE
-        return super().proxy_manager_for(proxy, **proxy_kwargs)
+        return super().proxy_manager_for(proxy, **{**proxy_kwargs, **self.pool_settings})
+
+
+def _pool_settings(*, allow_ipv4: bool, x509_strict: bool | None) -> dict[str, Any]:
+    settings: dict[str, Any] = {} if allow_ipv4 else {"source_address": IPV6_SOURCE}
+    if x509_strict is not None:
+        context = create_urllib3_context()  # Python's defaults, 3.13's strictness included
+        if x509_strict:
+            context.verify_flags |= ssl.VERIFY_X509_STRICT
+        else:
+            context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+        # Only the flag differs: requests still loads the bundle into it, urllib3 still
+        # requires a valid chain and checks the host name.
+        settings["ssl_context"] = context
+    return settings
 
 
 class RefusePlainHttp(HTTPAdapter):
@@ -55,10 +76,17 @@ class RefusePlainHttp(HTTPAdapter):
         raise requests.exceptions.InvalidSchema(f"refusing plain HTTP to {request.url}")
 
 
-def configure(session: requests.Session, *, allow_ipv4: bool) -> requests.Session:
-    """Apply the rules above to an existing session (the acme library makes its own)."""
-    if not allow_ipv4:
-        session.mount("https://", Ipv6Adapter())
+def configure(
+    session: requests.Session, *, allow_ipv4: bool, x509_strict: bool | None = None
+) -> requests.Session:
+    """Apply the rules above to an existing session (the acme library makes its own).
+
+    ``x509_strict`` None keeps Python's default; True or False sets VERIFY_X509_STRICT
+    either way, for doctor's comparison only (x509strict): TLS stays verified.
+    """
+    settings = _pool_settings(allow_ipv4=allow_ipv4, x509_strict=x509_strict)
+    if settings:
+        session.mount("https://", PoolAdapter(settings))
     session.mount("http://", RefusePlainHttp())
     return session
 
@@ -98,9 +126,13 @@ class _Session(requests.Session):
 
 
 def new_session(
-    *, ca_bundle: str | None = None, allow_ipv4: bool = False, user_agent: str = "certv6"
+    *,
+    ca_bundle: str | None = None,
+    allow_ipv4: bool = False,
+    user_agent: str = "certv6",
+    x509_strict: bool | None = None,
 ) -> requests.Session:
-    session = configure(_Session(), allow_ipv4=allow_ipv4)
+    session = configure(_Session(), allow_ipv4=allow_ipv4, x509_strict=x509_strict)
     session.verify = ca_bundle or True
     session.headers["User-Agent"] = user_agent
     return session
@@ -117,6 +149,7 @@ class HttpProbe:
     problem: str  # "" when the document arrived
     hint: str | None
     elapsed: float
+    strict: x509strict.StrictFailure | None = None  # TLS failed only a strict RFC 5280 check
 
 
 def probe_json(
@@ -126,17 +159,25 @@ def probe_json(
     allow_ipv4: bool,
     timeout: float = 10.0,
     clock: Clock = SYSTEM_CLOCK,
+    x509_strict: bool | None = None,
 ) -> HttpProbe:
-    """GET ``url`` under certv6's rules once, no retries, and say what happened."""
+    """GET ``url`` under certv6's rules once, no retries, and say what happened.
+
+    ``x509_strict``: None for Python's default; doctor sets it to compare (see configure).
+    """
     proxy = proxy_for(url)
     shown = redact(proxy) if proxy else None
     started = clock.monotonic()
-    with new_session(ca_bundle=ca_bundle, allow_ipv4=allow_ipv4) as session:
+    with new_session(
+        ca_bundle=ca_bundle, allow_ipv4=allow_ipv4, x509_strict=x509_strict
+    ) as session:
         try:
             response = session.get(url, timeout=timeout)
         except requests.exceptions.RequestException as error:
             message, hint = explain(url, error, what="the server", allow_ipv4=allow_ipv4)
-            return HttpProbe(url, shown, None, None, message, hint, clock.monotonic() - started)
+            elapsed = clock.monotonic() - started
+            strict = x509strict.strict_failure(error)
+            return HttpProbe(url, shown, None, None, message, hint, elapsed, strict)
     elapsed = clock.monotonic() - started
     try:
         body = response.json()
@@ -205,10 +246,7 @@ def explain(
     host = urllib.parse.urlsplit(url).hostname or url
     shown = f"[{host}]" if ":" in host else host
     if isinstance(error, requests.exceptions.SSLError):
-        return (
-            f"TLS to {host} failed: {root_cause(error)}",
-            "the server's certificate is not trusted; set ca_bundle for a private CA",
-        )
+        return _explain_tls(host, error)
     if isinstance(error, requests.exceptions.InvalidSchema):
         return str(error), "use an https:// URL"
     if isinstance(error, requests.exceptions.ProxyError):
@@ -218,6 +256,27 @@ def explain(
         if explained is not None:
             return explained
     return f"cannot reach {what} at {shown}: {root_cause(error)}", None
+
+
+# OpenSSL's X509_V_ERR_* codes that have a fix of their own (the strict ones: x509strict).
+_NAME_MISMATCH = (62, 64)  # HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH
+_OUTSIDE_VALIDITY = (9, 10)  # CERT_NOT_YET_VALID, CERT_HAS_EXPIRED
+_UNTRUSTED = "the server's certificate is not trusted; set ca_bundle for a private CA"
+
+
+def _explain_tls(host: str, error: requests.exceptions.SSLError) -> tuple[str, str]:
+    strict = x509strict.strict_failure(error)
+    if strict is not None:
+        return f"TLS to {host} failed: certificate verify failed: {strict.reason}", strict.hint
+    refused = x509strict.verification_error(error)
+    if refused is None:
+        return f"TLS to {host} failed: {root_cause(error)}", _UNTRUSTED
+    message = f"TLS to {host} failed: certificate verify failed: {refused.verify_message}"
+    if refused.verify_code in _NAME_MISMATCH:
+        return message.rstrip("."), f"use a URL with a name the certificate lists, not {host}"
+    if refused.verify_code in _OUTSIDE_VALIDITY:
+        return message, "the server must renew its certificate, or this host's clock is wrong"
+    return message, _UNTRUSTED
 
 
 def _explain_connection(

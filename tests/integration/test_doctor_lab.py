@@ -73,6 +73,9 @@ def test_a_healthy_setup_passes(lab: Any, client: Client) -> None:
     assert report["ok"] is True
     (directory,) = checks(report, "ca", "directory")
     assert directory["status"] == "ok" and f"over IPv6 to {lab.ca_addr}" in directory["message"]
+    # The lab's listener certificate (tests/lab/pki.py) passes Python 3.13's strict checks.
+    (strict,) = checks(report, "ca", "x509 strict")
+    assert strict["status"] == "ok" and "meets RFC 5280" in strict["message"]
     (resolver,) = checks(report, "host", "resolver")
     assert resolver["status"] == "ok" and lab.client_resolver in resolver["message"]
     assert checks(report, "provider", "preflight")[0]["status"] == "ok"

@@ -9,37 +9,19 @@ import threading
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from certv6.install import Material
+from testpki import self_signed
 
 
 def make_material(tag: str, domains: tuple[str, ...] = ("www.example.test",)) -> Material:
     """A self-signed certificate with common name ``tag``, so tests can tell versions apart."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, tag)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=7))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(d) for d in domains]), critical=False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    issued = self_signed(tag, names=domains, lifetime=datetime.timedelta(days=7))
+    cert_pem = issued.cert_pem()
     chain_pem = cert_pem  # a stand-in "intermediate": only its bytes matter here
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return Material(tag, domains, key_pem, cert_pem, chain_pem, cert_pem + chain_pem)
+    return Material(tag, domains, issued.key_pem(), cert_pem, chain_pem, cert_pem + chain_pem)
 
 
 def tag_of(cert_pem: bytes) -> str:

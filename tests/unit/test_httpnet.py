@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,8 +74,29 @@ def test_tls_is_always_verified(server: HttpsServer, tmp_path: Path) -> None:
     stranger = make_tls(tmp_path)
     found = get(server.url + "/dir", stranger)
     assert found.body is None
-    assert found.problem == "TLS to ::1 failed: certificate verify failed"
+    assert found.problem == (
+        "TLS to ::1 failed: certificate verify failed: unable to get local issuer certificate"
+    )
     assert found.hint is not None and "ca_bundle" in found.hint
+
+
+def test_a_certificate_for_another_name_is_named_as_such(tmp_path: Path) -> None:
+    elsewhere = make_tls(tmp_path, ips=(), names=["elsewhere.example"])
+    with HttpsServer(app, elsewhere) as server:
+        found = get(server.url + "/dir", elsewhere)
+    assert found.problem == (
+        "TLS to ::1 failed: certificate verify failed:"
+        " IP address mismatch, certificate is not valid for '::1'"
+    )
+    assert found.hint == "use a URL with a name the certificate lists, not ::1"
+
+
+def test_an_expired_certificate_is_named_as_such(tmp_path: Path) -> None:
+    expired = make_tls(tmp_path, lifetime=-dt.timedelta(minutes=1))
+    with HttpsServer(app, expired) as server:
+        found = get(server.url + "/dir", expired)
+    assert found.problem == "TLS to ::1 failed: certificate verify failed: certificate has expired"
+    assert found.hint is not None and "renew" in found.hint
 
 
 def test_plain_http_is_refused_also_after_a_redirect(server: HttpsServer, tls: TlsFiles) -> None:

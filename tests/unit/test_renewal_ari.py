@@ -33,6 +33,8 @@ RFC_CERT_ID = "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"
 
 
 def make_cert(serial: int, aki: bytes | None = RFC_AKI) -> bytes:
+    # Not testpki: an identifier fixture with a chosen serial and a chosen (or no) AKI, never
+    # used for TLS; the RFC example's AKI matches no key on purpose.
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ari.test")])
     builder = (

@@ -4,11 +4,15 @@ One GET of the directory under certv6's own network rules (httpnet), no account
 needed. Its ``meta`` (RFC 8555 7.1.1) says whether the CA has terms to agree to,
 needs external account binding, and which CAA identities it answers to; a
 ``renewalInfo`` URL means ARI (RFC 9773), ``meta.profiles`` lists profiles.
+
+The CA's TLS chain is also held to the strict RFC 5280 checks Python 3.13 makes by default
+(issue #22): a home-made CA that works on 3.11 breaks on the upgrade, so doctor says so before.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import platform
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +21,7 @@ from typing import Any
 from certv6.doctor.caa import KNOWN_IDENTITIES
 from certv6.doctor.report import Finding, fail, ok, warn
 from certv6.httpnet import HostAddresses, HttpProbe
+from certv6.x509strict import StrictFailure
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +52,9 @@ def ca_findings(
 ) -> list[Finding]:
     host = urllib.parse.urlsplit(url).hostname or url
     if probe.body is None:
-        return [fail("ca", "directory", probe.problem, probe.hint or "check server = ...")]
+        # A strict-check failure gets its fix on the "x509 strict" line (strictness_finding).
+        fix = "fix the CA's certificate (x509 strict, below)" if probe.strict else probe.hint
+        return [fail("ca", "directory", probe.problem, fix or "check server = ...")]
     meta = probe.body.get("meta")
     meta = meta if isinstance(meta, dict) else {}
     return [
@@ -61,6 +68,49 @@ def ca_findings(
         _ari(probe.body),
         _profiles(meta),
     ]
+
+
+def strictness_finding(
+    probe: HttpProbe, compared: HttpProbe | None, *, python_strict: bool
+) -> Finding | None:
+    """ca / x509 strict, from the directory probe and ``compared``, the same GET with the
+    strict flag the other way: cleared when ``probe`` failed a strict check (is that the only
+    problem?), set when this Python does not check strictly by default (will 3.13 refuse it?).
+    """
+    if probe.strict is not None:
+        return _refused(probe.strict, compared)
+    if probe.body is None:
+        return None  # failed for another reason: the directory finding says which
+    if compared is None:
+        what = "this Python's default" if python_strict else "not checked"
+        return ok("ca", "x509 strict", f"the CA's TLS chain meets RFC 5280 ({what})")
+    return _accepted_here(compared)
+
+
+def _refused(strict: StrictFailure, compared: HttpProbe | None) -> Finding:
+    reason = f"the strict RFC 5280 checks ({strict.reason})"
+    if compared is not None and compared.body is not None:
+        message = f"only {reason} refuse the CA's TLS chain: it verifies without them"
+        return fail("ca", "x509 strict", message + ", but certv6 keeps them on", strict.rule.fix)
+    rest = compared.problem if compared is not None else "not checked"
+    message = f"the CA's TLS chain fails {reason}; without them: {rest}"
+    return fail("ca", "x509 strict", message, strict.rule.fix)
+
+
+def _accepted_here(strict_probe: HttpProbe) -> Finding:
+    """The chain passed with this Python's default; ``strict_probe`` forced the strict flag."""
+    strict = strict_probe.strict
+    if strict is not None:
+        return warn(
+            "ca",
+            "x509 strict",
+            f"the CA's TLS chain breaks RFC 5280 {strict.rule.section} ({strict.reason}):"
+            f" Python {platform.python_version()} accepts it, Python 3.13 and later refuse it",
+            strict.hint,
+        )
+    if strict_probe.body is None:
+        return warn("ca", "x509 strict", f"not checked: {strict_probe.problem}", strict_probe.hint)
+    return ok("ca", "x509 strict", "the CA's TLS chain meets RFC 5280 as Python 3.13 checks it")
 
 
 def published_identities(body: Mapping[str, Any] | None) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from certv6 import httpnet
+from certv6 import httpnet, x509strict
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.dns01 import owners_to_check
 from certv6.dnsquery import Dns
@@ -160,12 +160,7 @@ def _ca(
     settings: Settings, store: Store, prefixes: Sequence[str], clock: Clock
 ) -> tuple[list[Finding], tuple[str, ...]]:
     url = settings.server
-    probe = httpnet.probe_json(
-        url,
-        ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
-        allow_ipv4=settings.allow_ipv4,
-        clock=clock,
-    )
+    probe = _directory(settings, clock)
     found = httpnet.host_addresses(urllib.parse.urlsplit(url).hostname or "")
     damaged = store.account(url).problem()
     account = ca.Account(
@@ -174,6 +169,9 @@ def _ca(
         eab_configured=bool(settings.eab_kid and settings.eab_hmac_key_file),
     )
     findings = ca.ca_findings(url, probe, found, prefixes, account)
+    strictness = _strictness(settings, probe, clock)
+    if strictness is not None:
+        findings.insert(1, strictness)
     if damaged:
         # A truncated key would fail every order at this CA (issue #23): say so here.
         findings.append(fail("ca", "account", *damaged))
@@ -181,6 +179,31 @@ def _ca(
     identities = ca.caa_identities(url, published, settings.caa_identities)
     findings.append(ca.identities_finding(identities))
     return findings, identities
+
+
+def _directory(
+    settings: Settings, clock: Clock, x509_strict: bool | None = None
+) -> httpnet.HttpProbe:
+    return httpnet.probe_json(
+        settings.server,
+        ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+        allow_ipv4=settings.allow_ipv4,
+        clock=clock,
+        x509_strict=x509_strict,
+    )
+
+
+def _strictness(settings: Settings, probe: httpnet.HttpProbe, clock: Clock) -> Finding | None:
+    # A second GET with the strict flag the other way, only to tell the user more: failed a
+    # strict check -> is that all? (flag cleared); passed on a lenient Python -> will 3.13
+    # refuse it? (flag set). Nothing else ever runs with the flag cleared.
+    python_strict = x509strict.default_is_strict()
+    compared = None
+    if probe.strict is not None:
+        compared = _directory(settings, clock, x509_strict=False)
+    elif probe.body is not None and not python_strict:
+        compared = _directory(settings, clock, x509_strict=True)
+    return ca.strictness_finding(probe, compared, python_strict=python_strict)
 
 
 def _dns(settings: Settings, findings: list[Finding]) -> Dns | None:

@@ -53,7 +53,7 @@ def files_table(root: Path, name: str = "www", **extra: str) -> str:
 
 def test_nothing_configured_is_a_no_op(tmp_path: Path) -> None:
     store(tmp_path, V1)
-    settings = configure(tmp_path, '[certificate.www]\nkey_type = "ec256"\n')
+    settings = configure(tmp_path, '[certificate.www]\nprofile = "classic"\n')
     assert install_configured(settings, "www") is None
     assert install_configured(settings, "never-issued") is None
     with pytest.raises(ConfigError, match="no install table"):

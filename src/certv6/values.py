@@ -67,7 +67,7 @@ def seconds(value: Any, base: Path | None = None) -> float:
 
 
 def count(value: Any, base: Path | None = None) -> int:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise TypeError("expected a whole number")
     number = int(value)
     if number <= 0:

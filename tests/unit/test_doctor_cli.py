@@ -6,7 +6,6 @@ no IPv4): the worst host doctor can meet. Nothing can leave it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from certv6.cli.app import Options
+from jsonschemas import validated
 
 UNSHARE = shutil.which("unshare")
 needs_netns = pytest.mark.skipif(
@@ -73,7 +73,7 @@ def test_doctor_on_a_host_without_any_network(workdir: Path) -> None:
 def test_doctor_json_keeps_stdout_clean(workdir: Path) -> None:
     done = certv6_offline("--config", "ok.toml", "doctor", "--json", cwd=workdir)
     assert done.returncode == 13
-    report = json.loads(done.stdout)
+    report = validated("doctor", done.stdout)
     assert report["version"] == 1 and report["ok"] is False
     assert report["notes"] == ["no names given: pass -d NAME (or --name CERT) to check them"]
 

@@ -17,6 +17,7 @@ from certv6.install import Material
 from certv6.service.install import install_certificate, install_configured
 from certv6.settings import Settings, load_settings
 from certv6.store import Store
+from jsonschemas import validated
 
 V1, V2 = make_material("v1"), make_material("v2")
 HEAD = 'server = "https://[::1]:1/dir"\nstate_dir = "state"\n'
@@ -164,7 +165,7 @@ def test_cli_install_and_json(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert f"www: files uses {tmp_path}/deploy-www/live -> versions/0001" in done.stdout
     done = certv6(tmp_path, "install", "--name", "www", "--json")
-    assert json.loads(done.stdout)["targets"][0]["version"] == "versions/0002"
+    assert validated("install", done.stdout)["targets"][0]["version"] == "versions/0002"
 
 
 @pytest.mark.parametrize(

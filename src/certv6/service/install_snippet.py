@@ -25,6 +25,16 @@ class SnippetHelp:
     snippet_text: str | None
     example: str
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "live": str(self.live),
+            "snippet": str(self.snippet) if self.snippet else None,
+            "include_line": self.include_line,
+            "snippet_text": self.snippet_text,
+            "example": self.example,
+        }
+
 
 def snippet_help(settings: Settings, name: str, target: str) -> SnippetHelp:
     """The include line and an IPv6-only server block for ``target``, with this config's paths.

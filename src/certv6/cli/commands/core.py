@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from certv6.cli.app import Options, ProgressLine, cli, pass_options, print_json
+from certv6.cli.app import Options, cli, json_option, pass_options, print_json
 from certv6.settings import KEY_TYPES
 
 # Use cases are imported inside the commands: `certv6 --help` and shell
@@ -40,7 +40,7 @@ from certv6.settings import KEY_TYPES
     type=click.Choice(("preferred", "required")),
     help="required: fail if the CA does not list the profile (default preferred).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@json_option
 @pass_options
 def issue(
     options: Options,
@@ -60,7 +60,7 @@ def issue(
     from certv6.service.issue import issue as issue_certificate
 
     settings = options.settings(**flags)
-    progress = ProgressLine(options.quiet)
+    progress = options.progress()
     table = settings.certificates.get(name or "", {})
     request = IssueRequest(
         domains=domains,
@@ -76,6 +76,7 @@ def issue(
         progress.close()
     if as_json:
         print_json(
+            "issue",
             {
                 "name": result.name,
                 "domains": list(result.domains),
@@ -83,7 +84,7 @@ def issue(
                 "not_after": result.not_after.isoformat(),
                 "sha256": result.sha256,
                 "timings": {k: round(v, 4) for k, v in result.timings.items()},
-            }
+            },
         )
     elif not options.quiet:
         click.echo(
@@ -99,7 +100,7 @@ def issue(
 
 @cli.command(name="list")
 @click.option("--state-dir", help="Where accounts and certificates live.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@json_option
 @pass_options
 def list_(options: Options, state_dir: str | None, as_json: bool) -> None:
     """Show stored certificates: names, expiry and next renewal."""
@@ -107,7 +108,7 @@ def list_(options: Options, state_dir: str | None, as_json: bool) -> None:
 
     summaries = list_certificates(options.settings(state_dir=state_dir))
     if as_json:
-        print_json([summary.to_json() for summary in summaries])
+        print_json("list", {"certificates": [summary.to_json() for summary in summaries]})
         return
     if not summaries:
         click.echo("no certificates yet")
@@ -138,8 +139,9 @@ def list_(options: Options, state_dir: str | None, as_json: bool) -> None:
     help="Remove TXT values that interrupted runs left behind.",
 )
 @click.option("--state-dir", help="Where accounts and certificates live.")
+@json_option
 @pass_options
-def cleanup(options: Options, stale: bool, state_dir: str | None) -> None:
+def cleanup(options: Options, stale: bool, state_dir: str | None, as_json: bool) -> None:
     """Remove dns-01 TXT values left behind by interrupted runs."""
     from certv6.service.cleanup import cleanup_stale
     from certv6.service.runtime import build_dns
@@ -148,10 +150,16 @@ def cleanup(options: Options, stale: bool, state_dir: str | None) -> None:
     settings = options.settings(state_dir=state_dir)
     store = Store(settings.state_dir).ensure()
     result = cleanup_stale(settings, store, build_dns(settings), options.clock)
-    click.echo(
-        f"removed {result.removed} stale TXT value(s)"
-        + (f"; {result.failed} batch(es) failed, see above" if result.failed else "")
-    )
+    if as_json:
+        print_json(
+            "cleanup",
+            {"ok": not result.failed, "removed": result.removed, "failed": result.failed},
+        )
+    else:
+        click.echo(
+            f"removed {result.removed} stale TXT value(s)"
+            + (f"; {result.failed} batch(es) failed, see above" if result.failed else "")
+        )
     if result.failed:
         raise click.exceptions.Exit(8)
 

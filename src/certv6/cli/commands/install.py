@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from certv6.cli.app import Options, cli, pass_options, print_json
+from certv6.cli.app import Options, cli, json_option, pass_options, print_json
 
 if TYPE_CHECKING:
     from certv6.service.install import InstallReport
@@ -18,7 +18,7 @@ TARGET_NAMES = ("nginx", "apache", "haproxy", "postfix", "dovecot", "files")
 
 
 @cli.command()
-@click.option("--name", "-n", required=True, help="Certificate name in the store.")
+@click.option("--name", "-n", "--cert-name", required=True, help="Certificate name in the store.")
 @click.option(
     "--print-snippet",
     type=click.Choice(TARGET_NAMES),
@@ -26,7 +26,7 @@ TARGET_NAMES = ("nginx", "apache", "haproxy", "postfix", "dovecot", "files")
     help=f"Show what to include in TARGET's config ({', '.join(TARGET_NAMES)}); install nothing.",
 )
 @click.option("--state-dir", help="Where accounts and certificates live.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@json_option
 @pass_options
 def install(
     options: Options, name: str, print_snippet: str | None, state_dir: str | None, as_json: bool
@@ -42,11 +42,15 @@ def install(
 
     settings = options.settings(state_dir=state_dir)
     if print_snippet:
-        _show_snippet(snippet_help(settings, name, print_snippet))
+        snippet = snippet_help(settings, name, print_snippet)
+        if as_json:
+            print_json("install-snippet", snippet.to_json())
+        else:
+            _show_snippet(snippet)
         return
     report = install_certificate(settings, name)
     if as_json:
-        print_json(report.to_json())
+        print_json("install", report.to_json())
     elif not options.quiet:
         _show_report(report)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from certv6.cli.app import Options, cli, pass_options, print_json
+from certv6.cli.app import Options, cli, json_option, pass_options, print_json
 
 if TYPE_CHECKING:
     from certv6.service.renew.report import RenewReport
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     metavar="CMD",
     help="Shell command run once after renewing (RENEWED_DOMAINS, FAILED_DOMAINS).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@json_option
 @pass_options
 def renew(
     options: Options,
@@ -61,7 +61,7 @@ def renew(
     request = RenewRequest(names=names, force=force, dry_run=dry_run)
     report = renew_due(settings, request, clock=options.clock)
     if as_json:
-        print_json(report.to_json())
+        print_json("renew", report.to_json())
     else:
         _show(report, quiet=options.quiet)
     if not report.ok:

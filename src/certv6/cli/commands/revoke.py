@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from certv6.cli.app import Options, cli, pass_options
+from certv6.cli.app import Options, cli, json_option, pass_options, print_json
 
+# RFC 5280 5.3.1 reason codes as certv6 spells them (RFC 8555 7.6 sends the number).
 REASONS = (
     "unspecified",
     "keyCompromise",
@@ -15,21 +16,42 @@ REASONS = (
 )
 
 
+class Reason(click.Choice[str]):
+    """A reason in any letter case, so certbot's ``keycompromise`` means ``keyCompromise``."""
+
+    def __init__(self) -> None:
+        super().__init__(REASONS, case_sensitive=False)
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        lowered = str(value).replace("-", "").replace("_", "").lower()
+        for reason in REASONS:
+            if reason.lower() == lowered:
+                return reason
+        return str(super().convert(value, param, ctx))
+
+
 @cli.command()
-@click.option("--name", "-n", required=True, help="Certificate name in the store.")
+@click.option("--name", "-n", "--cert-name", required=True, help="Certificate name in the store.")
 @click.option(
     "--reason",
-    type=click.Choice(REASONS),
+    type=Reason(),
     default="unspecified",
     show_default=True,
-    help="RFC 5280 reason code.",
+    help="RFC 5280 reason code (any letter case: certbot's keycompromise works too).",
 )
 @click.option("--state-dir", help="Where accounts and certificates live.")
+@json_option
 @pass_options
-def revoke(options: Options, /, *, name: str, reason: str, state_dir: str | None) -> None:
+def revoke(
+    options: Options, /, *, name: str, reason: str, state_dir: str | None, as_json: bool
+) -> None:
     """Revoke a stored certificate (it stays in the store; renew to replace it)."""
     from certv6.service.revoke import revoke as revoke_certificate
 
     serial = revoke_certificate(options.settings(state_dir=state_dir), name, reason)
-    if not options.quiet:
+    if as_json:
+        print_json("revoke", {"name": name, "serial": serial, "reason": reason})
+    elif not options.quiet:
         click.echo(f"{name}: revoked (serial {serial})")

@@ -15,8 +15,8 @@ import logging
 import logging.handlers
 import os
 import sys
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TextIO
 
 log = logging.getLogger("certv6")

@@ -15,8 +15,10 @@ from types import FrameType
 
 import click
 
-from certv6.cli import commands  # noqa: F401  (importing registers every subcommand)
-from certv6.cli import jsonout
+from certv6.cli import (
+    commands,  # noqa: F401  (importing registers every subcommand)
+    jsonout,
+)
 from certv6.cli.app import Start, cli
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.errors import EXIT_INTERRUPTED, CertV6Error
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         sys.exit(done.exit_code)
     except click.ClickException as usage:
         usage.show()
-        _json_error(start, None, "usage", usage.exit_code, usage.format_message(), args)
+        _json_error(start, None, "usage", usage.exit_code, usage.format_message(), args=args)
         sys.exit(usage.exit_code)
     except click.Abort:
         _json_error(start, None, "interrupted", EXIT_INTERRUPTED, "interrupted")
@@ -82,6 +84,7 @@ def _json_error(
     code: str,
     exit_code: int,
     message: str,
+    *,
     args: list[str] | None = None,
 ) -> None:
     # `--json` given but the command's option callback never ran (a usage error

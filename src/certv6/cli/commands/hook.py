@@ -21,7 +21,6 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -104,8 +103,7 @@ class PassThrough(click.Command):
 @click.pass_context
 def hook_group(context: click.Context, provider: str | None, verbose: bool) -> None:
     """dns-01 hooks for certbot, lego, dehydrated and uacme (see docs/hooks.md)."""
-    options = context.find_object(Options)
-    assert options is not None  # the root command made it
+    options = context.find_object(Options) or Options(None, False, False)
     # Quiet by default: certbot reports any stderr output of a hook as an error.
     if not verbose and not options.verbosity:
         set_stderr_level(logging.WARNING)

@@ -72,6 +72,13 @@ class Options:
         settings = load_settings(self.config, os.environ, given, provider_names=available())
         if settings.log_file is not None:
             open_log_file(settings.log_file, settings.log_max_bytes)
+        logs.log.debug(
+            "certv6 %s; config %s; state %s; CA %s",
+            __version__,
+            settings.config_path or "(none)",
+            settings.state_dir,
+            settings.server,
+        )
         return settings
 
     def progress(self) -> ProgressLine:

@@ -16,20 +16,23 @@ REASONS = (
 )
 
 
+def canonical_reason(text: str) -> str | None:
+    """``keyCompromise`` for ``keycompromise``, ``key-compromise``... (certbot spells them
+    in lower case); None when it is no reason at all."""
+    lowered = text.replace("-", "").replace("_", "").lower()
+    return next((reason for reason in REASONS if reason.lower() == lowered), None)
+
+
 class Reason(click.Choice[str]):
-    """A reason in any letter case, so certbot's ``keycompromise`` means ``keyCompromise``."""
+    """A reason in certv6's or certbot's spelling."""
 
     def __init__(self) -> None:
-        super().__init__(REASONS, case_sensitive=False)
+        super().__init__(REASONS)
 
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> str:
-        lowered = str(value).replace("-", "").replace("_", "").lower()
-        for reason in REASONS:
-            if reason.lower() == lowered:
-                return reason
-        return str(super().convert(value, param, ctx))
+        return canonical_reason(str(value)) or str(super().convert(value, param, ctx))
 
 
 @cli.command()

@@ -50,7 +50,7 @@ def install_(
         print_json(
             "timer-install",
             {
-                "written": [str(path) for path in outcome.written],
+                "written": [str(path.absolute()) for path in outcome.written],
                 "enabled": outcome.enabled,
                 "systemd": outcome.systemd,
                 "cron": None if outcome.systemd else units.cron,
@@ -98,7 +98,7 @@ def remove(unit_dir: Path, as_json: bool) -> None:
 
     outcome = use_case.remove(unit_dir)
     if as_json:
-        removed = [str(path) for path in outcome.written]
+        removed = [str(path.absolute()) for path in outcome.written]
         print_json("timer-remove", {"removed": removed, "systemd": outcome.systemd})
         return
     if not outcome.written:

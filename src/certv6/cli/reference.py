@@ -45,7 +45,7 @@ def _flags_by_setting() -> dict[str, tuple[str, list[str]]]:
         found[str(option.name)] = (option.opts[0], ["(any)"])
     for path, command in walk():
         for option in _visible_options(command):
-            flag, where = found.setdefault(str(option.name), (option.opts[0], []))
+            where = found.setdefault(str(option.name), (option.opts[0], []))[1]
             if where != ["(any)"]:
                 where.append(path)
     return found
@@ -176,8 +176,9 @@ def _environment_section() -> list[str]:
                     f"| `{option.envvar}` | `certv6 {path} {option.opts[0]}`: {option.help} |"
                 )
     lines += [
-        "| `JOURNAL_STREAM` | set by systemd: messages then carry journald priorities (`<3>` ...) |",
-        "| `HTTPS_PROXY`, `NO_PROXY` | reach the CA and provider APIs through a proxy (docs/networking.md) |",
+        "| `JOURNAL_STREAM` | set by systemd: messages carry journald priorities (`<3>` ...) |",
+        "| `HTTPS_PROXY`, `NO_PROXY` | reach the CA and provider APIs through a proxy "
+        "(docs/networking.md) |",
         "| `REQUESTS_CA_BUNDLE` | trust for the CA's TLS when `ca_bundle` is not set |",
     ]
     return lines

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+
 from jsonschemas import validated
 
 pytestmark = pytest.mark.lab
@@ -128,3 +129,21 @@ def test_import_certbot_then_renew_with_certv6(lab: Any, tmp_path: Path) -> None
     ran = marker.read_text()
     assert f"deploy-hook {live}" in ran and f"dir-hook {live}" in ran
     assert tree_digest(certbot_config) == before
+
+
+def test_issue_takes_certbots_spellings(lab: Any, tmp_path: Path) -> None:
+    config = lab.write_certv6_config(tmp_path / "certv6.toml", state_dir=tmp_path / "state")
+    ran = tmp_path / "deployed"
+    zone = lab.zone.rstrip(".")
+    argv = [
+        CERTV6, "issue", "--cert-name", "spelled", "-d", f"a.{zone},b.{zone}",
+        "--key-type", "ecdsa", "-m", "ops@certv6.test", "--json", "-q", "--config", str(config),
+        "--deploy-hook", f'echo "$RENEWED_LINEAGE $RENEWED_DOMAINS" > {ran}',
+    ]  # fmt: skip
+    done = lab.run_in_client(argv, timeout=180)
+    assert done.returncode == 0, done.stderr
+    result = validated("issue", done.stdout)
+    assert (result["name"], result["domains"]) == ("spelled", [f"a.{zone}", f"b.{zone}"])
+    assert ran.read_text().split() == [result["path"], f"a.{zone}", f"b.{zone}"]
+    leaf = x509.load_pem_x509_certificate((Path(result["path"]) / "cert.pem").read_bytes())
+    assert leaf.public_key().curve.name == "secp256r1"  # type: ignore[union-attr]

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from jsonschemas import error_of, validated
 from certv6_run import make_client
 from cryptography import x509
+
+from jsonschemas import error_of, validated
 
 pytestmark = pytest.mark.lab
 

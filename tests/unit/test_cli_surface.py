@@ -10,12 +10,12 @@ from pathlib import Path
 
 import click
 import pytest
-from jsonschemas import error_of, validated
 
 from certv6.cli import main
 from certv6.cli.app import cli
-from certv6.cli.jsonout import KINDS, WITHOUT_JSON, schema
 from certv6.cli.commands.revoke import canonical_reason
+from certv6.cli.jsonout import KINDS, WITHOUT_JSON, schema
+from jsonschemas import error_of, validated
 
 
 def certv6(

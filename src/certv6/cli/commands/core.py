@@ -7,6 +7,9 @@ import click
 from certv6.cli.app import Options, cli, json_option, pass_options, print_json
 from certv6.settings import KEY_TYPES
 
+# certbot's --key-type values, with its default curve and size.
+CERTBOT_KEY_TYPES = {"ecdsa": "ec256", "rsa": "rsa2048"}
+
 # Use cases are imported inside the commands: `certv6 --help` and shell
 # completion should not pay for importing acme, cryptography and dnspython.
 
@@ -19,13 +22,23 @@ from certv6.settings import KEY_TYPES
     multiple=True,
     required=True,
     metavar="NAME",
-    help="A name for the certificate; repeat for more. '*.example.org' for a wildcard.",
+    help="A name for the certificate; repeat for more (or a,b as certbot). '*.example.org' for a "
+    "wildcard.",
 )
-@click.option("--name", "-n", help="Certificate name in the store (default: the first domain).")
+@click.option(
+    "--name",
+    "-n",
+    "--cert-name",
+    help="Certificate name in the store (default: the first domain).",
+)
 @click.option("--provider", "-p", help="DNS provider (default: the only one configured).")
-@click.option("--key-type", type=click.Choice(KEY_TYPES), help="Certificate key (default ec256).")
+@click.option(
+    "--key-type",
+    type=click.Choice((*KEY_TYPES, *CERTBOT_KEY_TYPES)),
+    help="Certificate key (default ec256; certbot's ecdsa = ec256, rsa = rsa2048).",
+)
 @click.option("--server", help="ACME directory URL or letsencrypt / letsencrypt-staging.")
-@click.option("--email", help="Contact address for the ACME account.")
+@click.option("--email", "-m", help="Contact address for the ACME account.")
 @click.option("--agree-tos", is_flag=True, help="Agree to the CA's terms of service.")
 @click.option("--state-dir", help="Where accounts and certificates live.")
 @click.option("--ca-bundle", help="Extra CA certificates to trust for the CA's TLS.")
@@ -40,6 +53,13 @@ from certv6.settings import KEY_TYPES
     type=click.Choice(("preferred", "required")),
     help="required: fail if the CA does not list the profile (default preferred).",
 )
+@click.option(
+    "--deploy-hook",
+    "issue_deploy_hook",
+    metavar="CMD",
+    help="Shell command run after this certificate is stored and installed (RENEWED_LINEAGE, "
+    "RENEWED_DOMAINS); for renewals set deploy_hook in [certificate.NAME].",
+)
 @json_option
 @pass_options
 def issue(
@@ -52,6 +72,7 @@ def issue(
     key_type: str | None,
     profile: str | None,
     profile_policy: str | None,
+    issue_deploy_hook: str | None,
     as_json: bool,
     **flags: object,
 ) -> None:
@@ -63,10 +84,10 @@ def issue(
     progress = options.progress()
     table = settings.certificates.get(name or "", {})
     request = IssueRequest(
-        domains=domains,
+        domains=tuple(part.strip() for domain in domains for part in domain.split(",") if part),
         name=name,
         provider=provider,
-        key_type=key_type,
+        key_type=CERTBOT_KEY_TYPES.get(key_type or "", key_type),
         profile=profile or _text(table.get("profile")),
         profile_policy=profile_policy or _text(table.get("profile_policy")) or "preferred",
     )
@@ -96,6 +117,8 @@ def issue(
     from certv6.service.install import install_configured
 
     install_configured(settings, result.name)
+    if issue_deploy_hook:
+        _deploy_hook(issue_deploy_hook, result.live_directory, result.domains)
 
 
 @cli.command(name="list")
@@ -162,6 +185,20 @@ def cleanup(options: Options, stale: bool, state_dir: str | None, as_json: bool)
         )
     if result.failed:
         raise click.exceptions.Exit(8)
+
+
+def _deploy_hook(command: str, live: object, domains: tuple[str, ...]) -> None:
+    from certv6.errors import InstallError
+    from certv6.service.renew.shell_hooks import run_hook
+
+    env = {"RENEWED_LINEAGE": str(live), "RENEWED_DOMAINS": " ".join(domains)}
+    problem = run_hook("deploy", command, env)
+    if problem:
+        raise InstallError(
+            f"the certificate is stored, but {problem}",
+            step="deploy-hook",
+            hint="fix the hook, then run it by hand or run certv6 install",
+        )
 
 
 def _text(value: object) -> str | None:

@@ -17,12 +17,18 @@ if TYPE_CHECKING:
 @click.option(
     "--name",
     "-n",
+    "--cert-name",
     "names",
     multiple=True,
     metavar="NAME",
     help="Only this certificate; repeat for more (default: every one in the store).",
 )
-@click.option("--force", is_flag=True, help="Renew the chosen certificates even if not due.")
+@click.option(
+    "--force",
+    "--force-renewal",
+    is_flag=True,
+    help="Renew the chosen certificates even if not due.",
+)
 @click.option(
     "--dry-run",
     is_flag=True,

@@ -173,6 +173,23 @@ def test_cli_install_and_json(tmp_path: Path) -> None:
     [
         ("", ["install", "--name", "www"], 3, "no install table"),
         ("", ["install", "--name", "ghost", "--print-snippet", "nginx"], 0, "listen [::]:443 ssl;"),
+        ("", ["install", "--name", "ghost", "--print-snippet", "nginx"], 0, "add -d NAME"),
+        (
+            "",
+            [
+                "install",
+                "-n",
+                "ghost",
+                "--print-snippet",
+                "nginx",
+                "-d",
+                "a.example",
+                "-d",
+                "b.example",
+            ],
+            0,
+            "server_name a.example b.example;",
+        ),
         ('[[certificate.www.install]]\ntarget = "nginx"\nverify = "10.0.0.1:443"\n', [], 3, "IPv4"),
         ('[[certificate.www.install]]\ntarget = "iis"\n', [], 3, "unknown target"),
         ("FILES", ["install", "--name", "ghost"], 3, "no install table"),

@@ -25,11 +25,26 @@ TARGET_NAMES = ("nginx", "apache", "haproxy", "postfix", "dovecot", "files")
     metavar="TARGET",
     help=f"Show what to include in TARGET's config ({', '.join(TARGET_NAMES)}); install nothing.",
 )
+@click.option(
+    "--domain",
+    "-d",
+    "domains",
+    multiple=True,
+    metavar="NAME",
+    help="With --print-snippet before the first issue: the names for server_name.",
+)
 @click.option("--state-dir", help="Where accounts and certificates live.")
 @json_option
 @pass_options
 def install(
-    options: Options, name: str, print_snippet: str | None, state_dir: str | None, as_json: bool
+    options: Options,
+    /,
+    *,
+    name: str,
+    print_snippet: str | None,
+    domains: tuple[str, ...],
+    state_dir: str | None,
+    as_json: bool,
 ) -> None:
     """Install certificate NAME as its [[certificate.NAME.install]] tables say.
 
@@ -42,7 +57,7 @@ def install(
 
     settings = options.settings(state_dir=state_dir)
     if print_snippet:
-        snippet = snippet_help(settings, name, print_snippet)
+        snippet = snippet_help(settings, name, print_snippet, domains)
         if as_json:
             print_json("install-snippet", snippet.to_json())
         else:

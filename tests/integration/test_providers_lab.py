@@ -137,6 +137,23 @@ def test_key_not_allowed_for_the_name(
     client_threads.call(provider.cleanup, [allowed])
 
 
+def test_a_refused_batch_names_the_refused_record(
+    lab: Lab, tmp_path: Path, client_threads: NamespaceThreads
+) -> None:
+    # One UPDATE for both names; the server refuses it whole without saying which name.
+    provider = lab_provider(lab, tmp_path, "rfc2136", key_file=str(lab.scoped_key_file))
+    allowed = TxtRecord(f"_acme-challenge.scoped.{ZONE}.", "v1")
+    forbidden = TxtRecord(f"_acme-challenge.unscoped.{ZONE}.", "v1")  # sorts after
+    with pytest.raises(ProviderAuthError) as raised:
+        client_threads.call(provider.present, [allowed, forbidden])
+    error = raised.value
+    assert f"rfc2136 present of {forbidden.owner} in zone {ZONE}." in error.message
+    assert allowed.owner not in error.message and error.record == str(forbidden)
+    assert "REFUSED" in error.message and "scoped-key" in error.message
+    # The probes changed nothing: the allowed name has no TXT value.
+    assert lab.txt_at(lab.primary_addr, allowed.owner) == set()
+
+
 def test_algorithm_the_server_does_not_know_for_this_key(
     lab: Lab, tmp_path: Path, client_threads: NamespaceThreads
 ) -> None:

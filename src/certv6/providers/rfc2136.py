@@ -9,6 +9,7 @@ UPDATE sent to a parent zone for a name below a cut is accepted and invisible.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -235,6 +236,8 @@ class Rfc2136Provider:
             return
         meaning = RCODE_MEANING.get(rcode, "unexpected answer")
         refused = rcode in (dns.rcode.REFUSED, dns.rcode.NOTAUTH, dns.rcode.BADKEY)
+        if rcode == dns.rcode.REFUSED:
+            batch = self._refused_records(zone, endpoint, batch)
         raise (ProviderAuthError if refused else ProviderError)(
             f"rfc2136 {operation} of {owners_of(batch)} in zone {zone} at {endpoint}: "
             f"{dns.rcode.to_text(rcode)}: {meaning} (key {self.key.name!r})",
@@ -248,6 +251,32 @@ class Rfc2136Provider:
                 else None
             ),
         )
+
+    def _refused_records(
+        self, zone: str, endpoint: Endpoint, batch: list[TxtRecord]
+    ) -> list[TxtRecord]:
+        """The records of a refused batch whose owner the key may not change (issue 18).
+
+        The server refuses the whole UPDATE without saying which name it objected
+        to. Each owner is asked alone with an UPDATE that deletes a TXT value that
+        does not exist: it changes nothing, but passes the same update-policy check.
+        """
+        owners = sorted({record.owner for record in batch})
+        if len(owners) < 2:
+            return batch
+        refused = set()
+        for owner in owners:
+            probe = self._update(zone)
+            probe.delete(owner, "TXT", _quoted(f"certv6-probe-{secrets.token_hex(8)}"))
+            try:
+                answer = dns.query.tcp(
+                    probe, endpoint.host, timeout=self._timeout, port=endpoint.port
+                )
+            except (OSError, dns.exception.DNSException):
+                return batch  # cannot tell: name them all
+            if answer.rcode() == dns.rcode.REFUSED:
+                refused.add(owner)
+        return [record for record in batch if record.owner in refused] or batch
 
 
 def _quoted(value: str) -> str:

@@ -66,8 +66,8 @@ def certv6(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_webroot_lineage_is_imported_and_its_authenticator_listed(tmp_path: Path) -> None:
-    root = certbot_dir(tmp_path / "le", "www", "authenticator = webroot\n"
-                       "renew_hook = systemctl reload nginx\nserver = https://ca.example/dir\n")  # fmt: skip
+    params = "authenticator = webroot\nrenew_hook = systemctl reload nginx\n"
+    root = certbot_dir(tmp_path / "le", "www", params + "server = https://ca.example/dir\n")
     config = tmp_path / "certv6.toml"
     config.write_text('state_dir = "state"\n\n[certificate.other]\nprofile = "classic"\n')
     done = certv6(tmp_path, "import", "certbot", "--config-dir", str(root))

@@ -84,7 +84,7 @@ def issue(
     progress = options.progress()
     table = settings.certificates.get(name or "", {})
     request = IssueRequest(
-        domains=tuple(part.strip() for domain in domains for part in domain.split(",") if part),
+        domains=_certbot_domains(domains),
         name=name,
         provider=provider,
         key_type=CERTBOT_KEY_TYPES.get(key_type or "", key_type),
@@ -185,6 +185,11 @@ def cleanup(options: Options, stale: bool, state_dir: str | None, as_json: bool)
         )
     if result.failed:
         raise click.exceptions.Exit(8)
+
+
+def _certbot_domains(given: tuple[str, ...]) -> tuple[str, ...]:
+    """``-d a.example,b.example`` (certbot's spelling) is ``-d a.example -d b.example``."""
+    return tuple(part.strip() for domain in given for part in domain.split(","))
 
 
 def _deploy_hook(command: str, live: object, domains: tuple[str, ...]) -> None:

@@ -196,3 +196,14 @@ def test_print_snippet_json(workdir: Path) -> None:
     done = certv6("--config", "ok.toml", "install", "-n", "www", "--print-snippet", "nginx",
                   "--json", cwd=workdir)  # fmt: skip
     assert "listen [::]:443 ssl;" in validated("install-snippet", done.stdout)["example"]
+
+
+def test_every_kind_is_validated_by_some_test() -> None:
+    # A new kind of document needs a test that runs the command and validates its output.
+    tests = Path(__file__).parents[1]
+    text = "".join(path.read_text() for path in tests.rglob("test_*.py"))
+    text += (tests / "integration" / "certv6_run.py").read_text()
+    for kind in KINDS:
+        if kind != "error":
+            assert f'validated("{kind}"' in text, f"no test validates certv6's {kind} output"
+    assert "error_of(" in text

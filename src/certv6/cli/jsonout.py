@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import resources
 from typing import Any
 
 import click
@@ -100,6 +99,8 @@ def error_code(error: CertV6Error) -> str:
 
 def schema(kind: str) -> dict[str, Any]:
     """The JSON Schema of ``kind``, as shipped."""
+    from importlib import resources
+
     text = resources.files("certv6.cli").joinpath("schemas", f"{kind}.json").read_text()
     loaded: dict[str, Any] = json.loads(text)
     return loaded

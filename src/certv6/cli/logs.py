@@ -12,7 +12,6 @@ rotated by size.
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import sys
 from collections.abc import Mapping
@@ -74,7 +73,7 @@ def setup(*, verbosity: int, quiet: bool, env: Mapping[str, str]) -> None:
     stderr.setLevel(stderr_level(verbosity, quiet))
     stderr.addFilter(_Libraries(verbosity))
     root = logging.getLogger()
-    files = [h for h in root.handlers if isinstance(h, logging.handlers.RotatingFileHandler)]
+    files = [h for h in root.handlers if getattr(h, "baseFilename", None)]
     root.handlers[:] = [stderr, *files]
     root.setLevel(logging.DEBUG)
     log.setLevel(logging.DEBUG)
@@ -111,6 +110,8 @@ def attach_file(path: Path, max_bytes: int) -> None:
     Raises:
         OSError: the file cannot be opened (the caller turns it into a ConfigError).
     """
+    import logging.handlers  # here: `certv6 hook` starts without it (5 ms)
+
     root = logging.getLogger()
     for handler in root.handlers:
         if isinstance(handler, logging.handlers.RotatingFileHandler):

@@ -16,7 +16,6 @@ result is loaded like any config before it replaces the old file, atomically.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 
 from certv6 import fsatomic, keys
 from certv6.errors import CertV6Error, ConfigError
+from certv6.service.certbot_files import read_ini, read_renewal_conf, toml_string, write_config
 from certv6.settings import Settings
 from certv6.store import Store
 from certv6.store.lineage import check_lineage_name
@@ -86,7 +86,7 @@ def import_certbot(
             result.unmapped.append(Unmapped(path.stem, "lineage", f"not imported: {error}"))
     _directory_hooks(config_dir, text, result)
     if result.root_keys or result.tables:
-        _write_config(config_path, text, result, reload)
+        write_config(config_path, text, result.root_keys, result.tables, reload)
     for write in result.pending:
         write()
     return result
@@ -125,7 +125,7 @@ def _import_lineage(
 
     result.pending.append(write)
     hook = params.get("renew_hook") or params.get("deploy_hook")
-    table = f"[certificate.{name}]\n" + (f"deploy_hook = {_toml(hook)}\n" if hook else "")
+    table = f"[certificate.{name}]\n" + (f"deploy_hook = {toml_string(hook)}\n" if hook else "")
     result.tables.append(table)
     for item in ("pre_hook", "post_hook"):
         if params.get(item):
@@ -137,25 +137,6 @@ def _import_lineage(
          "not_after": info.not_after.isoformat()}
     )  # fmt: skip
     log.info("import: %s (%s) from %s", name, ", ".join(info.names), path)
-
-
-def read_renewal_conf(path: Path) -> dict[str, Any]:
-    """certbot's renewal file (ConfigObj syntax): top-level keys and ``[section]`` dicts."""
-    top: dict[str, Any] = {}
-    section: dict[str, Any] = top
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("["):
-            depth = len(line) - len(line.lstrip("["))
-            if depth == 1:
-                section = top.setdefault(line.strip("[]").strip(), {})
-            continue  # [[webroot_map]] and deeper: not needed for dns-01
-        key, sep, value = line.partition("=")
-        if sep:
-            section[key.strip()] = value.strip().strip("'\"")
-    return top
 
 
 def _meta(info: keys.CertificateInfo, conf: Mapping[str, Any]) -> dict[str, Any]:
@@ -204,19 +185,6 @@ def _provider(
     return "rfc2136"
 
 
-def read_ini(path: Path) -> dict[str, str]:
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as error:
-        raise ConfigError(f"cannot read certbot's credentials {path}: {error.strerror}") from None
-    found = {}
-    for line in lines:
-        key, sep, value = line.partition("=")
-        if sep and not key.strip().startswith(("#", ";")):
-            found[key.strip()] = value.strip()
-    return found
-
-
 def _rfc2136_table(
     name: str,
     values: Mapping[str, str],
@@ -238,7 +206,7 @@ def _rfc2136_table(
         fsatomic.write(key_file, text.encode(), mode=0o600)
 
     result.pending.append(write)
-    lines = ["[provider.rfc2136]", f"key_file = {_toml(str(key_file))}"]
+    lines = ["[provider.rfc2136]", f"key_file = {toml_string(str(key_file))}"]
     server, port = values.get("dns_rfc2136_server", ""), values.get("dns_rfc2136_port", "53")
     try:
         address = ipaddress.ip_address(server)
@@ -251,7 +219,9 @@ def _rfc2136_table(
             "(its SOA MNAME); set server = \"[addr]:53\" under [provider.rfc2136] if that is wrong",
         ))  # fmt: skip
     elif server:
-        lines.append(f"server = {_toml(f'[{server}]:{port}' if address else f'{server}:{port}')}")
+        lines.append(
+            f"server = {toml_string(f'[{server}]:{port}' if address else f'{server}:{port}')}"
+        )
     seconds = params.get("dns_rfc2136_propagation_seconds")
     if seconds and seconds.isdigit() and int(seconds) > 120:
         # certbot slept this long; certv6 watches every nameserver, and waits at least as long.
@@ -295,27 +265,3 @@ def _root_key(key: str, value: str, config_text: str, result: ImportResult, name
         )
     else:
         result.root_keys[key] = value
-
-
-def _write_config(
-    path: Path, text: str, result: ImportResult, reload: Callable[[], Settings]
-) -> None:
-    head = "".join(f"{key} = {_toml(value)}\n" for key, value in result.root_keys.items())
-    stamp = "# taken over from certbot by certv6 import certbot\n"
-    new = (stamp + head if head else "") + text
-    new += ("\n" if new and not new.endswith("\n\n") else "") + "\n".join(result.tables)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fsatomic.write(path, new.encode(), mode=0o644)
-    try:
-        reload()
-    except ConfigError:
-        # The old config stays in force; nothing was written to the store yet.
-        if text:
-            fsatomic.write(path, text.encode(), mode=0o644)
-        else:
-            path.unlink()
-        raise
-
-
-def _toml(value: str) -> str:
-    return json.dumps(value)  # a JSON string is a valid TOML basic string

@@ -22,19 +22,12 @@ import pytest
 from cryptography import x509
 
 from jsonschemas import validated
+from lab import tsig_secret
 
 pytestmark = pytest.mark.lab
 
 CERTV6 = str(Path(sys.executable).parent / "certv6")
 NAME = "imported"
-
-
-def tsig_secret(lab: Any) -> str:
-    for line in lab.tsig_key_file.read_text().splitlines():
-        words = line.strip().rstrip(";").split()
-        if words[:1] == ["secret"]:
-            return words[1].strip('"')
-    raise AssertionError(f"no secret in {lab.tsig_key_file}")
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -54,7 +47,8 @@ def run_certbot(lab: Any, work: Path, domain: str, marker: Path) -> Path:
     credentials = work / "rfc2136.ini"
     credentials.write_text(
         f"dns_rfc2136_server = {lab.primary_addr}\ndns_rfc2136_port = 53\n"
-        f"dns_rfc2136_name = {lab.tsig_key_name}\ndns_rfc2136_secret = {tsig_secret(lab)}\n"
+        f"dns_rfc2136_name = {lab.tsig_key_name}\n"
+        f"dns_rfc2136_secret = {tsig_secret(lab.tsig_key_file)}\n"
         "dns_rfc2136_algorithm = HMAC-SHA256\n"
     )
     credentials.chmod(0o600)

@@ -107,6 +107,14 @@ def open_log_file(path: Path, max_bytes: int) -> None:
 pass_options = click.make_pass_decorator(Options)
 
 
+def domain_option(help_text: str, *, required: bool = False) -> Callable[[Any], Any]:
+    """``-d/--domain NAME``, repeatable, into the parameter ``domains``."""
+    return click.option(
+        "--domain", "-d", "domains", multiple=True, required=required, metavar="NAME",
+        help=help_text,
+    )  # fmt: skip
+
+
 def _global_options(late: bool) -> list[click.Option]:
     """The options of the root command; ``late``: the hidden copies every subcommand has."""
     extra: dict[str, Any] = (

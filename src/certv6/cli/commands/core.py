@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from certv6.cli.app import Options, cli, json_option, pass_options, print_json
+from certv6.cli.app import Options, cli, domain_option, json_option, pass_options, print_json
 from certv6.settings import KEY_TYPES
 
 # certbot's --key-type values, with its default curve and size.
@@ -15,15 +15,10 @@ CERTBOT_KEY_TYPES = {"ecdsa": "ec256", "rsa": "rsa2048"}
 
 
 @cli.command()
-@click.option(
-    "--domain",
-    "-d",
-    "domains",
-    multiple=True,
-    required=True,
-    metavar="NAME",
-    help="A name for the certificate; repeat for more (or a,b as certbot). '*.example.org' for a "
+@domain_option(
+    "A name for the certificate; repeat for more (or a,b as certbot). '*.example.org' for a "
     "wildcard.",
+    required=True,
 )
 @click.option(
     "--name",

@@ -7,18 +7,11 @@ import sys
 
 import click
 
-from certv6.cli.app import Options, cli, json_option, pass_options, print_json
+from certv6.cli.app import Options, cli, domain_option, json_option, pass_options, print_json
 
 
 @cli.command()
-@click.option(
-    "--domain",
-    "-d",
-    "domains",
-    multiple=True,
-    metavar="NAME",
-    help="A name to check (CAA, challenge zone, nameservers, AAAA); repeat for more.",
-)
+@domain_option("A name to check (CAA, challenge zone, nameservers, AAAA); repeat for more.")
 @click.option("--name", "-n", help="Check a stored certificate's names and provider.")
 @click.option("--provider", "-p", help="DNS provider (default: the only one configured).")
 @click.option(

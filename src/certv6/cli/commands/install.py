@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from certv6.cli.app import Options, cli, json_option, pass_options, print_json
+from certv6.cli.app import Options, cli, domain_option, json_option, pass_options, print_json
 
 if TYPE_CHECKING:
     from certv6.service.install import InstallReport
@@ -25,14 +25,7 @@ TARGET_NAMES = ("nginx", "apache", "haproxy", "postfix", "dovecot", "files")
     metavar="TARGET",
     help=f"Show what to include in TARGET's config ({', '.join(TARGET_NAMES)}); install nothing.",
 )
-@click.option(
-    "--domain",
-    "-d",
-    "domains",
-    multiple=True,
-    metavar="NAME",
-    help="With --print-snippet before the first issue: the names for server_name.",
-)
+@domain_option("With --print-snippet before the first issue: the names for server_name.")
 @click.option("--state-dir", help="Where accounts and certificates live.")
 @json_option
 @pass_options

@@ -20,7 +20,7 @@ from certv6.acme_client import AcmeSession, Order, PendingChallenge, choose_prof
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.dns01 import effective_records
 from certv6.dnsquery import Dns
-from certv6.errors import AccountError, CertV6Error
+from certv6.errors import AccountError, CertV6Error, ResolverUnreachable
 from certv6.model import Identifier, TxtRecord, parse_identifiers
 from certv6.providers import Provider, ProviderSession
 from certv6.service.account import connect_account, register
@@ -140,17 +140,34 @@ def issue(
     return replace(result, timings={**steps.timings, "total": steps.total()})
 
 
-def _warm_dns_answers(dns: Dns, identifiers: Sequence[Identifier]) -> threading.Thread:
+class _Warming(threading.Thread):
+    """The look-ups of ``_warm_dns_answers``; ``join()`` raises a resolver that never answered."""
+
+    silent: ResolverUnreachable | None = None
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self.silent is not None:
+            # Nothing that follows works without a resolver: fail before the order,
+            # without asking the silent resolver again (issue 18).
+            raise self.silent
+
+
+def _warm_dns_answers(dns: Dns, identifiers: Sequence[Identifier]) -> _Warming:
     """Look up CAA and the challenge owners' chains and zones while the CA is contacted.
 
     ``Dns`` keeps the answers for the run, so the CAA check, the provider and the
     propagation checker find them ready; a failure here is ignored (those steps
-    ask again and report it properly).
+    ask again and report it properly), except a resolver that did not answer.
     """
 
     def caa(identifier: Identifier) -> None:
-        with contextlib.suppress(CertV6Error):
+        try:
             dns.relevant_caa(identifier.base)
+        except ResolverUnreachable as error:
+            thread.silent = error
+        except CertV6Error:
+            pass
 
     def warm() -> None:
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -158,7 +175,7 @@ def _warm_dns_answers(dns: Dns, identifiers: Sequence[Identifier]) -> threading.
             with contextlib.suppress(CertV6Error):
                 effective_records([TxtRecord(i.challenge_owner, "") for i in identifiers], dns)
 
-    thread = threading.Thread(target=warm, name="certv6-dns-warm", daemon=True)
+    thread = _Warming(target=warm, name="certv6-dns-warm", daemon=True)
     thread.start()
     return thread
 

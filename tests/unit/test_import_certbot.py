@@ -102,3 +102,22 @@ def test_a_config_that_would_not_load_leaves_everything_as_it_was(tmp_path: Path
     assert done.returncode == 3 and "is not valid TOML" in done.stderr, done.stderr
     assert config.read_text() == original
     assert not (tmp_path / "state").exists()  # no lineage, no TSIG key file written
+
+
+def test_the_next_renew_installs_the_imported_version_once(tmp_path: Path) -> None:
+    # 60 days left: not due. The imported version is owed to the servers like any new one,
+    # so the certificate's deploy hook (certbot's renew_hook) runs once, then never again.
+    marker = tmp_path / "deployed"
+    params = f'authenticator = webroot\nrenew_hook = echo "$RENEWED_LINEAGE" >> {marker}\n'
+    root = certbot_dir(tmp_path / "le", "www", params)
+    (tmp_path / "certv6.toml").write_text('state_dir = "state"\n')
+    assert certv6(tmp_path, "import", "certbot", "--config-dir", str(root)).returncode == 0
+    first = certv6(tmp_path, "renew", "--json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    [www] = validated("renew", first.stdout)["certificates"]
+    assert (www["name"], www["status"], www["renewed"]) == ("www", "installed", False)
+    live = tmp_path / "state" / "certificates" / "www" / "current"
+    assert marker.read_text() == f"{live}\n"
+    again = certv6(tmp_path, "renew", "--json")
+    [www] = validated("renew", again.stdout)["certificates"]
+    assert www["status"] == "skipped" and marker.read_text() == f"{live}\n"

@@ -58,20 +58,25 @@ def boolean(value: Any, base: Path | None = None) -> bool:
 
 
 def seconds(value: Any, base: Path | None = None) -> float:
-    if isinstance(value, bool):
-        raise TypeError("expected a number of seconds")
-    number = float(value)
-    if not number > 0 or not math.isfinite(number):
+    number = _seconds(value)
+    if not number > 0:
         raise ValueError("expected a positive number of seconds (and not infinity)")
     return number
 
 
 def seconds_or_zero(value: Any, base: Path | None = None) -> float:
+    number = _seconds(value)
+    if not number >= 0:
+        raise ValueError("expected 0 or more seconds (and not infinity)")
+    return number
+
+
+def _seconds(value: Any) -> float:
     if isinstance(value, bool):
         raise TypeError("expected a number of seconds")
     number = float(value)
-    if not number >= 0 or not math.isfinite(number):
-        raise ValueError("expected 0 or more seconds (and not infinity)")
+    if not math.isfinite(number):
+        raise ValueError("expected a finite number of seconds")
     return number
 
 

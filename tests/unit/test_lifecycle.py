@@ -302,7 +302,7 @@ def test_delete_needs_yes_off_a_terminal_and_leaves_installed_files(user: User) 
     missing = user.run("delete", "--name", "www", "--yes")
     assert missing.returncode == 3 and "no certificate named 'www'" in missing.stderr
     make_lineage(user.store, "api", now=NOW)
-    as_json = user.run("delete", "--name", "api", "--yes", "--json")
+    as_json = user.run("delete", "--cert-name", "api", "--yes", "--json")  # certbot's spelling
     deleted = validated("delete", as_json.stdout)
     assert as_json.returncode == 0 and deleted["name"] == "api"
     assert deleted["directory"] == str(user.store.lineages.get("api").directory)

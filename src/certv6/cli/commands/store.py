@@ -10,7 +10,7 @@ from certv6.cli.app import Options, cli, json_option, pass_options, print_json
 
 
 @cli.command()
-@click.option("--name", "-n", required=True, help="Certificate name in the store.")
+@click.option("--name", "-n", "--cert-name", required=True, help="Certificate name in the store.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask (needed when not on a terminal).")
 @click.option("--state-dir", help="Where accounts and certificates live.")
 @json_option

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from lab import Lab  # noqa: E402  (after the path is set)
+from lab import tsig_secret as lab_tsig_secret  # noqa: E402
 
 CERTV6 = str(Path(sys.executable).parent / "certv6")
 TIMED = str(Path(__file__).resolve().parent / "_timed.py")
@@ -118,11 +119,7 @@ def certv6_issue(
 
 def tsig_secret(lab: Lab) -> str:
     """The secret of the lab's main TSIG key (BIND key-file format)."""
-    for line in lab.tsig_key_file.read_text().splitlines():
-        words = line.strip().rstrip(";").split()
-        if words[:1] == ["secret"]:
-            return words[1].strip('"')
-    raise RuntimeError(f"no secret in {lab.tsig_key_file}")
+    return lab_tsig_secret(lab.tsig_key_file)
 
 
 INVALID = re.compile(r"authz \S+ set INVALID by completed challenge")

@@ -26,7 +26,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.CAA
 import dns.resolver
 
-from certv6.errors import ConfigError, DnsError, ZoneNotFound
+from certv6.errors import ConfigError, DnsError, ResolverUnreachable, ZoneNotFound
 from certv6.model import parse_endpoint
 
 MAX_CNAME_CHAIN = 16
@@ -171,6 +171,7 @@ class Dns:
                 _absolute(name), resolver=self._resolver, lifetime=self.settings.timeout * 2
             )
         except dns.exception.DNSException as error:
+            self._raise_if_no_resolver(f"zone look-up of {name}", name, error)
             raise ZoneNotFound(f"cannot find the zone of {name}: {error}", qname=name) from error
         with self._memo_lock:
             self._zones[key] = zone.to_text()
@@ -197,6 +198,7 @@ class Dns:
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return ()
         except dns.exception.DNSException as error:
+            self._raise_if_no_resolver(f"{rdtype} look-up of {host}", host, error)
             raise DnsError(f"cannot resolve {rdtype} of {host}: {error}", qname=host) from error
         return tuple(sorted(rdata.address for rdata in answer))
 
@@ -241,6 +243,7 @@ class Dns:
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             answer = None
         except dns.exception.DNSException as error:
+            self._raise_if_no_resolver(f"CAA look-up of {name}", name, error)
             raise DnsError(
                 f"CAA look-up of {name} failed: {error}",
                 qname=name,
@@ -261,6 +264,7 @@ class Dns:
             self._note_zone(name, empty.response())  # type: ignore[no-untyped-call]
             return None
         except dns.exception.DNSException as error:
+            self._raise_if_no_resolver(f"CNAME look-up of {name}", name, error)
             raise DnsError(f"cannot look up CNAME of {name}: {error}", qname=name) from error
         return str(answer[0].target.to_text()).lower()
 
@@ -285,7 +289,32 @@ class Dns:
         try:
             return self._resolver.resolve(_absolute(name), rdtype)
         except dns.exception.DNSException as error:
+            self._raise_if_no_resolver(f"{rdtype} look-up of {name}", name, error)
             raise DnsError(f"cannot resolve {rdtype} of {name}: {error}", qname=name) from error
+
+    def _raise_if_no_resolver(self, what: str, name: str, error: Exception) -> None:
+        """A look-up that timed out at every resolver: say so, with where they come from.
+
+        dnspython's text ("Server ... answered The DNS operation timed out") reads as
+        if something had answered; nothing did (issue 18).
+        """
+        if not isinstance(error, dns.resolver.LifetimeTimeout):
+            return
+        where = (
+            "resolvers in the config" if self.settings.resolvers else str(self.settings.resolv_conf)
+        )
+        resolvers = ", ".join(
+            f"[{ns.address}]:{ns.port}"
+            if isinstance(ns, dns.nameserver.Do53Nameserver)
+            else str(ns)
+            for ns in self._resolver.nameservers
+        )
+        raise ResolverUnreachable(
+            f"{what}: no answer from the resolver {resolvers} ({where}) "
+            f"within {self._resolver.lifetime:g} s",
+            qname=name,
+            nameserver=resolvers,
+        ) from error
 
 
 def _caa_record(rdata: dns.rdtypes.ANY.CAA.CAA) -> CaaRecord:

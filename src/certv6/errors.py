@@ -10,7 +10,8 @@
     │   └── ValidationFailed          exit 5   the CA looked and did not see the value
     ├── DnsError                      exit 6   looking things up in the DNS
     │   ├── ZoneNotFound
-    │   └── NoReachableNameserver
+    │   ├── NoReachableNameserver
+    │   └── ResolverUnreachable                no configured resolver answered
     ├── PropagationTimeout            exit 7   nameservers still lag at the deadline (has .report)
     ├── ProviderError                 exit 8   publishing or removing TXT values
     │   ├── ProviderAuthError
@@ -112,6 +113,15 @@ class ZoneNotFound(DnsError):
 
 class NoReachableNameserver(DnsError):
     default_hint = "none of the zone's nameservers has an IPv6 address this host can reach"
+
+
+class ResolverUnreachable(DnsError):
+    """The recursive resolvers certv6 uses did not answer at all."""
+
+    default_hint = (
+        "check resolvers = [...] in the config (default: the IPv6 nameserver lines of "
+        "/etc/resolv.conf) and that they answer this host over IPv6"
+    )
 
 
 class PropagationTimeout(CertV6Error):

@@ -47,6 +47,17 @@ def generate_key(key_type: str = "ec256") -> PrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=size)
 
 
+def key_type_of(key: PrivateKey) -> str | None:
+    """The KEY_TYPES name of ``key`` (``ec256``, ``rsa2048`` ...), None for other keys."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        wanted = ("ec", key.curve.key_size)
+        valid = isinstance(key.curve, _CURVES.get(key.curve.key_size, type(None)))
+    else:
+        wanted, valid = ("rsa", key.key_size), True
+    found = [name for name, spec in KEY_TYPES.items() if spec == wanted]
+    return found[0] if found and valid else None
+
+
 def key_to_pem(key: PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,

@@ -13,38 +13,53 @@
     [provider.rfc2136]
     key_file = "/etc/certv6/tsig.key"
 
+    [certificate.www]
+    deploy_hook = "systemctl reload nginx"
+
 Relative paths in the file are relative to the file. Environment variables are
 ``CERTV6_<SETTING>`` (``CERTV6_STATE_DIR``) and ``CERTV6_PROVIDER_<NAME>_<OPTION>``
-(``CERTV6_PROVIDER_RFC2136_KEY_FILE``).
+(``CERTV6_PROVIDER_RFC2136_KEY_FILE``). Unknown keys are refused, with the
+closest known one as the hint, at the top level and in every table.
+
+Adding a setting is one place: a field of ``Settings`` declared with
+``setting(default, KIND, "what it means")`` (KIND from certv6.values). Its
+``CERTV6_*`` variable, its conversion, the unknown-key check and its row in
+docs/settings.md follow from that field. A command flag for it is a click
+option whose parameter has the setting's name (``--state-dir`` -> state_dir);
+docs/settings.md finds it there. A key of ``[certificate.NAME]`` is one row of
+``CERTIFICATE_KEYS``. Then run ``scripts/reference`` (a test fails until the
+generated docs are current).
 """
 
 from __future__ import annotations
 
 import difflib
-import ipaddress
-import math
-import os
-import re
+import logging
 import stat
 import tomllib
 import types
-import urllib.parse
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from certv6 import values
 from certv6.errors import ConfigError
+from certv6.values import SERVER_SHORTCUTS, Kind
+
+__all__ = ["SERVER_SHORTCUTS", "Settings", "load_settings", "read_secret_file"]
 
 DEFAULT_CONFIG = Path("/etc/certv6/certv6.toml")
-SERVER_SHORTCUTS = {
-    "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
-    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
-}
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
 POLICIES = ("all-reachable", "strict")
-NAT64_PREFIX_LENGTHS = (32, 40, 48, 56, 64, 96)  # RFC 6052 section 2.2
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PROFILE_POLICIES = ("preferred", "required")
+_SETTING = "certv6.setting"
+log = logging.getLogger("certv6")
+
+
+def setting(default: Any, kind: Kind, doc: str) -> Any:
+    """A field of Settings that is a setting: its default, its kind and what it means."""
+    return field(default=default, metadata={_SETTING: (kind, doc)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,36 +70,90 @@ class ProviderSettings:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    server: str = SERVER_SHORTCUTS["letsencrypt"]
-    email: str | None = None
-    agree_tos: bool = False
-    state_dir: Path = Path("/var/lib/certv6")
-    ca_bundle: Path | None = None
-    resolvers: tuple[str, ...] = ()
-    # The CA's CAA domain names (RFC 8659), when its directory publishes none.
-    caa_identities: tuple[str, ...] = ()
-    allow_ipv4: bool = False
-    key_type: str = "ec256"
-    propagation_timeout: float | None = None
-    poll_interval: float | None = None
-    propagation_policy: str = "all-reachable"
-    nat64_prefix: str | None = None
-    # RFC 7050: ask the resolver for ipv4only.arpa AAAA to find a NAT64 prefix.
-    discover_nat64: bool = True
-    # Extra wait for nameservers nobody could ask (docs/propagation.md); None: 5 s.
-    unverified_grace: float | None = None
-    eab_kid: str | None = None
-    eab_hmac_key_file: Path | None = None
-    preferred_chain: str | None = None
-    insecure_secrets: bool = False
-    # `certv6 renew`: the CA's staging directory for --dry-run (letsencrypt has one
-    # built in), and shell commands run before, after and for each renewal (certbot's).
-    staging_server: str | None = None
-    pre_hook: str | None = None
-    post_hook: str | None = None
-    deploy_hook: str | None = None
-    # Prometheus textfile-collector metrics, rewritten after every `certv6 renew`.
-    metrics_file: Path | None = None
+    server: str = setting(SERVER_SHORTCUTS["letsencrypt"], values.URL, "The CA's ACME directory.")
+    email: str | None = setting(None, values.EMAIL, "Contact address for the ACME account.")
+    agree_tos: bool = setting(
+        False, values.BOOL, "You agree to the CA's terms of service (needed for a new account)."
+    )
+    state_dir: Path = setting(
+        Path("/var/lib/certv6"), values.PATH, "Where accounts, certificates and the ledger live."
+    )
+    ca_bundle: Path | None = setting(
+        None, values.CA_BUNDLE, "Extra CA certificates to trust for the CA's TLS (private CAs)."
+    )
+    resolvers: tuple[str, ...] = setting(
+        (),
+        values.TEXT_LIST,
+        "Recursive resolvers, `[addr]:port`; default: resolv.conf's IPv6 ones.",
+    )
+    caa_identities: tuple[str, ...] = setting(
+        (), values.TEXT_LIST, "The CA's CAA domain names (RFC 8659), when its directory has none."
+    )
+    allow_ipv4: bool = setting(
+        False, values.BOOL, "Also use IPv4 (dual-stack hosts); by default only IPv6."
+    )
+    key_type: str = setting(
+        "ec256", values.choice(KEY_TYPES, "key type"), "Key of new certificates (fresh each time)."
+    )
+    propagation_timeout: float | None = setting(
+        None, values.SECONDS, "Longest wait for every nameserver; default: the provider's."
+    )
+    poll_interval: float | None = setting(
+        None, values.SECONDS, "Longest pause between propagation rounds; default: the provider's."
+    )
+    propagation_policy: str = setting(
+        "all-reachable",
+        values.choice(POLICIES, "propagation_policy"),
+        "strict: a nameserver certv6 cannot reach over IPv6 (or NAT64) is a failure.",
+    )
+    nat64_prefix: str | None = setting(
+        None, values.NAT64_PREFIX, "NAT64 prefix for IPv4-only nameservers; default: RFC 7050."
+    )
+    discover_nat64: bool = setting(
+        True,
+        values.BOOL,
+        "Find the NAT64 prefix by asking the resolver for ipv4only.arpa AAAA (RFC 7050).",
+    )
+    unverified_grace: float | None = setting(
+        None,
+        values.SECONDS_OR_ZERO,
+        "Extra wait for nameservers nobody could ask (docs/propagation.md); default: 5 s.",
+    )
+    eab_kid: str | None = setting(
+        None, values.TEXT, "External account binding key id (RFC 8555 7.3.4), from the CA."
+    )
+    eab_hmac_key_file: Path | None = setting(
+        None, values.PATH, "File holding the EAB HMAC key (base64url), mode 0600."
+    )
+    preferred_chain: str | None = setting(
+        None, values.TEXT, "Pick the alternate chain whose root has this common name."
+    )
+    insecure_secrets: bool = setting(
+        False, values.BOOL, "Accept credential files other users can read (not recommended)."
+    )
+    staging_server: str | None = setting(
+        None, values.STAGING_URL, "The CA's staging directory for `renew --dry-run`."
+    )
+    pre_hook: str | None = setting(
+        None, values.TEXT, "Shell command run once before `renew` renews anything (certbot's)."
+    )
+    post_hook: str | None = setting(
+        None, values.TEXT, "Shell command run once after `renew` (RENEWED_DOMAINS, FAILED_DOMAINS)."
+    )
+    deploy_hook: str | None = setting(
+        None, values.TEXT, "Shell command run for each renewed certificate (RENEWED_LINEAGE)."
+    )
+    metrics_file: Path | None = setting(
+        None,
+        values.PATH,
+        "Prometheus textfile-collector metrics, rewritten after every `renew`.",
+    )
+    log_file: Path | None = setting(
+        None, values.PATH, "Also log (with time and level, certv6's debug lines too) to this file."
+    )
+    log_max_bytes: int = setting(
+        1_048_576, values.BYTES, "The log file is rotated at this size; 5 old files are kept."
+    )
     providers: Mapping[str, ProviderSettings] = field(
         default_factory=lambda: types.MappingProxyType({})
     )
@@ -94,14 +163,52 @@ class Settings:
     config_path: Path | None = None
 
 
-_PATHS = {"state_dir", "ca_bundle", "eab_hmac_key_file", "metrics_file"}
-_BOOLS = {"agree_tos", "allow_ipv4", "insecure_secrets", "discover_nat64"}
-_FLOATS = {"propagation_timeout", "poll_interval"}
-_SECONDS = {"unverified_grace"}  # 0 allowed
+@dataclass(frozen=True, slots=True)
+class SettingInfo:
+    """One top-level setting, as docs/settings.md and the loader see it."""
+
+    name: str
+    default: Any
+    kind: Kind
+    doc: str
+
+    @property
+    def env(self) -> str:
+        return f"CERTV6_{self.name.upper()}"
+
+
+@dataclass(frozen=True, slots=True)
+class TableKey:
+    """One key of a ``[certificate.NAME]`` table (checked by the use case that reads it)."""
+
+    name: str
+    kind: str
+    default: str
+    doc: str
+
+
+def _info(item: Field[Any]) -> SettingInfo:
+    kind, doc = item.metadata[_SETTING]
+    return SettingInfo(item.name, item.default, kind, doc)
+
+
+SETTINGS = tuple(_info(item) for item in fields(Settings) if _SETTING in item.metadata)
+SETTING_NAMES = tuple(info.name for info in SETTINGS)
+_BY_NAME = {info.name: info for info in SETTINGS}
+CERTIFICATE_KEYS = (
+    TableKey("deploy_hook", "command", "none", "Run after this certificate is installed "
+             "(string for /bin/sh -c, or an argv list); certbot's variables."),
+    TableKey("deploy_hook_timeout", "seconds", "600", "Longest run of that deploy_hook."),
+    TableKey("profile", "string", "the stored one", "ACME profile to ask for (RFC draft "
+             "acme-profiles); checked against the CA's list."),
+    TableKey("profile_policy", " | ".join(PROFILE_POLICIES), "preferred",
+             "required: fail when the CA does not offer the profile."),
+    TableKey("install", "tables", "none", "`[[certificate.NAME.install]]`: servers to install "
+             "into (see the install options below)."),
+)  # fmt: skip
 _TABLES = {"provider", "certificate"}
-SETTING_NAMES = tuple(
-    f.name for f in fields(Settings) if f.name not in {"providers", "certificates", "config_path"}
-)
+# CERTV6_* variables that are not settings (the hooks and the config path).
+_OTHER_ENV = {"CERTV6_CONFIG", "CERTV6_BIN", "CERTV6_HOOK_PROVIDER", "CERTV6_HOOK_VERBOSE"}
 
 
 def load_settings(
@@ -113,7 +220,9 @@ def load_settings(
     """Merge file, environment and flags (later wins) into one frozen Settings.
 
     ``config_path`` None means /etc/certv6/certv6.toml if it exists. ``flags``
-    holds only the options the user actually gave.
+    holds only the options the user actually gave. ``provider_names`` (the
+    installed providers) lets ``[provider.NAME]`` tables and their variables be
+    checked; without it they are taken as they are.
 
     Raises:
         ConfigError: unreadable file, bad TOML, unknown or mistyped setting.
@@ -121,21 +230,23 @@ def load_settings(
     path = config_path or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     raw = _read_toml(path) if path else {}
     base = path.parent if path else Path.cwd()
-    values = _from_mapping(raw, base, origin=str(path))
-    providers = _providers(raw.get("provider", {}), base, str(path))
-    values.update(_from_env(env))
-    _merge_provider_env(providers, env, [*providers, *provider_names])
-    values.update(
-        {k: _convert(k, v, Path.cwd(), "flag") for k, v in (flags or {}).items() if v is not None}
-    )
+    origin = str(path)
+    known_providers = list(provider_names)
+    result = _from_mapping(raw, base, origin)
+    providers = _providers(raw.get("provider", {}), base, origin, known_providers)
+    result.update(_from_env(env))
+    _merge_provider_env(providers, env, [*providers, *known_providers])
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    result.update({k: _convert(k, v, Path.cwd(), "flag") for k, v in given.items()})
     settings = replace(
         Settings(),
-        **values,
+        **result,
         providers=types.MappingProxyType(providers),
-        certificates=types.MappingProxyType(_certificates(raw.get("certificate", {}), str(path))),
+        certificates=types.MappingProxyType(_certificates(raw.get("certificate", {}), origin)),
         config_path=path,
     )
-    return _validated(settings)
+    _check_eab(settings)
+    return settings
 
 
 def read_secret_file(path: Path, *, allow_insecure: bool, what: str) -> bytes:
@@ -172,53 +283,49 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _from_mapping(raw: Mapping[str, Any], base: Path, origin: str) -> dict[str, Any]:
-    values = {}
+    found = {}
     for key, value in raw.items():
         if key in _TABLES:
             continue
-        if key not in SETTING_NAMES:
-            raise ConfigError(f"unknown setting {key!r} in {origin}", hint=_did_you_mean(key))
-        values[key] = _convert(key, value, base, origin)
-    return values
+        refuse_unknown(key, SETTING_NAMES, f"unknown setting {key!r} in {origin}")
+        found[key] = _convert(key, value, base, origin)
+    return found
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    values = {}
-    for key in SETTING_NAMES:
-        name = f"CERTV6_{key.upper()}"
-        if name in env:
-            values[key] = _convert(key, env[name], Path.cwd(), name)
-    return values
+    found = {info.name: _convert(info.name, env[info.env], Path.cwd(), info.env)
+             for info in SETTINGS if info.env in env}  # fmt: skip
+    # Other programs set CERTV6_* variables too (the hooks' CERTV6_BIN), so an
+    # unknown one is only warned about, and only when it looks like a typo.
+    names = [info.env for info in SETTINGS]
+    for key in env:
+        if key.startswith("CERTV6_") and key not in names and key not in _OTHER_ENV:
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.85)
+            if close:
+                log.warning("ignoring %s: did you mean %s?", key, close[0])
+    return found
 
 
 def _convert(key: str, value: Any, base: Path, origin: str) -> Any:
     try:
-        if key in _PATHS:
-            return _path(value, base)
-        if key in _BOOLS:
-            return _bool(value)
-        if key in _FLOATS:
-            return _positive_float(value)
-        if key in _SECONDS:
-            return _seconds(value)
-        if key in {"resolvers", "caa_identities"}:
-            return _str_tuple(value)
-        return _str(value)
+        return _BY_NAME[key].kind(value, base)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{origin}: setting {key!r}: {error}") from None
 
 
-def _providers(raw: Any, base: Path, origin: str) -> dict[str, ProviderSettings]:
+def _providers(raw: Any, base: Path, origin: str, known: list[str]) -> dict[str, ProviderSettings]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: [provider] must be a table of tables")
     providers = {}
     for name, options in raw.items():
+        if known:
+            refuse_unknown(name, known, f"{origin}: unknown provider {name!r} ([provider.{name}])")
         if not isinstance(options, dict):
             raise ConfigError(f"{origin}: [provider.{name}] must be a table")
         resolved = {}
         for key, value in options.items():
             try:
-                resolved[key] = _path(value, base) if key.endswith("_file") else value
+                resolved[key] = values.path(value, base) if key.endswith("_file") else value
             except TypeError as error:
                 raise ConfigError(f"{origin}: [provider.{name}] {key}: {error}") from None
         providers[name] = ProviderSettings(name, types.MappingProxyType(resolved))
@@ -239,65 +346,18 @@ def _merge_provider_env(
             continue
         options = dict(providers[name].options) if name in providers else {}
         for key, value in found.items():
-            options[key] = _path(value, Path.cwd()) if key.endswith("_file") else value
+            options[key] = values.path(value, Path.cwd()) if key.endswith("_file") else value
         providers[name] = ProviderSettings(name, types.MappingProxyType(options))
 
 
 def _certificates(raw: Any, origin: str) -> dict[str, Mapping[str, Any]]:
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
         raise ConfigError(f"{origin}: [certificate.NAME] must be tables")
+    keys = [key.name for key in CERTIFICATE_KEYS]
+    for name, table in raw.items():
+        for key in table:
+            refuse_unknown(key, keys, f"{origin}: unknown key {key!r} in [certificate.{name}]")
     return {name: types.MappingProxyType(dict(table)) for name, table in raw.items()}
-
-
-def _validated(settings: Settings) -> Settings:
-    server = _directory_url(settings.server, "server")
-    if settings.key_type not in KEY_TYPES:
-        raise ConfigError(
-            f"unknown key type {settings.key_type!r}", hint=f"choose one of {', '.join(KEY_TYPES)}"
-        )
-    if settings.propagation_policy not in POLICIES:
-        raise ConfigError(
-            f"unknown propagation_policy {settings.propagation_policy!r}",
-            hint=f"choose one of {', '.join(POLICIES)}",
-        )
-    staging = settings.staging_server
-    staging = _directory_url(staging, "staging_server") if staging else None
-    _check_email(settings.email)
-    _check_ca_bundle(settings.ca_bundle)
-    _check_eab(settings)
-    _check_nat64_prefix(settings.nat64_prefix)
-    return replace(settings, server=server, staging_server=staging)
-
-
-def _directory_url(value: str, key: str) -> str:
-    url = SERVER_SHORTCUTS.get(value, value)
-    hint = f"use an https:// URL or one of: {', '.join(SERVER_SHORTCUTS)}"
-    if not url.startswith("https://"):
-        raise ConfigError(f"{key} {value!r} is not an https:// directory URL", hint=hint)
-    try:
-        host = urllib.parse.urlsplit(url).hostname
-    except ValueError as error:
-        raise ConfigError(f"{key} {value!r} is not a valid URL: {error}", hint=hint) from None
-    if not host or any(c.isspace() for c in url):
-        raise ConfigError(f"{key} {value!r} has no valid host name", hint=hint)
-    return url
-
-
-def _check_email(email: str | None) -> None:
-    # RFC 8555 7.3: a mailto: contact; the CA checks it properly, this catches typos.
-    if email is not None and not _EMAIL.match(email):
-        raise ConfigError(f"email {email!r} is not an e-mail address", hint="e.g. ops@example.org")
-
-
-def _check_ca_bundle(path: Path | None) -> None:
-    if path is None:
-        return
-    try:
-        text = path.read_bytes()
-    except OSError as error:
-        raise ConfigError(f"cannot read ca_bundle {path}: {error.strerror}") from None
-    if b"-----BEGIN CERTIFICATE-----" not in text:
-        raise ConfigError(f"ca_bundle {path} holds no PEM certificate")
 
 
 def _check_eab(settings: Settings) -> None:
@@ -310,70 +370,15 @@ def _check_eab(settings: Settings) -> None:
         raise ConfigError(f"cannot read EAB HMAC key file {settings.eab_hmac_key_file}")
 
 
-def _check_nat64_prefix(prefix: str | None) -> None:
-    if prefix is None:
+def refuse_unknown(key: str, known: Iterable[str], message: str) -> None:
+    """Raise ConfigError(message) unless ``key`` is known; the hint is the closest known key.
+
+    ``deploy-hook`` and ``deployHook`` are matched to ``deploy_hook`` too.
+    """
+    known = list(known)
+    if key in known:
         return
-    try:
-        network = ipaddress.IPv6Network(prefix)
-    except ValueError as error:
-        raise ConfigError(f"nat64_prefix {prefix!r} is not an IPv6 prefix: {error}") from None
-    if network.prefixlen not in NAT64_PREFIX_LENGTHS:
-        raise ConfigError(
-            f"nat64_prefix {prefix!r}: RFC 6052 allows lengths "
-            f"{', '.join(map(str, NAT64_PREFIX_LENGTHS))}",
-            hint="e.g. 64:ff9b::/96",
-        )
-
-
-def _did_you_mean(key: str) -> str:
-    close = difflib.get_close_matches(key, SETTING_NAMES, n=1)
-    return f"did you mean {close[0]!r}?" if close else f"known settings: {', '.join(SETTING_NAMES)}"
-
-
-def _path(value: Any, base: Path) -> Path:
-    if not isinstance(value, str | os.PathLike) or not str(value):
-        raise TypeError("expected a path")
-    return (base / Path(value).expanduser()).absolute()
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
-
-
-def _positive_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise TypeError("expected a number of seconds")
-    number = float(value)
-    if not number > 0 or not math.isfinite(number):
-        raise ValueError("expected a positive number of seconds (and not infinity)")
-    return number
-
-
-def _seconds(value: Any) -> float:
-    if isinstance(value, bool):
-        raise TypeError("expected a number of seconds")
-    number = float(value)
-    if not number >= 0 or not math.isfinite(number):
-        raise ValueError("expected 0 or more seconds (and not infinity)")
-    return number
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _str_tuple(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise TypeError("expected a list of strings")
+    spelled = key.replace("-", "_").lower()
+    close = [spelled] if spelled in known else difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+    raise ConfigError(message, hint=hint)

@@ -19,6 +19,7 @@ from typing import Any
 
 from certv6.keys import key_matches_certificate, load_private_key, split_chain
 from certv6.store import FILES
+from jsonschemas import validated
 from lab import Lab
 
 CERTV6 = str(Path(sys.executable).parent / "certv6")
@@ -51,7 +52,7 @@ class Client:
     def issue(self, name: str, *domains: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
         done = self.run(*issue_args(name, domains), *extra)
         assert done.returncode == 0, f"exit {done.returncode}\n{done.stderr}"
-        return dict(json.loads(done.stdout))
+        return validated("issue", done.stdout)
 
     @property
     def ledger_entries(self) -> list[Path]:

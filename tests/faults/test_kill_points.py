@@ -18,7 +18,6 @@ must leave:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -29,6 +28,7 @@ from faultlab import CERTV6, ZONE, Client, make_client, store_problems, txt_left
 
 from certv6.keys import key_matches_certificate, load_private_key
 from fakes.system import require_tool
+from jsonschemas import validated
 from lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -117,7 +117,7 @@ def assert_whole(host: Host, lab: Lab, where: str) -> None:
     assert txt_left(lab, DOMAIN) == set(), where
     listed = client.run("list", "--json")
     assert listed.returncode == 0, f"{where}: {listed.stdout}{listed.stderr}"
-    certificates = {c["name"]: c for c in json.loads(listed.stdout)}
+    certificates = {c["name"]: c for c in validated("list", listed.stdout)["certificates"]}
     lineage = client.lineage(NAME)
     if not lineage.exists():
         assert certificates == {}, where

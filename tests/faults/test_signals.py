@@ -86,7 +86,7 @@ def test_a_second_signal_does_not_stop_the_cleanup(
         slow.go.touch()
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
-    assert "certv6: interrupted" in stderr
+    assert "certv6: error: interrupted" in stderr
     assert "still removing what this run published" in stderr
     assert "Traceback" not in stderr
     assert txt_left(lab, name) == set()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jsonschemas import validated
 from lab import verify_chain
 
 CERTV6 = str(Path(sys.executable).parent / "certv6")
@@ -41,7 +41,7 @@ class Client:
             argv += ["-d", domain]
         done = self.run(*argv)
         assert done.returncode == 0, f"exit {done.returncode}\n{done.stderr}"
-        return dict(json.loads(done.stdout))
+        return validated("issue", done.stdout)
 
     def live(self, name: str) -> Path:
         return self.state_dir / "certificates" / name / "current"

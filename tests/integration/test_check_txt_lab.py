@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from pathlib import Path
 
 import pytest
 from certv6_run import Client, make_client
+
+from jsonschemas import validated
 
 pytestmark = pytest.mark.lab
 
@@ -26,7 +27,7 @@ def test_waits_for_the_lagging_secondary_then_exits_0(lab, client: Client) -> No
         done = client.run("check-txt", "--json", owner, value)
         took = time.monotonic() - started
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = validated("check-txt", done.stdout)
     assert report["visible"] is True
     addresses = {server["address"] for server in report["servers"]}
     assert {lab.primary_addr, lab.secondary_addr} <= addresses
@@ -49,7 +50,7 @@ def test_follows_the_cname_into_the_delegated_zone(lab, client: Client) -> None:
     lab.nsupdate(f'update add cname.challenges.test. 60 TXT "{value}"')
     done = client.run("check-txt", "--json", "_acme-challenge.cname.certv6.test", value)
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = validated("check-txt", done.stdout)
     assert {server["address"] for server in report["servers"]} == {lab.ns3_addr}
     lab.nsupdate(f'update delete cname.challenges.test. TXT "{value}"')
 

@@ -7,13 +7,14 @@ CAA identity ``pebble.certv6.test`` in ``caa_identities``, as a user of such a C
 
 from __future__ import annotations
 
-import json
 import secrets
 from pathlib import Path
 from typing import Any
 
 import pytest
 from certv6_run import Client, make_client
+
+from jsonschemas import validated
 
 pytestmark = pytest.mark.lab
 
@@ -43,7 +44,7 @@ def client_with(
 def doctor(client: Client, *args: str) -> tuple[int, dict[str, Any], str]:
     done = client.run("doctor", "--json", *args)
     assert "Traceback" not in done.stderr, done.stderr
-    return done.returncode, json.loads(done.stdout), done.stderr
+    return done.returncode, validated("doctor", done.stdout), done.stderr
 
 
 def checks(report: dict[str, Any], section: str, check: str) -> list[dict[str, Any]]:

@@ -19,6 +19,8 @@ import pytest
 from certv6_run import Client, make_client
 from nginx_lab import HAProxy, Nginx, leaf_der, snakeoil
 
+from jsonschemas import validated
+
 pytestmark = pytest.mark.lab
 
 ZONE = "certv6.test"
@@ -117,7 +119,7 @@ def onboard(site: Site) -> bytes:
     site.configure()
     done = site.client.run("install", "--name", site.name, "--json")
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = validated("install", done.stdout)
     assert report["targets"][0]["verified"] == [site.nginx.endpoint]
     print("install timings:", report["targets"][0]["timings"])  # shown with pytest -s
     return site.stored_leaf()

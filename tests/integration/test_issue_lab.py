@@ -12,6 +12,7 @@ import pytest
 from certv6_run import Client, assert_chain_verifies, make_client
 from cryptography import x509
 
+from jsonschemas import error_of
 from lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -172,3 +173,20 @@ def test_a_required_profile_the_ca_lacks_stops_before_ordering(lab, client: Clie
     )
     assert preferred.returncode == 0, preferred.stderr
     assert "using its default" in preferred.stderr
+
+
+def test_an_unreachable_resolver_is_named_before_the_order(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # The blackhole host holds port 53 and never answers.
+    client = make_client(lab, tmp_path)
+    resolver = f"[{lab.blackhole_addr}]:53"
+    text = client.config.read_text().replace(f"[{lab.client_resolver}]:53", resolver)
+    client.config.write_text(text)
+    done = client.run("issue", "-d", "deaf.certv6.test", "-v", "--json")
+    assert done.returncode == 6, done.stderr
+    error = error_of(done.stdout)
+    assert error["code"] == "resolver-unreachable"
+    assert f"no answer from the resolver [{lab.blackhole_addr}]:53" in error["message"]
+    assert "(resolvers in the config)" in error["message"]
+    assert "check resolvers = [...]" in error["hint"]
+    assert "answered" not in done.stderr  # dnspython's misleading words are gone
+    assert "order:" not in done.stderr  # found at the CAA step, before any order

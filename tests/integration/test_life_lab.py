@@ -26,6 +26,7 @@ from nginx_lab import HAProxy, Nginx, Server, leaf_der, snakeoil
 from servers_lab import Apache, Dovecot, Postfix
 
 from fakes import certv6_at
+from jsonschemas import validated
 
 pytestmark = pytest.mark.lab
 
@@ -121,7 +122,7 @@ class Life:
     def list_health(self, now: dt.datetime) -> dict[str, Any]:
         done = self.run("list", "--json", now=now)
         assert done.returncode == 0, done.stderr
-        (entry,) = json.loads(done.stdout)
+        (entry,) = validated("list", done.stdout)["certificates"]
         return dict(entry)
 
     def check(self, now: dt.datetime) -> tuple[int, str]:
@@ -137,7 +138,7 @@ class Life:
     def renew(self, now: dt.datetime, summary: str, code: int = 0) -> dict[str, Any]:
         done = self.run("renew", "--json", now=now)
         assert done.returncode == code, done.stdout + done.stderr
-        report = dict(json.loads(done.stdout))
+        report = validated("renew", done.stdout)
         assert report["summary"] == summary, report
         assert "Traceback" not in done.stderr
         return report
@@ -185,7 +186,7 @@ def test_a_certificate_lives_and_nothing_fails_silently(life: Life) -> None:
     life.configure(commands=True)
     installed = life.run("install", "--name", NAME, "--json", now=t0)
     assert installed.returncode == 0, installed.stderr
-    targets = json.loads(installed.stdout)["targets"]
+    targets = validated("install", installed.stdout)["targets"]
     assert sorted(t["target"] for t in targets) == sorted(life.servers)
     assert all(t["verified"] for t in targets), targets
     first = life.leaf()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import secrets
 import signal
 import subprocess
@@ -29,6 +28,7 @@ from certv6.model import TxtRecord
 from certv6.providers import Provider, ProviderContext, load_provider
 from certv6.providers.tsig import parse_key_file
 from fakes.ports import free_port
+from jsonschemas import validated
 from lab import Lab, wait_until
 from lab.netns import NamespaceThreads
 from lab.prereq import find_binary
@@ -124,6 +124,23 @@ def test_key_not_allowed_for_the_name(
     client_threads.call(provider.cleanup, [allowed])
 
 
+def test_a_refused_batch_names_the_refused_record(
+    lab: Lab, tmp_path: Path, client_threads: NamespaceThreads
+) -> None:
+    # One UPDATE for both names; the server refuses it whole without saying which name.
+    provider = lab_provider(lab, tmp_path, "rfc2136", key_file=str(lab.scoped_key_file))
+    allowed = TxtRecord(f"_acme-challenge.scoped.{ZONE}.", "v1")
+    forbidden = TxtRecord(f"_acme-challenge.unscoped.{ZONE}.", "v1")  # sorts after
+    with pytest.raises(ProviderAuthError) as raised:
+        client_threads.call(provider.present, [allowed, forbidden])
+    error = raised.value
+    assert f"rfc2136 present of {forbidden.owner} in zone {ZONE}." in error.message
+    assert allowed.owner not in error.message and error.record == str(forbidden)
+    assert "REFUSED" in error.message and "scoped-key" in error.message
+    # The probes changed nothing: the allowed name has no TXT value.
+    assert lab.txt_at(lab.primary_addr, allowed.owner) == set()
+
+
 def test_algorithm_the_server_does_not_know_for_this_key(
     lab: Lab, tmp_path: Path, client_threads: NamespaceThreads
 ) -> None:
@@ -196,7 +213,7 @@ def test_api_host_without_aaaa_fails_before_any_order(lab: Lab, tmp_path: Path) 
 
 def delegate(client: Client, *args: str) -> tuple[subprocess.CompletedProcess[str], Any]:
     done = client.run("delegate", *args, "--to", "challenges.test", "--json")
-    return done, json.loads(done.stdout) if done.stdout else None
+    return done, validated("delegate", done.stdout) if done.stdout else None
 
 
 def test_delegate_finds_the_existing_alias_and_the_zone_answering(lab: Lab, tmp_path: Path) -> None:
@@ -224,7 +241,7 @@ def test_delegate_reports_a_nameserver_without_ipv6(lab: Lab, tmp_path: Path) ->
     client = make_client(lab, tmp_path)
     done = client.run("delegate", f"x.{ZONE}", "--to", "aonly.test", "--json")
     assert done.returncode == 6
-    servers = {s["nameservers"][0]: s for s in json.loads(done.stdout)["servers"]}
+    servers = {s["nameservers"][0]: s for s in validated("delegate", done.stdout)["servers"]}
     assert servers["ns1.certv6.test."]["answered"]
     assert not servers["ns4.aonly.test."]["answered"]
     assert "no IPv6 address" in servers["ns4.aonly.test."]["detail"]
@@ -292,7 +309,7 @@ def test_delegate_policy_allows_only_our_txt_names(require_lab: None, tmp_path: 
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
+    result = validated("delegate", done.stdout)
     port = free_port()
     (tmp_path / "named").mkdir()
     with named(tmp_path / "named", result["bind"], port):

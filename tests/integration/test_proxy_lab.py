@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import os
 import select
 import signal
@@ -25,6 +24,8 @@ from typing import Any
 
 import pytest
 from certv6_run import CERTV6, Client, make_client
+
+from jsonschemas import validated
 
 pytestmark = pytest.mark.lab
 
@@ -89,7 +90,7 @@ def run(lab: Any, client: Client, *args: str, env: dict[str, str] | None = None)
 
 
 def directory_check(done: Any) -> dict[str, Any]:
-    report = json.loads(done.stdout)
+    report = validated("doctor", done.stdout)
     return next(c for c in report["checks"] if c["section"] == "ca" and c["check"] == "directory")
 
 
@@ -114,7 +115,7 @@ def test_issuance_works_through_the_proxy(lab: Any, client: Client, proxy: Helpe
     assert f"reached through the proxy {proxy.url}" in check["message"]
     done = run(lab, client, "issue", "--json", "-d", "viaproxy.certv6.test", env=env)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["domains"] == ["viaproxy.certv6.test"]
+    assert validated("issue", done.stdout)["domains"] == ["viaproxy.certv6.test"]
     tunnels = [line for line in proxy.log().splitlines() if line.startswith("CONNECT")]
     assert tunnels and all(
         line == f"CONNECT {lab.ca_v4only_host}:14000 -> {lab.ca_addr}" for line in tunnels

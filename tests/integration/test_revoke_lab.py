@@ -9,6 +9,8 @@ import pytest
 from certv6_run import make_client
 from cryptography import x509
 
+from jsonschemas import error_of, validated
+
 pytestmark = pytest.mark.lab
 
 
@@ -32,6 +34,20 @@ def test_revoke_marks_the_certificate_revoked_at_the_ca(lab, tmp_path: Path) -> 
     assert status["Reason"] == 4  # superseded (RFC 5280 5.3.1)
 
 
+def test_revoke_takes_certbots_spelling_and_answers_in_json(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    client = make_client(lab, tmp_path)
+    client.issue("leaked", "leaked.certv6.test")
+    done = client.run("revoke", "--cert-name", "leaked", "--reason", "keycompromise", "--json")
+    assert done.returncode == 0, done.stderr
+    result = validated("revoke", done.stdout)
+    assert (result["name"], result["reason"]) == ("leaked", "keyCompromise")
+    assert pebble_status(lab, result["serial"])["Reason"] == 1  # keyCompromise
+
+
 def test_revoking_an_unknown_certificate_is_a_config_error(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     done = make_client(lab, tmp_path).run("revoke", "--name", "nothing")
     assert done.returncode == 3 and "no certificate named 'nothing'" in done.stderr
+    done = make_client(lab, tmp_path).run("revoke", "--name", "nothing", "--json")
+    error = error_of(done.stdout)
+    assert (done.returncode, error["code"], error["exit"]) == (3, "config", 3)
+    assert error["message"] == "no certificate named 'nothing'" and error["hint"]

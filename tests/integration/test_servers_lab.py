@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from certv6.dnsquery import Dns, DnsSettings
 from certv6.errors import CertV6Error, ProviderAuthError, ProviderUnreachable
 from certv6.model import TxtRecord
 from certv6.providers import Provider, ProviderContext, load_provider
+from jsonschemas import validated
 from lab import Lab, wait_until
 from lab import servers as lab_servers
 from lab.netns import NamespaceThreads, run_ip
@@ -102,7 +102,7 @@ def test_delegation_from_bind_into_knot_with_the_acl_certv6_delegate_prints(
     client = make_client(labs, tmp_path)
     done = client.run("delegate", name, "--to", "kacme.test", "--no-verify", "--json")
     assert done.returncode == 0, done.stderr
-    printed = json.loads(done.stdout)
+    printed = validated("delegate", done.stdout)
     target = f"{name}.kacme.test."
     directory = tmp_path / "knot-delegate"
     directory.mkdir()
@@ -241,7 +241,7 @@ def test_a_wrong_secret_is_caught_by_the_preflight_before_any_order(
     assert not (client.state_dir / "accounts").exists()  # no account, let alone an order
     assert labs.serial_at(primary, f"{zone}.") == serial  # nothing left in the zone
     doctor = client.run("doctor", "-d", f"{label('doc')}.{zone}", "--json")
-    findings = {f["check"]: f for f in json.loads(doctor.stdout)["checks"]}
+    findings = {f["check"]: f for f in validated("doctor", doctor.stdout)["checks"]}
     assert findings["preflight"]["status"] == "fail"
     assert "secret differs" in findings["preflight"]["message"]
 
@@ -351,7 +351,7 @@ def test_issue_with_nat64_asks_the_ipv4_only_nameserver_through_tayga(
     done = client.run("issue", "--json", "--name", "v4", "-d", name)
     assert done.returncode == 0, done.stderr
     assert "visible at every authoritative address (2 of 2)" in done.stderr
-    assert json.loads(done.stdout)["warnings"] == []
+    assert validated("issue", done.stdout)["warnings"] == []
     table = client.run("check-txt", "--once", f"_acme-challenge.{name}", "gone")
     # ns4's synthesized AAAA and its A are one server, asked through the NAT64: not "not asked".
     assert "ns4.aonly.test. also has A" not in table.stdout + table.stderr
@@ -375,7 +375,7 @@ def test_issue_without_nat64_says_what_was_not_verified_and_prints_the_warnings(
         " not checked"
     )
     assert f"certv6: warning: {warning}" in done.stderr
-    assert any(w.startswith(warning) for w in json.loads(done.stdout)["warnings"])
+    assert any(w.startswith(warning) for w in validated("issue", done.stdout)["warnings"])
 
 
 def test_tayga_is_a_real_nat64(labs: Lab) -> None:

@@ -17,6 +17,7 @@ from typing import TypeVar
 from .chain import verify_chain
 from .errors import LabError, LabUnavailable, NsupdateError
 from .instance import Lab, stop_all
+from .pki import tsig_secret
 from .plan import NAT64_PREFIX
 from .prereq import check as check_prerequisites
 
@@ -30,6 +31,7 @@ __all__ = [
     "NsupdateError",
     "check_prerequisites",
     "stop_all",
+    "tsig_secret",
     "verify_chain",
     "wait_until",
 ]

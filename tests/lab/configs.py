@@ -33,6 +33,10 @@ LIMITED_KEY = "limited-key"
 # admin-key may change any record type in every primary zone: tests use it to add the CAA,
 # A and AAAA records they need (the keys above only change TXT, like real dns-01 keys).
 ADMIN_KEY = "admin-key"
+# scoped-key may change TXT at one name only (SCOPED_OWNER), as `certv6 delegate` scopes a key:
+# a batch with another name is REFUSED as a whole, and certv6 must name the refused one.
+SCOPED_KEY = "scoped-key"
+SCOPED_OWNER = "_acme-challenge.scoped.certv6.test."
 
 # A name for Pebble with only an IPv4 address (TEST-NET-1, unreachable from the lab): the
 # IPv6-only client cannot reach it directly, only through a proxy that maps it to Pebble.
@@ -163,8 +167,10 @@ def _key_includes(key_files: list[Path]) -> str:
     return "".join(f'include "{k}";\n' for k in key_files)
 
 
-def _txt_policy(*keys: str) -> str:
+def _txt_policy(*keys: str, scoped: tuple[str, str] | None = None) -> str:
     grants = " ".join(f"grant {k} zonesub TXT;" for k in keys)
+    if scoped:
+        grants += f" grant {scoped[0]} name {scoped[1]} TXT;"
     return f"update-policy {{ {grants} grant {ADMIN_KEY} zonesub ANY; }};"
 
 
@@ -176,7 +182,7 @@ def named_conf(plan: Plan, role: str, directory: Path, key_files: list[Path]) ->
     ns1 = plan.addr("ns1")
     if role == "tld":
         # admin-key may change the delegations (a test moves a zone's NS set).
-        out += _key_includes(key_files[-1:])
+        out += _key_includes([k for k in key_files if k.name == f"{ADMIN_KEY}.key"])
         out += (
             'zone "test" { type primary; file "test.db"; notify no; '
             f"update-policy {{ grant {ADMIN_KEY} zonesub ANY; }}; }};\n"
@@ -186,7 +192,7 @@ def named_conf(plan: Plan, role: str, directory: Path, key_files: list[Path]) ->
         # NOTIFY for certv6.test goes only to the lag relay, which forwards it to ns2.
         out += (
             f'zone "certv6.test" {{ type primary; file "certv6.test.db"; '
-            f"{_txt_policy(MAIN_KEY, LIMITED_KEY)} "
+            f"{_txt_policy(MAIN_KEY, LIMITED_KEY, scoped=(SCOPED_KEY, SCOPED_OWNER))} "
             f"notify explicit; also-notify {{ {ns1} port {RELAY_PORT}; }}; }};\n"
         )
         # ns4 (IPv4 only) copies aonly.test through the NAT64, without lag.

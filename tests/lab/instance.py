@@ -118,6 +118,7 @@ class Lab:
         self.tsig_key_file = workdir / "keys" / f"{configs.MAIN_KEY}.key"
         self.limited_key_file = workdir / "keys" / f"{configs.LIMITED_KEY}.key"
         self.admin_key_file = workdir / "keys" / f"{configs.ADMIN_KEY}.key"
+        self.scoped_key_file = workdir / "keys" / f"{configs.SCOPED_KEY}.key"
         self.tsig_key_name = configs.MAIN_KEY
         self.limited_key_name = configs.LIMITED_KEY
         self.startup_seconds: float | None = None
@@ -223,7 +224,9 @@ class Lab:
         pki.write_tsig_key(self.tsig_key_file, configs.MAIN_KEY)
         pki.write_tsig_key(self.limited_key_file, configs.LIMITED_KEY)
         pki.write_tsig_key(self.admin_key_file, configs.ADMIN_KEY)
+        pki.write_tsig_key(self.scoped_key_file, configs.SCOPED_KEY)
         key_files = [self.tsig_key_file, self.limited_key_file, self.admin_key_file]
+        key_files.append(self.scoped_key_file)
         for role in BIND_ROLES:
             d = self._dir(role)
             (d / "named.conf").write_text(configs.named_conf(self._plan, role, d, key_files))

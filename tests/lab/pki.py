@@ -26,6 +26,15 @@ def write_tsig_key(path: Path, name: str) -> Path:
     return path
 
 
+def tsig_secret(key_file: Path) -> str:
+    """The secret of a key file in that format (for clients that take it bare: certbot, lego)."""
+    for line in key_file.read_text().splitlines():
+        words = line.strip().rstrip(";").split()
+        if words[:1] == ["secret"]:
+            return words[1].strip('"')
+    raise ValueError(f"no secret in {key_file}")
+
+
 def write_listener_tls(
     directory: Path, *, address: str, names: list[str]
 ) -> tuple[Path, Path, Path]:

@@ -21,6 +21,7 @@ import pytest
 from certv6.store import Store
 from fakes import certv6_at
 from fakes.lineages import CLOSED_CA, make_lineage
+from jsonschemas import validated
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 CERTV6 = str(Path(sys.executable).parent / "certv6")
@@ -109,6 +110,12 @@ def test_damage_is_named_per_lineage_and_repaired(store: Store, case: str) -> No
 
     checked = cli(store, "check-store")
     assert checked.returncode == 9 and "certificate broken:" in checked.stdout, checked.stdout
+    as_json = cli(store, "check-store", "--json")
+    report = validated("check-store", as_json.stdout)
+    assert as_json.returncode == 9 and report["ok"] is False
+    subjects = {finding["subject"] for finding in report["findings"]}
+    assert subjects == {"certificate broken"}, report  # "good" is in order
+    assert all(finding["repaired"] is None for finding in report["findings"])
     fixed = cli(store, "check-store", "--repair")
     assert f"repaired: {repaired}" in fixed.stdout or repaired in fixed.stdout, fixed.stdout
     assert fixed.returncode == 0, fixed.stdout
@@ -133,7 +140,7 @@ def test_a_stored_version_without_current_is_not_silently_skipped(store: Store) 
     (lineage.directory / "health.json").unlink()
     done = cli(store, "renew", "--json")
     assert done.returncode == 12
-    report = json.loads(done.stdout)
+    report = validated("renew", done.stdout)
     broken = next(c for c in report["certificates"] if c["name"] == "broken")
     assert broken["status"] == "failed" and "has no 'current' link" in broken["detail"]
     assert "check-store --repair points it at versions/0001" in broken["hint"]
@@ -151,6 +158,10 @@ def test_a_damaged_account_key_fails_list_renew_and_names_the_way_out(
     assert listed.returncode == 9
     assert f"account {account.directory}: damaged:" in listed.stderr
     assert f"remove {account.directory}" in listed.stderr  # the way out
+    as_json = cli(store, "list", "--json")
+    (damaged,) = validated("list", as_json.stdout)["accounts"]
+    assert as_json.returncode == 9 and damaged["directory"] == str(account.directory)
+    assert f"remove {account.directory}" in damaged["hint"]
     renewed = cli(store, "renew")
     assert renewed.returncode == 12, renewed.stderr
     assert "account: " in renewed.stderr and "truncated or overwritten" in renewed.stderr
@@ -167,15 +178,17 @@ def test_a_damaged_account_json_is_repaired(store: Store) -> None:
     )
     account.info_path.write_text("[]")
     assert cli(store, "list").returncode == 9
-    fixed = cli(store, "check-store", "--repair")
-    assert fixed.returncode == 0 and f"removed {account.info_path}" in fixed.stdout
+    fixed = cli(store, "check-store", "--repair", "--json")
+    (finding,) = validated("check-store", fixed.stdout)["findings"]
+    assert fixed.returncode == 0 and finding["repaired"] == f"removed {account.info_path}"
     assert not account.info_path.exists() and account.key_path.exists()
 
 
 def test_list_shows_a_string_domains_value_as_a_problem_not_letters(store: Store) -> None:
     lineage_json({"domains": "www.example.org"})(store.lineages.get("broken").directory)
     done = cli(store, "list", "--json")
-    broken = next(c for c in json.loads(done.stdout) if c["name"] == "broken")
+    listed = validated("list", done.stdout)["certificates"]
+    broken = next(c for c in listed if c["name"] == "broken")
     assert broken["domains"] == ["broken.example"]  # from the certificate, not "w,w,w,..."
     assert broken["status"] == "critical" and "names no domains" in broken["summary"]
 

@@ -6,7 +6,6 @@ no IPv4): the worst host doctor can meet. Nothing can leave it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from certv6.cli.app import Options
+from jsonschemas import validated
 
 UNSHARE = shutil.which("unshare")
 needs_netns = pytest.mark.skipif(
@@ -73,7 +73,7 @@ def test_doctor_on_a_host_without_any_network(workdir: Path) -> None:
 def test_doctor_json_keeps_stdout_clean(workdir: Path) -> None:
     done = certv6_offline("--config", "ok.toml", "doctor", "--json", cwd=workdir)
     assert done.returncode == 13
-    report = json.loads(done.stdout)
+    report = validated("doctor", done.stdout)
     assert report["version"] == 1 and report["ok"] is False
     assert report["notes"] == ["no names given: pass -d NAME (or --name CERT) to check them"]
 
@@ -100,7 +100,7 @@ def test_doctor_names_a_damaged_account_key(workdir: Path) -> None:
     account = Store(workdir / "state").ensure().account("https://[2001:db8::ca]/dir")
     account.write_key(b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49")  # truncated
     done = certv6_offline("--config", "ok.toml", "doctor", "--json", cwd=workdir)
-    report = json.loads(done.stdout)
+    report = validated("doctor", done.stdout)
     (found,) = [f for f in report["checks"] if f["check"] == "account"]
     assert found["status"] == "fail" and "truncated or overwritten" in found["message"]
     assert f"remove {account.directory}" in found["fix"]

@@ -18,6 +18,7 @@ from certv6.install import Material
 from certv6.service.install import install_certificate, install_configured
 from certv6.settings import Settings, load_settings
 from certv6.store import Store
+from jsonschemas import validated
 
 V1, V2 = make_material("v1"), make_material("v2")
 NOW = datetime.datetime.now(datetime.UTC)
@@ -55,7 +56,7 @@ def files_table(root: Path, name: str = "www", **extra: object) -> str:
 
 def test_nothing_configured_is_a_no_op(tmp_path: Path) -> None:
     store(tmp_path, V1)
-    settings = configure(tmp_path, '[certificate.www]\nkey_type = "ec256"\n')
+    settings = configure(tmp_path, '[certificate.www]\nprofile = "classic"\n')
     assert install_configured(settings, "www") is None
     assert install_configured(settings, "never-issued") is None
     with pytest.raises(ConfigError, match="no install table"):
@@ -166,7 +167,7 @@ def test_cli_install_and_json(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert f"www: files uses {tmp_path}/deploy-www/live -> versions/0001" in done.stdout
     done = certv6(tmp_path, "install", "--name", "www", "--json")
-    assert json.loads(done.stdout)["targets"][0]["version"] == "versions/0002"
+    assert validated("install", done.stdout)["targets"][0]["version"] == "versions/0002"
 
 
 @pytest.mark.parametrize(
@@ -174,6 +175,23 @@ def test_cli_install_and_json(tmp_path: Path) -> None:
     [
         ("", ["install", "--name", "www"], 3, "no install table"),
         ("", ["install", "--name", "ghost", "--print-snippet", "nginx"], 0, "listen [::]:443 ssl;"),
+        ("", ["install", "--name", "ghost", "--print-snippet", "nginx"], 0, "add -d NAME"),
+        (
+            "",
+            [
+                "install",
+                "-n",
+                "ghost",
+                "--print-snippet",
+                "nginx",
+                "-d",
+                "a.example",
+                "-d",
+                "b.example",
+            ],
+            0,
+            "server_name a.example b.example;",
+        ),
         ('[[certificate.www.install]]\ntarget = "nginx"\nverify = "10.0.0.1:443"\n', [], 3, "IPv4"),
         ('[[certificate.www.install]]\ntarget = "iis"\n', [], 3, "unknown target"),
         ("FILES", ["install", "--name", "ghost"], 3, "no install table"),

@@ -9,7 +9,6 @@ tests/integration/test_life_lab.py.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import stat
 import subprocess
@@ -25,6 +24,7 @@ from certv6.service.issue_policy import Existing, Reissue, check_existing
 from certv6.store import Store
 from fakes import certv6_at
 from fakes.lineages import CLOSED_CA, DAY, make_lineage
+from jsonschemas import validated
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 CERTV6 = str(Path(sys.executable).parent / "certv6")
@@ -94,7 +94,7 @@ def test_a_failed_install_is_retried_by_every_renew_until_it_works(user: User) -
 
     first = user.run("renew", "--json")
     assert first.returncode == 12, first.stderr
-    (www,) = json.loads(first.stdout)["certificates"]
+    (www,) = validated("renew", first.stdout)["certificates"]
     assert www["status"] == "failed" and www["step"] == "install" and not www["renewed"]
     assert "installing failed" in www["problem"]
     listed = user.run("list")
@@ -168,7 +168,7 @@ def test_check_reports_revocation_failures_and_owed_installs(user: User) -> None
     assert code == 1 and "renewal failing since" in out and "REFUSED" in out
     lineage.update_health(lambda h: h.revoked_now(serial, "keyCompromise", NOW))
     code, out = check(user, "--json", now=NOW)
-    report = json.loads(out)
+    report = validated("list-check", out)
     assert code == 2 and report["status"] == "critical" and report["code"] == 2
     (www,) = report["certificates"]
     assert www["summary"].startswith("revoked (keyCompromise)")
@@ -179,13 +179,17 @@ def test_check_is_unknown_when_certv6_itself_fails(user: User) -> None:
     (user.root / "certv6.toml").write_text("server = 42\n")
     done = user.run("list", "--check")
     assert done.returncode == 3 and done.stdout.startswith("CERTV6 UNKNOWN - "), done.stdout
+    as_json = user.run("list", "--check", "--json")
+    report = validated("list-check", as_json.stdout)  # the plugin's document, not an error
+    assert as_json.returncode == report["code"] == 3 and report["status"] == "unknown"
+    assert "server" in report["summary"] and report["certificates"] == []
 
 
 def test_revoked_is_due_at_once(user: User) -> None:
     lineage = make_lineage(user.store, "www", now=NOW)
     serial = lineage.current().meta["serial"]
     lineage.update_health(lambda h: h.revoked_now(serial, "superseded", NOW))
-    (www,) = json.loads(user.run("list", "--json").stdout)
+    (www,) = validated("list", user.run("list", "--json").stdout)["certificates"]
     assert www["renewal_reason"] == "revoked (superseded)"
     assert www["next_renewal"] == NOW.isoformat()
     done = user.run("renew")  # due: it goes to the CA, which is closed here
@@ -237,7 +241,9 @@ def test_issue_again_keeps_a_certificate_that_is_not_due(user: User) -> None:
     assert done.returncode == 0, done.stderr
     assert "www: not due until" in done.stdout and "keeping it (--force to reissue)" in done.stdout
     assert [p.name for p in user.store.lineages.get("www").versions()] == ["0001"]
-    as_json = json.loads(user.run("issue", "--json", "--name", "www", "-d", "www.example").stdout)
+    as_json = validated(
+        "issue", user.run("issue", "--json", "--name", "www", "-d", "www.example").stdout
+    )
     assert as_json["kept"] is True and as_json["detail"].startswith("not due until")
 
 
@@ -295,6 +301,12 @@ def test_delete_needs_yes_off_a_terminal_and_leaves_installed_files(user: User) 
     assert "no certificates yet" in user.run("list").stdout
     missing = user.run("delete", "--name", "www", "--yes")
     assert missing.returncode == 3 and "no certificate named 'www'" in missing.stderr
+    make_lineage(user.store, "api", now=NOW)
+    as_json = user.run("delete", "--cert-name", "api", "--yes", "--json")  # certbot's spelling
+    deleted = validated("delete", as_json.stdout)
+    assert as_json.returncode == 0 and deleted["name"] == "api"
+    assert deleted["directory"] == str(user.store.lineages.get("api").directory)
+    assert not user.store.lineages.get("api").directory.exists()
 
 
 # --- the ledger: --forget ------------------------------------------------------------------------
@@ -318,5 +330,12 @@ def test_cleanup_forget_drops_values_removed_by_hand(user: User) -> None:
     )
     everything = user.run("cleanup", "--stale", "--all", "--json")
     assert everything.returncode == 0, everything.stderr
-    assert json.loads(everything.stdout) == {"removed": 0, "failed": 0, "forgotten": 1, "left": []}
+    assert validated("cleanup", everything.stdout) == {
+        "version": 1,
+        "ok": True,
+        "removed": 0,
+        "failed": 0,
+        "forgotten": 1,
+        "left": [],
+    }
     assert list((user.store.root / "ledger").glob("*.json")) == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import stat
 import subprocess
@@ -16,6 +15,7 @@ from certv6.errors import ConfigError
 from certv6.providers.tsig import parse_key_file
 from certv6.service.delegate import Delegation, DelegationRequest, delegate
 from certv6.settings import Settings
+from jsonschemas import validated
 
 
 def run(settings: Settings, *domains: str, **kwargs: Any) -> Delegation:
@@ -104,7 +104,7 @@ def test_cli_prints_everything_but_the_secret(tmp_path: Path) -> None:
     assert "update-type: [TXT]" in done.stdout
     as_json = certv6(tmp_path, *args, "--no-verify", "--json")
     assert as_json.returncode == 0, as_json.stderr
-    assert json.loads(as_json.stdout)["key"]["created"] is False
+    assert validated("delegate", as_json.stdout)["key"]["created"] is False
     for output in (done.stdout, done.stderr, as_json.stdout, as_json.stderr):
         assert secret not in output
 
@@ -119,6 +119,6 @@ def test_bind_configuration_is_accepted_by_named_checkconf(tmp_path: Path) -> No
     args = ("delegate", "example.org", "www.example.org", "--to", "acme.example.net")
     done = certv6(tmp_path, *args, "--state-dir", "state", "--no-verify", "--json")
     named_conf = tmp_path / "named.conf"
-    named_conf.write_text(json.loads(done.stdout)["bind"])
+    named_conf.write_text(validated("delegate", done.stdout)["bind"])
     checked = subprocess.run(["named-checkconf", str(named_conf)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr

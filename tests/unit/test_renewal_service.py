@@ -8,7 +8,6 @@ Renewals themselves are tested against Pebble in tests/integration/test_renew_la
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from certv6.settings import Settings
 from certv6.store import Store, hold_lock
 from fakes import certv6_at, lineages
 from fakes.clock import FakeClock
+from jsonschemas import validated
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 DAY = dt.timedelta(days=1)
@@ -150,7 +150,7 @@ def test_cli_json_report(store: Store) -> None:
     make_lineage(store, "www")
     done = run_cli(store, "--json")
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = validated("renew", done.stdout)
     assert report["ok"] is True
     assert report["certificates"][0]["status"] == "skipped"
 

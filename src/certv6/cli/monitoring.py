@@ -68,12 +68,13 @@ def run_check(
         listing = list_certificates(settings, clock=options.clock, thresholds=thresholds)
     except CertV6Error as error:
         if as_json:
-            print_json({"status": "unknown", "code": UNKNOWN, "summary": error.message})
+            body = {"status": "unknown", "code": UNKNOWN, "summary": error.message}
+            print_json("list-check", {**body, "certificates": [], "accounts": []})
         else:
             click.echo(f"CERTV6 UNKNOWN - {error.message}")
         raise click.exceptions.Exit(UNKNOWN) from error
     if as_json:
-        print_json(_check_json(listing))
+        print_json("list-check", _check_json(listing))
     else:
         for line in check_lines(listing, options.clock.now()):
             click.echo(line)
@@ -85,23 +86,35 @@ def check_lines(listing: Listing, now: datetime.datetime) -> list[str]:
 
     bad = [s for s in listing.certificates if s.verdict.level]
     label = LEVELS[listing.level].upper()
-    if bad or listing.accounts:
-        first = bad[0] if bad else None
-        what = f"{first.name}: {first.verdict.text}" if first else "a damaged account"
-        more = len(bad) + len(listing.accounts) - 1
-        status = f"{what}" + (f" (and {more} more)" if more > 0 else "")
-    else:
-        status = f"{len(listing.certificates)} certificate(s) ok"
     perfdata = " ".join(_perfdata(s, now) for s in listing.certificates if s.not_after)
-    lines = [f"CERTV6 {label} - {status}" + (f" | {perfdata}" if perfdata else "")]
+    lines = [f"CERTV6 {label} - {_summary(listing)}" + (f" | {perfdata}" if perfdata else "")]
     lines += [f"{s.name}: {s.verdict.label}: {s.verdict.text}" for s in bad]
     lines += [f"account {a.directory}: critical: {a.problem}" for a in listing.accounts]
     return lines
 
 
+def _summary(listing: Listing) -> str:
+    """The plugin's status text: the first certificate that is not ok, or how many are."""
+    bad = [s for s in listing.certificates if s.verdict.level]
+    if not bad and not listing.accounts:
+        return f"{len(listing.certificates)} certificate(s) ok"
+    first = bad[0] if bad else None
+    what = f"{first.name}: {first.verdict.text}" if first else "a damaged account"
+    more = len(bad) + len(listing.accounts) - 1
+    return what + (f" (and {more} more)" if more > 0 else "")
+
+
 def _perfdata(summary: CertificateSummary, now: datetime.datetime) -> str:
     days = (summary.not_after - now).total_seconds() / 86400 if summary.not_after else 0.0
     return f"'{summary.name}'={days:.2f}"
+
+
+def listing_json(listing: Listing) -> dict[str, Any]:
+    """The body of ``list --json``: every certificate, and the accounts that are damaged."""
+    return {
+        "certificates": [summary.to_json() for summary in listing.certificates],
+        "accounts": [account.to_json() for account in listing.accounts],
+    }
 
 
 def _check_json(listing: Listing) -> dict[str, Any]:
@@ -110,6 +123,6 @@ def _check_json(listing: Listing) -> dict[str, Any]:
     return {
         "status": LEVELS[listing.level],
         "code": listing.level,
-        "certificates": [summary.to_json() for summary in listing.certificates],
-        "accounts": [account.to_json() for account in listing.accounts],
+        "summary": _summary(listing),
+        **listing_json(listing),
     }

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pty
+import select
 import shlex
 import signal
 import subprocess
@@ -28,6 +30,9 @@ UNIT_DIRS = (
     Path("/usr/lib/systemd/system"),
 )
 TAIL_LINES = 8
+# Programs that write their reasons only to syslog unless stderr is a terminal
+# (postfix: "postfix check" said just "exited with status 1"): run on a pty.
+ON_TERMINAL = frozenset({"postfix"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,8 @@ def run_command(
     """
     argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
     shown = display(command)
+    if Path(argv[0]).name in ON_TERMINAL:
+        return _run_on_terminal(argv, shown, step=step, timeout=timeout, env=env)
     # Output goes to a file, not a pipe: a reload that starts a daemon which keeps
     # the descriptor open must not make certv6 wait for that daemon to exit.
     with tempfile.TemporaryFile() as output:
@@ -99,6 +106,48 @@ def run_command(
             step=step,
         )
     return text
+
+
+def _run_on_terminal(
+    argv: list[str], shown: str, *, step: str, timeout: float, env: Mapping[str, str] | None
+) -> str:
+    """``run_command`` for programs that tell their reasons only to a terminal."""
+    primary, secondary = pty.openpty()
+    try:
+        try:
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary,
+                env=dict(env) if env is not None else None, start_new_session=True,
+            )  # fmt: skip
+        except OSError as error:
+            raise InstallError(
+                f"{step}: cannot run {shown}: {error.strerror}", step=step
+            ) from error
+        finally:
+            os.close(secondary)
+        _wait(process, shown, step, timeout)
+        text = _drain(primary).replace("\r\n", "\n")
+    finally:
+        os.close(primary)
+    if process.returncode != 0:
+        raise InstallError(
+            f"{step}: {shown} exited with status {process.returncode}{_tail(text)}", step=step
+        )
+    return text
+
+
+def _drain(primary: int) -> str:
+    chunks = []
+    # Bounded: a daemon the command left behind may keep the terminal open.
+    while select.select([primary], [], [], 0.2)[0]:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: every writer has closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
 
 
 def display(command: Command) -> str:

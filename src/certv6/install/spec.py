@@ -11,7 +11,6 @@ Every option and its default is listed in docs/install.md.
 
 from __future__ import annotations
 
-import difflib
 import grp
 import pwd
 from collections.abc import Mapping
@@ -22,17 +21,36 @@ from typing import Any
 from certv6.errors import ConfigError
 from certv6.install.targets import LINKABLE, TARGETS, Command
 from certv6.model import Endpoint, parse_endpoint
+from certv6.settings import refuse_unknown
 
 DEFAULT_ROOT = Path("/etc/ssl/certv6")
 COMMAND_TIMEOUT = 60.0
 VERIFY_TIMEOUT = 15.0
 KEEP_VERSIONS = 3
 STARTTLS = ("smtp", "imap")
-_KEYS = {
-    "target", "directory", "owner", "group", "key_mode", "cert_mode", "snippet",
-    "config_test", "reload", "service", "verify", "verify_sni", "verify_timeout",
-    "starttls", "timeout", "keep", *LINKABLE,
-}  # fmt: skip
+# Every option of an install table: (name, default, meaning); docs/settings.md shows them.
+OPTIONS = (
+    ("target", "(required)", "nginx, apache, haproxy, postfix, dovecot or files"),
+    ("directory", "`/etc/ssl/certv6/<name>/<target>`",
+     "where the versions, `live` and the snippet live; one per table"),
+    ("owner", "the user running certv6", "owner of the installed files (name or numeric id)"),
+    ("group", "the user's group", "group of the installed files; a group makes the key 0640"),
+    ("key_mode", "`0o640` with a group, else `0o600`",
+     "mode of `privkey.pem` and `combined.pem`; nothing more open than 0640"),
+    ("cert_mode", "`0o644`", "mode of the certificate files"),
+    ("snippet", "`<directory>/<target>.conf`", "the include file (nginx, apache, dovecot)"),
+    ("config_test", "the target's", "argv list, a string for `/bin/sh -c`, or `false` to skip"),
+    ("reload", "`systemctl reload UNIT`, else the target's", "same forms as `config_test`"),
+    ("service", "the target's unit", "systemd unit to reload"),
+    ("verify", "none", '`"[IPv6]:port"` or `"name:port"` (AAAA only), or a list of them'),
+    ("verify_sni", "the first name", "SNI sent when verifying (`*.x` becomes `certv6-verify.x`)"),
+    ("verify_timeout", "15", "seconds to wait until the new leaf is served"),
+    ("starttls", "by port: 25, 587 `smtp`; 143 `imap`", "speak STARTTLS before the handshake"),
+    ("timeout", "60", "seconds for the config test and for the reload"),
+    ("keep", "3", "versions kept in `directory/versions` (at least 2)"),
+    *((name, "none", f"files target only: your path for {name}") for name in LINKABLE),
+)  # fmt: skip
+_KEYS = {name for name, _, _ in OPTIONS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +96,8 @@ def parse_install_tables(certificate: str, raw: Any, base: Path) -> tuple[Instal
 
 def _parse(certificate: str, table: Mapping[str, Any], base: Path, index: int) -> InstallSpec:
     where = f"[[certificate.{certificate}.install]] #{index + 1}"
-    unknown = sorted(set(table) - _KEYS)
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], _KEYS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "see docs/install.md for the options"
-        raise ConfigError(f"{where}: unknown option {unknown[0]!r}", hint=hint)
+    for key in sorted(set(table) - _KEYS):
+        refuse_unknown(key, sorted(_KEYS), f"{where}: unknown option {key!r}")
     try:
         return _build(certificate, table, base)
     except (TypeError, ValueError) as error:

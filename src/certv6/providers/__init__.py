@@ -36,6 +36,7 @@ from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.dnsquery import Dns
 from certv6.errors import ConfigError
 from certv6.model import ProviderHints, TxtRecord
+from certv6.settings import refuse_unknown
 
 ENTRY_POINT_GROUP = "certv6.providers"
 # Built-ins are also listed here so a source checkout without installed metadata works.
@@ -85,12 +86,8 @@ class ProviderContext:
         return default
 
     def check_options(self, known: Sequence[str]) -> None:
-        unknown = sorted(set(self.options) - set(known))
-        if unknown:
-            raise ConfigError(
-                f"provider {self.name!r} has unknown option(s): {', '.join(unknown)}",
-                hint=f"known options: {', '.join(known)}",
-            )
+        for key in sorted(set(self.options) - set(known)):
+            refuse_unknown(key, known, f"[provider.{self.name}]: unknown option {key!r}")
 
 
 ProviderFactory = Callable[[ProviderContext], Provider]

@@ -255,6 +255,8 @@ class Rfc2136Provider:
             is_mname=self._is_mname(endpoint, facts.mname),
         )
         refusal = explain(reply, facts, where)
+        if refusal.credentials and (reply.verified or facts.knows_key):
+            batch = self._refused_records(zone, endpoint, batch)
         rcode = dns.rcode.to_text(reply.rcode)
         subject = f"rfc2136 {operation}" + (f" of {owners_of(batch)}" if batch else "")
         return (ProviderAuthError if refusal.credentials else ProviderError)(
@@ -264,6 +266,31 @@ class Rfc2136Provider:
             record=str(batch[0]) if batch else "",
             hint=refusal.hint,
         )
+
+    def _refused_records(
+        self, zone: str, endpoint: Endpoint, batch: list[TxtRecord]
+    ) -> list[TxtRecord]:
+        """The records of a refused batch whose owner the key may not change (issue #18).
+
+        A server that knows the key refuses the whole UPDATE without saying which
+        name its policy objected to. Each owner is asked alone with an UPDATE that
+        deletes a value never published: it changes nothing, but passes the same
+        policy check.
+        """
+        owners = sorted({record.owner for record in batch})
+        if len(owners) < 2:
+            return batch
+        refused = set()
+        for owner in owners:
+            probe = self._update(zone)
+            probe.delete(owner, "TXT", _quoted(PREFLIGHT_VALUE))
+            try:
+                reply = dnsupdate.exchange(probe, endpoint, min(self._timeout, PROBE_TIMEOUT))
+            except (OSError, dns.exception.DNSException):
+                return batch  # cannot tell: name them all
+            if not reply.ok:
+                refused.add(owner)
+        return [record for record in batch if record.owner in refused] or batch
 
     def _is_mname(self, endpoint: Endpoint, mname: str | None) -> bool | None:
         if mname is None:

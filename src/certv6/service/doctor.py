@@ -22,7 +22,7 @@ from certv6.dnsquery import Dns
 from certv6.doctor import ca, host, names, network
 from certv6.doctor.caa import CaaForbidden, CaaVerdict, evaluate
 from certv6.doctor.report import DoctorReport, Finding, fail, ok
-from certv6.errors import CertV6Error, ConfigError
+from certv6.errors import CertV6Error, ConfigError, ResolverUnreachable
 from certv6.model import Identifier, parse_identifiers
 from certv6.propagation import nat64
 from certv6.providers import Provider, ProviderSession, preflight
@@ -97,10 +97,12 @@ def require_caa_permits(
     """Stop before ordering when a CAA record forbids this CA for a name (RFC 8659).
 
     ``published`` are the directory's ``caaIdentities``. A failed look-up or an
-    unknown CA identity is only logged: the CA will decide.
+    unknown CA identity is only logged: the CA will decide. A resolver that does
+    not answer at all is fatal: the challenge steps need it too.
 
     Raises:
         CaaForbidden: naming the name, the CAA record and the fix.
+        ResolverUnreachable: no configured resolver answered.
     """
     identities = ca.caa_identities(settings.server, published, settings.caa_identities)
     account_uri = store.account(settings.server).read_url()
@@ -117,6 +119,9 @@ def require_caa_permits(
     with ThreadPoolExecutor(CAA_THREADS) as pool:
         verdicts = list(pool.map(judge, identifiers))
     for identifier, verdict in zip(identifiers, verdicts, strict=True):
+        if isinstance(verdict, ResolverUnreachable):
+            # Nothing after this works without a resolver: stop before the order exists.
+            raise verdict
         if isinstance(verdict, CertV6Error):
             log.warning("CAA of %s not checked: %s", identifier, verdict)
         elif verdict.permitted is None:

@@ -61,7 +61,7 @@ class InstallReport:
         return {
             "name": self.name,
             "sha256": self.sha256,
-            "version": str(self.version),
+            "store_version": str(self.version),
             "deploy_hook_ran": self.deploy_hook_ran,
             "already_done": list(self.already_done),
             "targets": [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,8 @@ from certv6.install import InstallSpec
 from certv6.service.install import install_config
 from certv6.settings import Settings
 from certv6.store import Store
+
+log = logging.getLogger("certv6")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +29,20 @@ class SnippetHelp:
     snippet_text: str | None
     example: str
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "live": str(self.live),
+            "snippet": str(self.snippet) if self.snippet else None,
+            "include_line": self.include_line,
+            "snippet_text": self.snippet_text,
+            "example": self.example,
+        }
 
-def snippet_help(settings: Settings, name: str, target: str) -> SnippetHelp:
+
+def snippet_help(
+    settings: Settings, name: str, target: str, domains: Sequence[str] = ()
+) -> SnippetHelp:
     """The include line and an IPv6-only server block for ``target``, with this config's paths.
 
     Raises:
@@ -48,7 +64,7 @@ def snippet_help(settings: Settings, name: str, target: str) -> SnippetHelp:
         snippet=path,
         include_line=kind.include_line(path) if kind.include_line and path else None,
         snippet_text=install.snippet_text(kind, live, name),
-        example=kind.example(live, path, _names(settings, name)),
+        example=kind.example(live, path, _names(settings, name, domains)),
     )
 
 
@@ -60,10 +76,20 @@ def _default_spec(name: str, target: str, base: Path) -> InstallSpec:
     return install.parse_install_tables(name, [table], base)[0]
 
 
-def _names(settings: Settings, name: str) -> list[str]:
+def _names(settings: Settings, name: str, given: Sequence[str]) -> list[str]:
+    """The stored certificate's names, else the ones given, else the name (with a warning)."""
     lineage = Store(settings.state_dir).lineages.get(name)
     try:
         domains = lineage.config().get("domains") if lineage.exists() else None
     except StoreError:
         domains = None
-    return [str(d) for d in domains] if domains else [name]
+    if domains:
+        return [str(d) for d in domains]
+    if given:
+        return list(given)
+    log.warning(
+        "certificate %r is not issued yet, so server_name shows its name: "
+        "add -d NAME for each of its domains",
+        name,
+    )
+    return [name]

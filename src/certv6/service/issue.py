@@ -20,7 +20,7 @@ from certv6.acme_client import AcmeSession, Order, PendingChallenge, choose_prof
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.dns01 import effective_records, owners_to_check
 from certv6.dnsquery import Dns
-from certv6.errors import AccountError, CertV6Error
+from certv6.errors import AccountError, CertV6Error, ResolverUnreachable
 from certv6.model import Identifier, TxtRecord, parse_identifiers
 from certv6.providers import Provider, ProviderSession, preflight
 from certv6.renewal import parse_time
@@ -201,13 +201,16 @@ class _DnsWarmUp:
 
     ``Dns`` keeps the answers for the run, so the CAA check, the provider and the
     propagation checker find them ready. A failure here is logged at debug level and
-    otherwise left alone: those steps ask again and report it properly. When the run
+    otherwise left alone: those steps ask again and report it properly; but a
+    resolver that never answered is raised by ``join`` (nothing that follows works
+    without one: fail before the order, without asking it again, issue #18). When the run
     fails early, ``stop`` ends it between look-ups and waits for it, so it never
     outlives the run (a thread still starting work while the interpreter shut down
     printed "Exception in thread certv6-dns-warm").
     """
 
     JOIN_SECONDS = 10.0
+    silent: ResolverUnreachable | None = None
 
     def __init__(self, dns: Dns, identifiers: Sequence[Identifier]) -> None:
         self._dns = dns
@@ -218,10 +221,12 @@ class _DnsWarmUp:
 
     def join(self) -> None:
         self._thread.join(self.JOIN_SECONDS)
+        if self.silent is not None:
+            raise self.silent
 
     def stop(self) -> None:
         self._stop.set()
-        self.join()
+        self._thread.join(self.JOIN_SECONDS)
 
     def _warm(self) -> None:
         try:
@@ -239,6 +244,8 @@ class _DnsWarmUp:
             return
         try:
             self._dns.relevant_caa(identifier.base)
+        except ResolverUnreachable as error:
+            self.silent = error
         except Exception as error:
             log.debug("DNS warm-up: CAA of %s: %s", identifier.base, error)
 

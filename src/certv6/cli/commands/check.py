@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from certv6.cli.app import Options, ProgressLine, cli, pass_options, print_json
+from certv6.cli.app import Options, cli, json_option, pass_options, print_json
 
 
 @cli.command(name="check-txt")
@@ -26,7 +26,7 @@ from certv6.cli.app import Options, ProgressLine, cli, pass_options, print_json
     help="strict: an IPv4-only nameserver without NAT64 is a failure.",
 )
 @click.option("--once", is_flag=True, help="Look once and report; do not wait.")
-@click.option("--json", "as_json", is_flag=True, help="The whole report as JSON on stdout.")
+@json_option
 @pass_options
 def check_txt(
     options: Options,
@@ -49,17 +49,17 @@ def check_txt(
     from certv6.service.check import CheckRequest, check_txt
 
     request = CheckRequest(owner, values, timeout, poll_interval, policy, once)
-    progress = ProgressLine(options.quiet or as_json)
+    progress = options.progress()
     try:
         report = check_txt(options.settings(), request, progress=progress)
     except PropagationTimeout as error:
         progress.close()
         if as_json and error.report is not None:
-            print_json(error.report.to_json())  # type: ignore[attr-defined]
+            print_json("check-txt", error.report.to_json())  # type: ignore[attr-defined]
         raise
     progress.close()
     if as_json:
-        print_json(report.to_json())
+        print_json("check-txt", report.to_json())
     elif not options.quiet:
         click.echo(render_table(report))
         click.echo(report.summary())

@@ -6,28 +6,36 @@ import datetime
 
 import click
 
-from certv6.cli.app import Options, ProgressLine, cli, pass_options, print_json
+from certv6.cli.app import Options, cli, domain_option, json_option, pass_options, print_json
 from certv6.settings import KEY_TYPES, Settings
+
+# certbot's --key-type values, with its default curve and size.
+CERTBOT_KEY_TYPES = {"ecdsa": "ec256", "rsa": "rsa2048"}
 
 # Use cases are imported inside the commands: `certv6 --help` and shell
 # completion should not pay for importing acme, cryptography and dnspython.
 
 
 @cli.command()
-@click.option(
-    "--domain",
-    "-d",
-    "domains",
-    multiple=True,
+@domain_option(
+    "A name for the certificate; repeat for more (or a,b as certbot). '*.example.org' for a "
+    "wildcard.",
     required=True,
-    metavar="NAME",
-    help="A name for the certificate; repeat for more. '*.example.org' for a wildcard.",
 )
-@click.option("--name", "-n", help="Certificate name in the store (default: the first domain).")
+@click.option(
+    "--name",
+    "-n",
+    "--cert-name",
+    help="Certificate name in the store (default: the first domain).",
+)
 @click.option("--provider", "-p", help="DNS provider (default: the only one configured).")
-@click.option("--key-type", type=click.Choice(KEY_TYPES), help="Certificate key (default ec256).")
+@click.option(
+    "--key-type",
+    type=click.Choice((*KEY_TYPES, *CERTBOT_KEY_TYPES)),
+    help="Certificate key (default ec256; certbot's ecdsa = ec256, rsa = rsa2048).",
+)
 @click.option("--server", help="ACME directory URL or letsencrypt / letsencrypt-staging.")
-@click.option("--email", help="Contact address for the ACME account.")
+@click.option("--email", "-m", help="Contact address for the ACME account.")
 @click.option("--agree-tos", is_flag=True, help="Agree to the CA's terms of service.")
 @click.option("--state-dir", help="Where accounts and certificates live.")
 @click.option("--ca-bundle", help="Extra CA certificates to trust for the CA's TLS.")
@@ -43,13 +51,23 @@ from certv6.settings import KEY_TYPES, Settings
     help="required: fail if the CA does not list the profile (default preferred).",
 )
 @click.option(
-    "--force", is_flag=True, help="Order a new certificate even if the stored one is not due."
+    "--force",
+    "--force-renewal",
+    is_flag=True,
+    help="Order a new certificate even if the stored one is not due (certbot: --force-renewal).",
 )
 @click.option("--expand", is_flag=True, help="Allow adding names to an existing certificate.")
 @click.option(
     "--replace-names", is_flag=True, help="Allow changing the names of an existing certificate."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.option(
+    "--deploy-hook",
+    "issue_deploy_hook",
+    metavar="CMD",
+    help="Shell command run after this certificate is stored and installed (RENEWED_LINEAGE, "
+    "RENEWED_DOMAINS); for renewals set deploy_hook in [certificate.NAME].",
+)
+@json_option
 @pass_options
 def issue(
     options: Options,
@@ -64,6 +82,7 @@ def issue(
     force: bool,
     expand: bool,
     replace_names: bool,
+    issue_deploy_hook: str | None,
     as_json: bool,
     **flags: object,
 ) -> None:
@@ -77,13 +96,13 @@ def issue(
     from certv6.service.issue_policy import Reissue
 
     settings = options.settings(**flags)
-    progress = ProgressLine(options.quiet)
+    progress = options.progress()
     table = settings.certificates.get(name or "", {})
     request = IssueRequest(
-        domains=domains,
+        domains=_certbot_domains(domains),
         name=name,
         provider=provider,
-        key_type=key_type,
+        key_type=CERTBOT_KEY_TYPES.get(key_type or "", key_type),
         profile=profile or _text(table.get("profile")),
         profile_policy=profile_policy or _text(table.get("profile_policy")) or "preferred",
         reissue=Reissue(force=force, expand=expand, replace_names=replace_names),
@@ -94,6 +113,7 @@ def issue(
         progress.close()
     if as_json:
         print_json(
+            "issue",
             {
                 "name": result.name,
                 "domains": list(result.domains),
@@ -104,7 +124,7 @@ def issue(
                 "warnings": list(result.warnings),
                 "kept": bool(result.kept),
                 "detail": result.kept or "issued",
-            }
+            },
         )
     elif result.kept:
         click.echo(f"{result.name}: {result.kept}")
@@ -121,6 +141,9 @@ def issue(
 
     if not result.kept or _install_owed(settings, result.name):
         install_configured(settings, result.name, clock=options.clock, owed_only=bool(result.kept))
+    # Like certbot's, the hook runs for a new certificate only, not for one kept.
+    if issue_deploy_hook and not result.kept:
+        _deploy_hook(issue_deploy_hook, result.live_directory, result.domains)
 
 
 @cli.command(name="list")
@@ -141,7 +164,7 @@ def issue(
     type=click.FloatRange(min=0),
     help="Critical within this many days (default 7, at most an eighth of its lifetime).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@json_option
 @pass_options
 def list_(
     options: Options,
@@ -172,7 +195,9 @@ def list_(
         options.settings(state_dir=state_dir), clock=options.clock, thresholds=thresholds
     )
     if as_json:
-        print_json([summary.to_json() for summary in listing.certificates])
+        from certv6.cli.monitoring import listing_json
+
+        print_json("list", listing_json(listing))
         for account in listing.accounts:
             click.echo(f"account {account.directory}: damaged: {account.problem}", err=True)
     else:
@@ -200,7 +225,7 @@ def list_(
     "--all", "forget_all", is_flag=True, help="Drop every stale value from the ledger (--forget)."
 )
 @click.option("--state-dir", help="Where accounts and certificates live.")
-@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON on stdout.")
+@json_option
 @pass_options
 def cleanup(
     options: Options,
@@ -229,16 +254,19 @@ def cleanup(
     )
     if as_json:
         print_json(
+            "cleanup",
             {
+                "ok": not result.failed,
                 "removed": result.removed,
                 "failed": result.failed,
                 "forgotten": result.forgotten,
                 "left": list(result.left),
-            }
+            },
         )
     else:
         forgotten = f"; dropped {result.forgotten} from the ledger" if result.forgotten else ""
-        click.echo(f"removed {result.removed} stale TXT value(s){forgotten}")
+        failed = f"; {result.failed} batch(es) failed, see above" if result.failed else ""
+        click.echo(f"removed {result.removed} stale TXT value(s){forgotten}{failed}")
         for line in result.left:
             click.echo(f"not removed: {line}")
     if result.failed:
@@ -259,6 +287,25 @@ def _install_owed(settings: Settings, name: str) -> bool:
 
 def _days(days: float | None) -> datetime.timedelta | None:
     return datetime.timedelta(days=days) if days is not None else None
+
+
+def _certbot_domains(given: tuple[str, ...]) -> tuple[str, ...]:
+    """``-d a.example,b.example`` (certbot's spelling) is ``-d a.example -d b.example``."""
+    return tuple(part.strip() for domain in given for part in domain.split(","))
+
+
+def _deploy_hook(command: str, live: object, domains: tuple[str, ...]) -> None:
+    from certv6.errors import InstallError
+    from certv6.service.renew.shell_hooks import run_hook
+
+    env = {"RENEWED_LINEAGE": str(live), "RENEWED_DOMAINS": " ".join(domains)}
+    problem = run_hook("deploy", command, env)
+    if problem:
+        raise InstallError(
+            f"the certificate is stored, but {problem}",
+            step="deploy-hook",
+            hint="fix the hook, then run it by hand or run certv6 install",
+        )
 
 
 def _text(value: object) -> str | None:

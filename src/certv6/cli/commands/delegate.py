@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from certv6.cli.app import Options, cli, pass_options, print_json
+from certv6.cli.app import Options, cli, json_option, pass_options, print_json
 
 if TYPE_CHECKING:  # the use case itself is imported inside the command (start-up cost)
     from certv6.service.delegate import Delegation
@@ -35,7 +35,7 @@ ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224")
 )
 @click.option("--no-verify", is_flag=True, help="Only print; do not check the DNS from this host.")
 @click.option("--state-dir", help="Where accounts, certificates and keys live.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@json_option
 @pass_options
 def delegate(
     options: Options,
@@ -71,7 +71,7 @@ def delegate(
     )
     result = run(settings, request)
     if as_json:
-        print_json(to_json(result))
+        print_json("delegate", to_json(result))
     else:
         show(result, quiet=options.quiet)
     if not result.ok:

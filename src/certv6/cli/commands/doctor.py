@@ -7,18 +7,11 @@ import sys
 
 import click
 
-from certv6.cli.app import Options, cli, pass_options, print_json
+from certv6.cli.app import Options, cli, domain_option, json_option, pass_options, print_json
 
 
 @cli.command()
-@click.option(
-    "--domain",
-    "-d",
-    "domains",
-    multiple=True,
-    metavar="NAME",
-    help="A name to check (CAA, challenge zone, nameservers, AAAA); repeat for more.",
-)
+@domain_option("A name to check (CAA, challenge zone, nameservers, AAAA); repeat for more.")
 @click.option("--name", "-n", help="Check a stored certificate's names and provider.")
 @click.option("--provider", "-p", help="DNS provider (default: the only one configured).")
 @click.option(
@@ -29,7 +22,7 @@ from certv6.cli.app import Options, cli, pass_options, print_json
 @click.option("--server", help="ACME directory URL or letsencrypt / letsencrypt-staging.")
 @click.option("--ca-bundle", help="Extra CA certificates to trust for the CA's TLS.")
 @click.option("--state-dir", help="Where accounts and certificates live.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@json_option
 @pass_options
 def doctor(
     options: Options,
@@ -51,7 +44,7 @@ def doctor(
     request = DoctorRequest(domains=domains, name=name, provider=provider, write_test=write_test)
     report = run_doctor(settings, request)
     if as_json:
-        print_json(report.to_json())
+        print_json("doctor", report.to_json())
     else:
         # Wrapped to fit a terminal; one long line per finding for pipes and logs.
         width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 0

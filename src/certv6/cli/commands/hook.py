@@ -21,13 +21,13 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from certv6 import hookrun, syntax
-from certv6.cli.app import cli
+from certv6.cli.app import Group, Options, cli, open_log_file
+from certv6.cli.logs import set_stderr_level
 from certv6.errors import ConfigError
 from certv6.hookrun import Pair
 from certv6.settings import Settings, load_settings
@@ -41,12 +41,11 @@ _NAME = re.compile(r"[A-Za-z0-9_.*-]{1,253}")
 # The startup probe dehydrated sends (and every other handler we ignore) must not
 # print anything: dehydrated reads generate_csr's stdout as a CSR.
 DEHYDRATED_DEPLOY, DEHYDRATED_CLEAN = "deploy_challenge", "clean_challenge"
-_PASS_THROUGH = {"ignore_unknown_options": True, "help_option_names": ["--help"]}
 
 
 @dataclass(frozen=True, slots=True)
 class HookOptions:
-    config: Path | None
+    options: Options
     provider: str | None
 
     def settings(self, *, providers: bool) -> Settings:
@@ -56,13 +55,36 @@ class HookOptions:
             from certv6.providers import available
 
             names = tuple(available())
-        return load_settings(self.config, os.environ, {}, provider_names=names)
+        settings = load_settings(self.options.config, os.environ, {}, provider_names=names)
+        if settings.log_file is not None:
+            open_log_file(settings.log_file, settings.log_max_bytes)
+        return settings
 
 
 pass_hook = click.make_pass_decorator(HookOptions)
 
 
-@click.group(name="hook")
+class PassThrough(click.Command):
+    """A hook command that hands its client's arguments through unparsed.
+
+    A challenge token or value may begin with "-" (base64url), so only the
+    exact words ``-h`` and ``--help`` ask for help, and no global option is
+    accepted after the subcommand.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["context_settings"] = {"ignore_unknown_options": True, "help_option_names": []}
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        before = args[: args.index("--")] if "--" in args else args
+        if "-h" in before or "--help" in before:
+            click.echo(self.get_help(ctx))
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+
+@click.group(name="hook", cls=Group)
 @click.option(
     "--provider",
     "-p",
@@ -81,11 +103,11 @@ pass_hook = click.make_pass_decorator(HookOptions)
 @click.pass_context
 def hook_group(context: click.Context, provider: str | None, verbose: bool) -> None:
     """dns-01 hooks for certbot, lego, dehydrated and uacme (see docs/hooks.md)."""
-    root = context.find_root().params
+    options = context.find_object(Options) or Options(None, False, False)
     # Quiet by default: certbot reports any stderr output of a hook as an error.
-    if not verbose and not root.get("debug"):
-        log.setLevel(logging.WARNING)
-    context.obj = HookOptions(root.get("config"), provider)
+    if not verbose and not options.verbosity:
+        set_stderr_level(logging.WARNING)
+    context.obj = HookOptions(options, provider)
 
 
 @hook_group.command("certbot-auth")
@@ -114,7 +136,7 @@ def certbot_cleanup(hook: HookOptions) -> None:
     _remove(hook, [_certbot_pair(os.environ)])
 
 
-@hook_group.command("lego", context_settings=_PASS_THROUGH)
+@hook_group.command("lego", cls=PassThrough)
 @click.argument("action", type=click.Choice(["present", "cleanup"]))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_hook
@@ -130,7 +152,7 @@ def lego(hook: HookOptions, action: str, args: tuple[str, ...]) -> None:
         _remove(hook, [pair])
 
 
-@hook_group.command("dehydrated", context_settings=_PASS_THROUGH)
+@hook_group.command("dehydrated", cls=PassThrough)
 @click.argument("handler")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_hook
@@ -148,7 +170,7 @@ def dehydrated(hook: HookOptions, handler: str, args: tuple[str, ...]) -> None:
         _remove(hook, pairs)
 
 
-@hook_group.command("uacme", context_settings=_PASS_THROUGH)
+@hook_group.command("uacme", cls=PassThrough)
 @click.argument("method", type=click.Choice(["begin", "done", "failed"]))
 @click.argument("challenge_type", metavar="TYPE")
 @click.argument("ident")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from certv6.cli.app import Options, cli, pass_options, print_json
+from certv6.cli.app import Options, cli, domain_option, json_option, pass_options, print_json
 
 if TYPE_CHECKING:
     from certv6.service.install import InstallReport
@@ -18,18 +18,26 @@ TARGET_NAMES = ("nginx", "apache", "haproxy", "postfix", "dovecot", "files")
 
 
 @cli.command()
-@click.option("--name", "-n", required=True, help="Certificate name in the store.")
+@click.option("--name", "-n", "--cert-name", required=True, help="Certificate name in the store.")
 @click.option(
     "--print-snippet",
     type=click.Choice(TARGET_NAMES),
     metavar="TARGET",
     help=f"Show what to include in TARGET's config ({', '.join(TARGET_NAMES)}); install nothing.",
 )
+@domain_option("With --print-snippet before the first issue: the names for server_name.")
 @click.option("--state-dir", help="Where accounts and certificates live.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@json_option
 @pass_options
 def install(
-    options: Options, name: str, print_snippet: str | None, state_dir: str | None, as_json: bool
+    options: Options,
+    /,
+    *,
+    name: str,
+    print_snippet: str | None,
+    domains: tuple[str, ...],
+    state_dir: str | None,
+    as_json: bool,
 ) -> None:
     """Install certificate NAME as its [[certificate.NAME.install]] tables say.
 
@@ -42,11 +50,15 @@ def install(
 
     settings = options.settings(state_dir=state_dir)
     if print_snippet:
-        _show_snippet(snippet_help(settings, name, print_snippet))
+        snippet = snippet_help(settings, name, print_snippet, domains)
+        if as_json:
+            print_json("install-snippet", snippet.to_json())
+        else:
+            _show_snippet(snippet)
         return
     report = install_certificate(settings, name, clock=options.clock)
     if as_json:
-        print_json(report.to_json())
+        print_json("install", report.to_json())
     elif not options.quiet:
         _show_report(report)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from certv6.cli.app import Options, cli, pass_options, print_json
+from certv6.cli.app import Options, cli, json_option, pass_options, print_json
 
 if TYPE_CHECKING:
     from certv6.service.renew.report import RenewReport
@@ -17,12 +17,18 @@ if TYPE_CHECKING:
 @click.option(
     "--name",
     "-n",
+    "--cert-name",
     "names",
     multiple=True,
     metavar="NAME",
     help="Only this certificate; repeat for more (default: every one in the store).",
 )
-@click.option("--force", is_flag=True, help="Renew the chosen certificates even if not due.")
+@click.option(
+    "--force",
+    "--force-renewal",
+    is_flag=True,
+    help="Renew the chosen certificates even if not due.",
+)
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -45,7 +51,7 @@ if TYPE_CHECKING:
     metavar="PATH",
     help="Write Prometheus textfile-collector metrics there after the run (docs/monitoring.md).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@json_option
 @pass_options
 def renew(
     options: Options,
@@ -78,7 +84,7 @@ def renew(
         except CertV6Error as error:
             report = replace(report, problems=(*report.problems, str(error)))
     if as_json:
-        print_json(report.to_json())
+        print_json("renew", report.to_json())
     else:
         _show(report, quiet=options.quiet)
     if not report.ok:

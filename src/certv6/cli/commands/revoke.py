@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from certv6.cli.app import Options, cli, pass_options, print_json
+from certv6.cli.app import Options, cli, json_option, pass_options, print_json
 
+# RFC 5280 5.3.1 reason codes as certv6 spells them (RFC 8555 7.6 sends the number).
 REASONS = (
     "unspecified",
     "keyCompromise",
@@ -15,17 +16,36 @@ REASONS = (
 )
 
 
+def canonical_reason(text: str) -> str | None:
+    """``keyCompromise`` for ``keycompromise``, ``key-compromise``... (certbot spells them
+    in lower case); None when it is no reason at all."""
+    lowered = text.replace("-", "").replace("_", "").lower()
+    return next((reason for reason in REASONS if reason.lower() == lowered), None)
+
+
+class Reason(click.Choice[str]):
+    """A reason in certv6's or certbot's spelling."""
+
+    def __init__(self) -> None:
+        super().__init__(REASONS)
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        return canonical_reason(str(value)) or str(super().convert(value, param, ctx))
+
+
 @cli.command()
-@click.option("--name", "-n", required=True, help="Certificate name in the store.")
+@click.option("--name", "-n", "--cert-name", required=True, help="Certificate name in the store.")
 @click.option(
     "--reason",
-    type=click.Choice(REASONS),
+    type=Reason(),
     default="unspecified",
     show_default=True,
-    help="RFC 5280 reason code.",
+    help="RFC 5280 reason code (any letter case: certbot's keycompromise works too).",
 )
 @click.option("--state-dir", help="Where accounts and certificates live.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@json_option
 @pass_options
 def revoke(
     options: Options, /, *, name: str, reason: str, state_dir: str | None, as_json: bool
@@ -39,7 +59,7 @@ def revoke(
     settings = options.settings(state_dir=state_dir)
     serial = revoke_certificate(settings, name, reason, clock=options.clock)
     if as_json:
-        print_json({"name": name, "serial": serial, "reason": reason})
+        print_json("revoke", {"name": name, "serial": serial, "reason": reason})
     elif not options.quiet:
         click.echo(
             f"{name}: revoked (serial {serial}); the next certv6 renew replaces it "

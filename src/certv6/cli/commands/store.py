@@ -6,14 +6,14 @@ import sys
 
 import click
 
-from certv6.cli.app import Options, cli, pass_options, print_json
+from certv6.cli.app import Options, cli, json_option, pass_options, print_json
 
 
 @cli.command()
-@click.option("--name", "-n", required=True, help="Certificate name in the store.")
+@click.option("--name", "-n", "--cert-name", required=True, help="Certificate name in the store.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask (needed when not on a terminal).")
 @click.option("--state-dir", help="Where accounts and certificates live.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@json_option
 @pass_options
 def delete(
     options: Options, /, *, name: str, yes: bool, state_dir: str | None, as_json: bool
@@ -34,11 +34,12 @@ def delete(
     deleted = delete_certificate(settings, name, clock=options.clock)
     if as_json:
         print_json(
+            "delete",
             {
                 "name": deleted.name,
                 "directory": str(deleted.directory),
                 "installed_left": [str(path) for path in deleted.installed],
-            }
+            },
         )
         return
     if not options.quiet:
@@ -50,7 +51,7 @@ def delete(
 @cli.command(name="check-store")
 @click.option("--repair", is_flag=True, help="Fix what can be fixed without guessing.")
 @click.option("--state-dir", help="Where accounts and certificates live.")
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON on stdout.")
+@json_option
 @pass_options
 def check_store(options: Options, /, *, repair: bool, state_dir: str | None, as_json: bool) -> None:
     """Find damaged or unfinished state (exit 9 while any is left); --repair fixes the safe ones."""
@@ -59,7 +60,8 @@ def check_store(options: Options, /, *, repair: bool, state_dir: str | None, as_
     findings = check(options.settings(state_dir=state_dir), repair=repair, clock=options.clock)
     left = [finding for finding in findings if not finding.repaired]
     if as_json:
-        print_json({"ok": not left, "findings": [finding.to_json() for finding in findings]})
+        body = {"ok": not left, "findings": [finding.to_json() for finding in findings]}
+        print_json("check-store", body)
     else:
         for finding in findings:
             click.echo(f"{finding.subject}: {finding.problem}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from certv6.cli.app import Options, cli, pass_options
+from certv6.cli.app import Options, cli, json_option, pass_options, print_json
 
 UNIT_DIR = "/etc/systemd/system"
 
@@ -36,15 +36,27 @@ def timer() -> None:
 @unit_dir_option
 @read_write_option
 @click.option("--no-enable", is_flag=True, help="Write the units only; do not enable the timer.")
+@json_option
 @pass_options
 def install_(
-    options: Options, unit_dir: Path, read_write: tuple[Path, ...], no_enable: bool
+    options: Options, unit_dir: Path, read_write: tuple[Path, ...], no_enable: bool, as_json: bool
 ) -> None:
     """Write certv6.service and certv6.timer and enable the timer."""
     from certv6.service import schedule as use_case
 
     units = use_case.generate(options.settings(), read_write=read_write)
     outcome = use_case.install(units, unit_dir, enable=not no_enable)
+    if as_json:
+        print_json(
+            "timer-install",
+            {
+                "written": [str(path.absolute()) for path in outcome.written],
+                "enabled": outcome.enabled,
+                "systemd": outcome.systemd,
+                "cron": None if outcome.systemd else units.cron,
+            },
+        )
+        return
     for path in outcome.written:
         click.echo(f"wrote {path}")
     if outcome.enabled:
@@ -61,12 +73,17 @@ def install_(
 
 @timer.command()
 @read_write_option
+@json_option
 @pass_options
-def show(options: Options, read_write: tuple[Path, ...]) -> None:
+def show(options: Options, read_write: tuple[Path, ...], as_json: bool) -> None:
     """Print the units (and the cron file) that 'timer install' would write."""
     from certv6.service import schedule as use_case
 
     units = use_case.generate(options.settings(), read_write=read_write)
+    if as_json:
+        body = {"service": units.service, "timer": units.timer, "cron": units.cron}
+        print_json("timer-show", {**body, "unit_dir": UNIT_DIR})
+        return
     click.echo(f"# {UNIT_DIR}/certv6.service\n{units.service}")
     click.echo(f"# {UNIT_DIR}/certv6.timer\n{units.timer}")
     click.echo(f"# /etc/cron.d/certv6 (only where systemd is absent)\n{units.cron}", nl=False)
@@ -74,11 +91,16 @@ def show(options: Options, read_write: tuple[Path, ...]) -> None:
 
 @timer.command()
 @unit_dir_option
-def remove(unit_dir: Path) -> None:
+@json_option
+def remove(unit_dir: Path, as_json: bool) -> None:
     """Disable the timer and delete both units."""
     from certv6.service import schedule as use_case
 
     outcome = use_case.remove(unit_dir)
+    if as_json:
+        removed = [str(path.absolute()) for path in outcome.written]
+        print_json("timer-remove", {"removed": removed, "systemd": outcome.systemd})
+        return
     if not outcome.written:
         click.echo(f"no certv6 units in {unit_dir}")
     for path in outcome.written:

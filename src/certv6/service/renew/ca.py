@@ -213,6 +213,10 @@ def _replaces(found: Candidate, session: AcmeSession) -> str | None:
     # RFC 9773 5: only to a CA that offers ARI, naming the certificate being replaced.
     if not session.offers_renewal_info:
         return None
+    # Taken over from another client (certv6 import certbot): issued to its account,
+    # which a CA may insist on for "replaces"; a plain new order always works.
+    if found.lineage.current().meta.get("imported_from"):
+        return None
     try:
         return certificate_id(found.lineage.current().read("cert.pem"))
     except CertV6Error as error:

@@ -1,0 +1,181 @@
+"""The kinds of value a setting can hold, each checked and converted in one function.
+
+Every converter takes the raw value (TOML value, environment text or flag) and
+the directory relative paths are resolved against, and returns the typed value
+or raises TypeError/ValueError (settings.py adds the setting's name and origin)
+or ConfigError (when the message needs its own hint). ``kind`` is what
+docs/settings.md shows in its "type" column.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+import re
+import urllib.parse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from certv6.errors import ConfigError
+
+SERVER_SHORTCUTS = {
+    "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
+    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+NAT64_PREFIX_LENGTHS = (32, 40, 48, 56, 64, 96)  # RFC 6052 section 2.2
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """A converter and the words docs/settings.md uses for it."""
+
+    name: str
+    convert: Callable[[Any, Path], Any]
+
+    def __call__(self, value: Any, base: Path) -> Any:
+        return self.convert(value, base)
+
+
+def path(value: Any, base: Path) -> Path:
+    if not isinstance(value, str | os.PathLike) or not str(value):
+        raise TypeError("expected a path")
+    return (base / Path(value).expanduser()).absolute()
+
+
+def boolean(value: Any, base: Path | None = None) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def seconds(value: Any, base: Path | None = None) -> float:
+    number = _seconds(value)
+    if not number > 0:
+        raise ValueError("expected a positive number of seconds (and not infinity)")
+    return number
+
+
+def seconds_or_zero(value: Any, base: Path | None = None) -> float:
+    number = _seconds(value)
+    if not number >= 0:
+        raise ValueError("expected 0 or more seconds (and not infinity)")
+    return number
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError("expected a number of seconds")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("expected a finite number of seconds")
+    return number
+
+
+def count(value: Any, base: Path | None = None) -> int:
+    if isinstance(value, bool | float):
+        raise TypeError("expected a whole number")
+    number = int(value)
+    if number <= 0:
+        raise ValueError("expected a whole number above zero")
+    return number
+
+
+def text(value: Any, base: Path | None = None) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def text_list(value: Any, base: Path | None = None) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise TypeError("expected a list of strings")
+
+
+def choice(options: Sequence[str], what: str) -> Kind:
+    def convert(value: Any, base: Path) -> str:
+        if text(value) not in options:
+            raise ConfigError(
+                f"unknown {what} {value!r}", hint=f"choose one of {', '.join(options)}"
+            )
+        return str(value)
+
+    return Kind(" | ".join(options), convert)
+
+
+def directory_url(value: Any, base: Path | None = None, *, key: str = "server") -> str:
+    url = SERVER_SHORTCUTS.get(text(value), value)
+    hint = f"use an https:// URL or one of: {', '.join(SERVER_SHORTCUTS)}"
+    if not url.startswith("https://"):
+        raise ConfigError(f"{key} {value!r} is not an https:// directory URL", hint=hint)
+    try:
+        host = urllib.parse.urlsplit(url).hostname
+    except ValueError as error:
+        raise ConfigError(f"{key} {value!r} is not a valid URL: {error}", hint=hint) from None
+    if not host or any(c.isspace() for c in url):
+        raise ConfigError(f"{key} {value!r} has no valid host name", hint=hint)
+    return str(url)
+
+
+def email(value: Any, base: Path | None = None) -> str:
+    # RFC 8555 7.3: a mailto: contact; the CA checks it properly, this catches typos.
+    if not _EMAIL.match(text(value)):
+        raise ConfigError(f"email {value!r} is not an e-mail address", hint="e.g. ops@example.org")
+    return str(value)
+
+
+def ca_bundle(value: Any, base: Path) -> Path:
+    bundle = path(value, base)
+    try:
+        data = bundle.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"cannot read ca_bundle {bundle}: {error.strerror}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise ConfigError(f"ca_bundle {bundle} holds no PEM certificate")
+    return bundle
+
+
+def nat64_prefix(value: Any, base: Path | None = None) -> str:
+    prefix = text(value)
+    try:
+        network = ipaddress.IPv6Network(prefix)
+    except ValueError as error:
+        raise ConfigError(f"nat64_prefix {prefix!r} is not an IPv6 prefix: {error}") from None
+    if network.prefixlen not in NAT64_PREFIX_LENGTHS:
+        raise ConfigError(
+            f"nat64_prefix {prefix!r}: RFC 6052 allows lengths "
+            f"{', '.join(map(str, NAT64_PREFIX_LENGTHS))}",
+            hint="e.g. 64:ff9b::/96",
+        )
+    return prefix
+
+
+PATH = Kind("path", path)
+BOOL = Kind("true | false", boolean)
+SECONDS = Kind("seconds", seconds)
+SECONDS_OR_ZERO = Kind("seconds (0 allowed)", seconds_or_zero)
+BYTES = Kind("bytes", count)
+TEXT = Kind("string", text)
+TEXT_LIST = Kind("list of strings", text_list)
+URL = Kind("https:// URL or letsencrypt | letsencrypt-staging", directory_url)
+EMAIL = Kind("e-mail address", email)
+CA_BUNDLE = Kind("path (PEM)", ca_bundle)
+NAT64_PREFIX = Kind("IPv6 prefix", nat64_prefix)
+
+
+def staging_url(value: Any, base: Path) -> str:
+    return directory_url(value, base, key="staging_server")
+
+
+STAGING_URL = Kind(URL.name, staging_url)

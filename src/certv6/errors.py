@@ -12,15 +12,18 @@
     │   ├── ZoneNotFound
     │   └── NoReachableNameserver
     ├── PropagationTimeout            exit 7   nameservers still lag at the deadline (has .report)
-    ├── ProviderError                 exit 8   publishing or removing TXT values
+    ├── ProviderError                 exit 8   publishing or removing TXT values (or AAAA records)
     │   ├── ProviderAuthError
     │   ├── ProviderUnreachable
-    │   └── HookFailed
+    │   ├── HookFailed
+    │   └── ConcurrentChange                   the RRset changed since certv6 read it
     ├── StoreError                    exit 9   state directory, atomic writes
     │   └── LockBusy                  exit 11  another certv6 holds the lock
     ├── InstallError                  exit 10  config test, reload or verification failed
-    └── RenewFailed                   exit 12  `certv6 renew`: some certificates failed (others may
-                                               have renewed; the summary says which)
+    ├── RenewFailed                   exit 12  `certv6 renew`: some certificates failed (others may
+    │                                          have renewed; the summary says which)
+    └── NoHostAddress                 exit 13  `certv6 aaaa`: no address of this host fits an AAAA
+                                               record (none global, all temporary, deprecated, ...)
 
 Third-party exceptions are converted once, in the module that owns the library,
 with ``raise ... from`` so ``--debug`` still shows where they came from.
@@ -153,6 +156,12 @@ class HookFailed(ProviderError):
     pass
 
 
+class ConcurrentChange(ProviderError):
+    """An RRset was not what certv6 read just before: nothing was written (RFC 2136 2.4)."""
+
+    default_hint = "someone else changed these records a moment ago; run again to see the new state"
+
+
 class StoreError(CertV6Error):
     exit_code = 9
     default_hint = "check that the state directory exists, is writable and has free space"
@@ -182,3 +191,10 @@ class RenewFailed(CertV6Error):
     ) -> None:
         super().__init__(message, hint=hint)
         self.failed = failed
+
+
+class NoHostAddress(CertV6Error):
+    """No IPv6 address of this host may be published in an AAAA record (certv6 aaaa)."""
+
+    exit_code = 13
+    default_hint = "give the host a stable global IPv6 address"

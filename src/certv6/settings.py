@@ -8,6 +8,7 @@
     resolvers = ["[2001:db8::53]:53"]
     staging_server = "letsencrypt-staging"    # certv6 renew --dry-run (docs/renewal.md)
     deploy_hook = "systemctl reload nginx"    # also pre_hook, post_hook: certbot's
+    aaaa_names = ["www.example.org"]          # certv6 aaaa: AAAA follows this host (docs/aaaa.md)
 
     [provider.rfc2136]
     key_file = "/etc/certv6/tsig.key"
@@ -78,6 +79,14 @@ class Settings:
     pre_hook: str | None = None
     post_hook: str | None = None
     deploy_hook: str | None = None
+    # `certv6 aaaa` (docs/aaaa.md): names whose AAAA records follow this host's address,
+    # what narrows the address, the provider and TTL for them, and --watch's write pacing.
+    aaaa_names: tuple[str, ...] = ()
+    aaaa_interface: str | None = None
+    aaaa_token: str | None = None
+    aaaa_provider: str | None = None
+    aaaa_ttl: int = 300
+    aaaa_min_interval: float = 30.0
     providers: Mapping[str, ProviderSettings] = field(
         default_factory=lambda: types.MappingProxyType({})
     )
@@ -89,7 +98,8 @@ class Settings:
 
 _PATHS = {"state_dir", "ca_bundle", "eab_hmac_key_file"}
 _BOOLS = {"agree_tos", "allow_ipv4", "insecure_secrets"}
-_FLOATS = {"propagation_timeout", "poll_interval"}
+_FLOATS = {"propagation_timeout", "poll_interval", "aaaa_min_interval"}
+_INTS = {"aaaa_ttl"}
 _TABLES = {"provider", "certificate"}
 SETTING_NAMES = tuple(
     f.name for f in fields(Settings) if f.name not in {"providers", "certificates", "config_path"}
@@ -191,7 +201,9 @@ def _convert(key: str, value: Any, base: Path, origin: str) -> Any:
             return _bool(value)
         if key in _FLOATS:
             return _positive_float(value)
-        if key in {"resolvers", "caa_identities"}:
+        if key in _INTS:
+            return _ttl_seconds(value)
+        if key in {"resolvers", "caa_identities", "aaaa_names"}:
             return _str_tuple(value)
         return _str(value)
     except (TypeError, ValueError) as error:
@@ -343,6 +355,15 @@ def _positive_float(value: Any) -> float:
     number = float(value)
     if not number > 0 or not math.isfinite(number):
         raise ValueError("expected a positive number of seconds (and not infinity)")
+    return number
+
+
+def _ttl_seconds(value: Any) -> int:
+    if isinstance(value, bool | float):
+        raise TypeError("expected a whole number of seconds")
+    number = int(value)
+    if not 0 < number <= 2**31 - 1:
+        raise ValueError("expected a whole number of seconds above 0 (RFC 2181 section 8)")
     return number
 
 

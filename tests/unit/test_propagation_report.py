@@ -171,6 +171,7 @@ def test_json_is_serialisable_with_stable_keys() -> None:
         "tcp",
         "rounds_asked",
         "rounds_answered",
+        "stale",
     ]
     lagging = servers[1]
     assert lagging["status"] == "lagging"

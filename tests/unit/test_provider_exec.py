@@ -59,6 +59,7 @@ json.dump({{"argv": sys.argv[1:], "env": {{k: v for k, v in os.environ.items()
         "CERTV6_VALUE": "v1",
         "CERTV6_ZONE": "example.test.",
         "CERTV6_TTL": "120",
+        "CERTV6_TYPE": "TXT",
     }
 
 

@@ -17,6 +17,7 @@ from certv6.propagation.state import (
     Status,
     Verdict,
     missing,
+    stale,
     values_seen,
 )
 
@@ -45,6 +46,7 @@ class ServerReport:
     tcp: bool
     rounds_asked: int
     rounds_answered: int
+    stale: tuple[tuple[str, str], ...] = ()  # (owner, value) still served that must be gone
 
     @property
     def label(self) -> str:
@@ -70,6 +72,7 @@ class ServerReport:
             "tcp": self.tcp,
             "rounds_asked": self.rounds_asked,
             "rounds_answered": self.rounds_answered,
+            "stale": [{"owner": owner, "value": value} for owner, value in self.stale],
         }
 
 
@@ -188,6 +191,7 @@ def _server_report(plan: Plan, state: State, verdict: Verdict, server: Server) -
         tcp=known.last.tcp,
         rounds_asked=known.rounds_asked,
         rounds_answered=known.rounds_answered,
+        stale=stale(plan, state, server),
     )
 
 
@@ -220,7 +224,9 @@ def _target_json(target: Target) -> dict[str, object]:
         "chain": list(target.chain),
         "effective_owner": target.effective_owner,
         "zone": target.zone,
+        "type": target.rdtype,
         "values": list(target.values),
+        "absent": list(target.absent),
     }
 
 

@@ -16,13 +16,13 @@ lagging address per interval.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.dnsquery import Dns
 from certv6.errors import PropagationTimeout
-from certv6.model import TxtRecord
+from certv6.model import RRsetChange, TxtRecord
 from certv6.propagation.discover import discover
 from certv6.propagation.plan import (
     Delegation,
@@ -52,7 +52,7 @@ T = TypeVar("T")
 
 
 def wait_until_visible(
-    records: Sequence[TxtRecord],
+    records: Sequence[TxtRecord | RRsetChange],
     settings: PropagationSettings,
     *,
     dns: Dns,
@@ -61,6 +61,9 @@ def wait_until_visible(
     transport: Transport | None = None,
 ) -> Report:
     """Return once every value of ``records`` is served at every authoritative address.
+
+    An RRsetChange counts as visible where its added values are served and its
+    removed ones no longer are.
 
     ``progress`` gets the report of every round. ``transport`` is a seam for tests.
 
@@ -80,7 +83,7 @@ def wait_until_visible(
 
 
 def check_once(
-    records: Sequence[TxtRecord],
+    records: Sequence[TxtRecord | RRsetChange],
     settings: PropagationSettings,
     *,
     dns: Dns,
@@ -220,9 +223,10 @@ async def run_round(
 ) -> list[Probe]:
     """Ask every askable address concurrently; one ``Probe`` per address."""
     jobs = []
+    rdtypes = plan.rdtypes()
     for server in plan.askable:
         owners = sorted(set(plan.expected(server.zone)) - state.of(server).confirmed)
-        jobs.append(probe(server, owners, settings, transport, limiter))
+        jobs.append(probe(server, owners, settings, transport, limiter, rdtypes=rdtypes))
     return list(await asyncio.gather(*jobs))
 
 
@@ -232,15 +236,20 @@ async def probe(
     settings: PropagationSettings,
     transport: Transport,
     limiter: asyncio.Semaphore,
+    *,
+    rdtypes: Mapping[str, str] | None = None,
 ) -> Probe:
-    """SOA first; TXT for ``owners`` only if the address answered at all."""
+    """SOA first; TXT (or ``rdtypes[owner]``) for ``owners`` only if the address answered."""
     timeout = settings.query_timeout
+    kinds = rdtypes or {}
     soa = await _limited(limiter, ask(transport, server.address, server.zone, "SOA", timeout))
     if not soa.responded:
         return Probe(server, soa)
     answers: list[Answer] = await asyncio.gather(
         *(
-            _limited(limiter, ask(transport, server.address, owner, "TXT", timeout))
+            _limited(
+                limiter, ask(transport, server.address, owner, kinds.get(owner, "TXT"), timeout)
+            )
             for owner in owners
         )
     )

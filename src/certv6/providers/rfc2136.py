@@ -12,17 +12,25 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdata
 import dns.tsig
 import dns.update
 
-from certv6.errors import ConfigError, ProviderAuthError, ProviderError, ProviderUnreachable
-from certv6.model import Endpoint, ProviderHints, TxtRecord, parse_endpoint
-from certv6.providers import ProviderContext
+from certv6.errors import (
+    ConcurrentChange,
+    ConfigError,
+    ProviderAuthError,
+    ProviderError,
+    ProviderUnreachable,
+)
+from certv6.model import Endpoint, Owned, ProviderHints, RRsetChange, TxtRecord, parse_endpoint
+from certv6.providers import ProviderContext, RecordSupport
 from certv6.providers.common import HINT_OPTIONS, hints_from, owners_of, seconds, ttl
 from certv6.providers.tsig import ALGORITHMS, TsigKey, parse_key_file
 from certv6.settings import read_secret_file
@@ -30,11 +38,12 @@ from certv6.settings import read_secret_file
 __all__ = ["ALGORITHMS", "Rfc2136Provider", "TsigKey", "parse_key_file"]
 
 log = logging.getLogger(__name__)
+OwnedT = TypeVar("OwnedT", bound=Owned)
 
 OPTIONS = ("server", "key_file", "algorithm", "ttl", "timeout", *HINT_OPTIONS)
 # Why an update failed, in words an operator can act on (RFC 2136 section 2.2, RFC 8945 5.3).
 RCODE_MEANING = {
-    dns.rcode.REFUSED: "the server refused it: this key may not change TXT records at that name",
+    dns.rcode.REFUSED: "the server refused it: this key may not change {rdtype} records there",
     dns.rcode.NOTAUTH: "the server is not authoritative for the zone, or does not know the key",
     dns.rcode.NOTZONE: "the record is not inside the zone the update named",
     dns.rcode.SERVFAIL: "the server failed to apply it (see its log)",
@@ -63,6 +72,7 @@ _TSIG_HINTS = {
 
 class Rfc2136Provider:
     name = "rfc2136"
+    record_support = RecordSupport(types=frozenset({"AAAA"}))
 
     def __init__(self, context: ProviderContext) -> None:
         context.check_options(OPTIONS)
@@ -119,6 +129,24 @@ class Rfc2136Provider:
         if failures:
             raise failures[0]
 
+    def replace_rrsets(self, changes: Sequence[RRsetChange]) -> None:
+        """One UPDATE per zone; each change only while its RRset is what certv6 read.
+
+        The prerequisite (RFC 2136 section 2.4) is "RRset exists, value dependent"
+        with the whole RRset certv6 read, or "RRset does not exist" when it read
+        none; the server applies the UPDATE as a whole or not at all (3.2, 3.4),
+        so a concurrent change makes it fail with NXRRSET/YXRRSET and nothing moves.
+        """
+        for zone, batch in self._by_zone(changes).items():
+            update = self._update(zone)
+            for change in batch:
+                _prerequisite(update, change)
+                for value in sorted(change.remove):
+                    update.delete(change.owner, change.rdtype, value)
+                for value in sorted(change.add):
+                    update.add(change.owner, change.ttl, change.rdtype, value)
+            self._send(zone, update, batch, "update", rdtype=batch[0].rdtype)
+
     def preflight(self) -> None:
         """A TSIG-signed SOA query: proves the server knows the key, changes nothing.
 
@@ -135,14 +163,20 @@ class Rfc2136Provider:
     def _update(self, zone: str) -> dns.update.UpdateMessage:
         return dns.update.UpdateMessage(zone, keyring=self.key.keyring(), keyname=self.key.dns_name)
 
-    def _by_zone(self, records: Sequence[TxtRecord]) -> dict[str, list[TxtRecord]]:
-        zones: dict[str, list[TxtRecord]] = defaultdict(list)
+    def _by_zone(self, records: Sequence[OwnedT]) -> dict[str, list[OwnedT]]:
+        zones: dict[str, list[OwnedT]] = defaultdict(list)
         for record in records:
             zones[self._dns.find_zone(record.owner)].append(record)
         return zones
 
     def _send(
-        self, zone: str, update: dns.message.Message, batch: list[TxtRecord], operation: str
+        self,
+        zone: str,
+        update: dns.message.Message,
+        batch: Sequence[Owned],
+        operation: str,
+        *,
+        rdtype: str = "TXT",
     ) -> None:
         errors: list[ProviderError] = []
         for endpoint in self._targets(zone, operation, batch):
@@ -151,12 +185,14 @@ class Rfc2136Provider:
             except ProviderUnreachable as error:
                 errors.append(error)  # another address of the primary may answer
                 continue
-            self._check(response, zone, endpoint, batch, operation)
-            log.info("%s: %d TXT value(s) in %s via %s", operation, len(batch), zone, endpoint)
+            self._check(response, zone, endpoint, batch, operation, rdtype=rdtype)
+            log.info(
+                "%s: %d %s change(s) in %s via %s", operation, len(batch), rdtype, zone, endpoint
+            )
             return
         raise errors[-1]
 
-    def _targets(self, zone: str, operation: str, batch: list[TxtRecord]) -> list[Endpoint]:
+    def _targets(self, zone: str, operation: str, batch: Sequence[Owned]) -> list[Endpoint]:
         if self._server is not None:
             port = self._server.port
             return [Endpoint(a, port) for a in self._addresses_of(self._server.host, operation)]
@@ -190,7 +226,7 @@ class Rfc2136Provider:
         message: dns.message.Message,
         endpoint: Endpoint,
         operation: str,
-        batch: list[TxtRecord],
+        batch: Sequence[Owned],
     ) -> dns.message.Message:
         what = f"rfc2136 {operation}" + (f" of {owners_of(batch)}" if batch else "")
         record = str(batch[0]) if batch else ""
@@ -227,27 +263,45 @@ class Rfc2136Provider:
         response: dns.message.Message,
         zone: str,
         endpoint: Endpoint,
-        batch: list[TxtRecord],
+        batch: Sequence[Owned],
         operation: str,
+        *,
+        rdtype: str = "TXT",
     ) -> None:
         rcode = response.rcode()
         if rcode == dns.rcode.NOERROR:
             return
-        meaning = RCODE_MEANING.get(rcode, "unexpected answer")
+        meaning = RCODE_MEANING.get(rcode, "unexpected answer").format(rdtype=rdtype)
+        what = f"rfc2136 {operation} of {owners_of(batch)} in zone {zone} at {endpoint}"
+        if operation == "update" and rcode in (dns.rcode.NXRRSET, dns.rcode.YXRRSET):
+            raise ConcurrentChange(
+                f"{what}: {dns.rcode.to_text(rcode)}: the {rdtype} records changed since"
+                " certv6 read them; nothing was written",
+                provider=self.name,
+                operation=operation,
+                record=str(batch[0]),
+            )
         refused = rcode in (dns.rcode.REFUSED, dns.rcode.NOTAUTH, dns.rcode.BADKEY)
         raise (ProviderAuthError if refused else ProviderError)(
-            f"rfc2136 {operation} of {owners_of(batch)} in zone {zone} at {endpoint}: "
-            f"{dns.rcode.to_text(rcode)}: {meaning} (key {self.key.name!r})",
+            f"{what}: {dns.rcode.to_text(rcode)}: {meaning} (key {self.key.name!r})",
             provider=self.name,
             operation=operation,
             record=str(batch[0]),
             hint=(
-                f"allow key {self.key.name} to update TXT at these names in the server's"
-                " update-policy (certv6 delegate prints one)"
+                f"allow key {self.key.name} to update {rdtype} at these names in the server's"
+                " update-policy" + (" (certv6 delegate prints one)" if rdtype == "TXT" else "")
                 if refused
                 else None
             ),
         )
+
+
+def _prerequisite(update: dns.update.UpdateMessage, change: RRsetChange) -> None:
+    if not change.current:
+        update.absent(change.owner, change.rdtype)  # RRset does not exist (2.4.3)
+        return
+    rdatas = [dns.rdata.from_text("IN", change.rdtype, value) for value in sorted(change.current)]
+    update.present(change.owner, *rdatas)  # RRset exists, value dependent (2.4.2)
 
 
 def _quoted(value: str) -> str:

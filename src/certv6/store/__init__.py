@@ -1,4 +1,4 @@
-"""State on disk: accounts, certificate lineages, the TXT ledger and locks.
+"""State on disk: accounts, certificate lineages, the TXT ledger, published records, locks.
 
 Every write is atomic; private keys are 0600; see each module for its layout.
 """
@@ -20,6 +20,7 @@ from certv6.store.lineage import (
     check_lineage_name,
 )
 from certv6.store.locks import hold_lock
+from certv6.store.owned import OwnedRecords, OwnedRRset
 
 __all__ = [
     "FILES",
@@ -28,6 +29,8 @@ __all__ = [
     "LedgerEntry",
     "Lineage",
     "Lineages",
+    "OwnedRRset",
+    "OwnedRecords",
     "Snapshot",
     "Store",
     "Version",
@@ -56,6 +59,11 @@ class Store:
     @property
     def ledger(self) -> Ledger:
         return Ledger(self.root / "ledger")
+
+    @property
+    def owned(self) -> OwnedRecords:
+        """Records certv6 published outside dns-01 (``certv6 aaaa``)."""
+        return OwnedRecords(self.root / "published")
 
     def account(self, server: str) -> AccountFiles:
         return account_files(self.root / "accounts", server)

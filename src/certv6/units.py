@@ -1,5 +1,11 @@
 """systemd units, and a cron line, that run ``certv6 renew`` twice a day. Pure text.
 
+When the config names AAAA records to keep current (``certv6 aaaa``, issue #21),
+a second oneshot unit runs ``certv6 aaaa`` after every renewal run: the renewal
+service ``Wants=`` it and it is ordered ``After=`` it, so it runs whether the
+renewal succeeded or not, and each shows its own failure (``systemctl --failed``).
+The cron line runs both, one after the other.
+
 The service is a sandbox: certv6 needs to read its config, write its state
 directory and the install targets, and talk to the CA and the DNS over IPv6,
 and nothing more. systemd.exec(5) names each setting; where one is left out
@@ -19,12 +25,15 @@ from pathlib import Path, PurePosixPath
 UNIT = "certv6"
 SERVICE = f"{UNIT}.service"
 TIMER = f"{UNIT}.timer"
+AAAA_SERVICE = f"{UNIT}-aaaa.service"
 HOMES = (PurePosixPath("/home"), PurePosixPath("/root"), PurePosixPath("/run/user"))
 # systemd.exec(5): the system calls an ordinary service (a network client like certv6) uses.
 SYSCALLS = "@system-service"
 # chown/chmod/DAC for the installer (owner, group, modes of a server's key files);
 # KILL for hooks that signal a server. Nothing else: no raw sockets, no mounts.
 CAPABILITIES = "CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_KILL"
+# certv6 aaaa only reads credentials (a TSIG key another user owns) and writes its state.
+AAAA_CAPABILITIES = "CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,20 +45,25 @@ class TimerSpec:
     state_dir: PurePosixPath
     read_write: tuple[PurePosixPath, ...] = ()  # install targets and the like
     allow_ipv4: bool = False
+    aaaa: bool = False  # the config names AAAA records to keep current
 
     @property
     def argv(self) -> tuple[str, ...]:
+        return self.argv_of("renew")
+
+    def argv_of(self, subcommand: str) -> tuple[str, ...]:
         # --allow-ipv4 as given to `timer install`, so the service does what the sandbox allows.
         ipv4 = ("--allow-ipv4",) if self.allow_ipv4 else ()
-        return (*self.command, "--config", str(self.config), *ipv4, "renew", "--quiet")
+        return (*self.command, "--config", str(self.config), *ipv4, subcommand, "--quiet")
 
 
 def service_unit(spec: TimerSpec) -> str:
     """The oneshot service. Exit 12 (some certificates failed) shows as a failed unit."""
+    wants = f"Wants=network-online.target{' ' + AAAA_SERVICE if spec.aaaa else ''}"
     lines = [
         "[Unit]",
         "Description=Renew the ACME certificates that are due (certv6)",
-        "Wants=network-online.target",
+        wants,
         "After=network-online.target",
         "",
         "[Service]",
@@ -57,11 +71,37 @@ def service_unit(spec: TimerSpec) -> str:
         f"ExecStart={exec_line(spec.argv)}",
         "# A stuck CA or DNS provider must not keep the run (and its lock) forever.",
         "TimeoutStartSec=1h",
+        *_sandbox(spec, CAPABILITIES),
+    ]
+    return "\n".join(lines)
+
+
+def aaaa_unit(spec: TimerSpec) -> str:
+    """The oneshot that points this host's names at its address after each renewal run."""
+    lines = [
+        "[Unit]",
+        "Description=Point this host's AAAA records at its address (certv6 aaaa)",
+        "Wants=network-online.target",
+        f"After=network-online.target {SERVICE}",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        f"ExecStart={exec_line(spec.argv_of('aaaa'))}",
+        "# The UPDATE and the wait for every nameserver take seconds; a stuck provider must not",
+        "# keep the lock.",
+        "TimeoutStartSec=15min",
+        *_sandbox(spec, AAAA_CAPABILITIES),
+    ]
+    return "\n".join(lines)
+
+
+def _sandbox(spec: TimerSpec, capabilities: str) -> list[str]:
+    return [
         "UMask=0077",
         *_filesystem(spec),
         f"RestrictAddressFamilies={_families(spec.allow_ipv4)}",
         "NoNewPrivileges=yes",
-        f"CapabilityBoundingSet={CAPABILITIES}",
+        f"CapabilityBoundingSet={capabilities}",
         "PrivateTmp=yes",
         "PrivateDevices=yes",
         "ProtectKernelTunables=yes",
@@ -83,7 +123,6 @@ def service_unit(spec: TimerSpec) -> str:
         "# Not MemoryDenyWriteExecute: hooks may run programs that need W+X memory (JITs).",
         "",
     ]
-    return "\n".join(lines)
 
 
 def timer_unit() -> str:
@@ -106,8 +145,11 @@ def timer_unit() -> str:
 
 def cron_line(spec: TimerSpec, *, minute: int, hour: int) -> str:
     """An /etc/cron.d line for hosts without systemd: twice a day at a fixed random time."""
-    # cron treats an unescaped % as a newline (crontab(5)).
-    command = " ".join(_shell_word(word).replace("%", "\\%") for word in spec.argv)
+    commands = [spec.argv, *([spec.argv_of("aaaa")] if spec.aaaa else [])]
+    # cron treats an unescaped % as a newline (crontab(5)); ";" runs aaaa after renew either way.
+    command = "; ".join(
+        " ".join(_shell_word(word).replace("%", "\\%") for word in argv) for argv in commands
+    )
     return f"{minute} {hour % 12},{hour % 12 + 12} * * * root {command}\n"
 
 

@@ -37,6 +37,14 @@ AWKWARD = units.TimerSpec(
 )
 
 
+FOLLOWING = units.TimerSpec(
+    command=("/usr/bin/certv6",),
+    config=P("/etc/certv6/certv6.toml"),
+    state_dir=P("/var/lib/certv6"),
+    aaaa=True,
+)
+
+
 def golden(name: str, text: str) -> None:
     path = GOLDEN / name
     if os.environ.get("CERTV6_UPDATE_GOLDEN") == "1":
@@ -60,6 +68,26 @@ def test_timer_unit_golden() -> None:
 def test_cron_line_golden() -> None:
     text = units.cron_line(PLAIN, minute=17, hour=3) + units.cron_line(AWKWARD, minute=0, hour=11)
     golden("certv6.cron", text)
+
+
+def test_aaaa_units_golden() -> None:
+    golden("certv6-with-aaaa.service", units.service_unit(FOLLOWING))
+    golden("certv6-aaaa.service", units.aaaa_unit(FOLLOWING))
+
+
+def test_aaaa_runs_after_renewal_whether_or_not_it_worked() -> None:
+    # Wants= (not Requires=) starts it even when the renewal fails; After= orders it.
+    assert "Wants=network-online.target certv6-aaaa.service\n" in units.service_unit(FOLLOWING)
+    assert "Wants=network-online.target\n" in units.service_unit(PLAIN)
+    aaaa = units.aaaa_unit(FOLLOWING)
+    assert "After=network-online.target certv6.service\n" in aaaa
+    assert "Requires=" not in aaaa
+    assert "ExecStart=/usr/bin/certv6 --config /etc/certv6/certv6.toml aaaa --quiet\n" in aaaa
+    line = units.cron_line(FOLLOWING, minute=5, hour=1)
+    assert line == (
+        "5 1,13 * * * root /usr/bin/certv6 --config /etc/certv6/certv6.toml renew --quiet;"
+        " /usr/bin/certv6 --config /etc/certv6/certv6.toml aaaa --quiet\n"
+    )
 
 
 def test_sandbox_follows_the_config() -> None:
@@ -97,11 +125,14 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path, allow_ipv4: bool) -> 
         state_dir=P(tmp_path / "state"),
         read_write=(P(tmp_path / "tls"),),
         allow_ipv4=allow_ipv4,
+        aaaa=True,
     )
     (tmp_path / units.SERVICE).write_text(units.service_unit(spec))
+    (tmp_path / units.AAAA_SERVICE).write_text(units.aaaa_unit(spec))
     (tmp_path / units.TIMER).write_text(units.timer_unit())
+    files = [tmp_path / name for name in (units.SERVICE, units.AAAA_SERVICE, units.TIMER)]
     done = subprocess.run(
-        [analyze, "verify", str(tmp_path / units.SERVICE), str(tmp_path / units.TIMER)],
+        [analyze, "verify", *map(str, files)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -145,6 +176,26 @@ def test_generate_uses_the_config_and_install_paths(tmp_path: Path) -> None:
     rw = f"ReadWritePaths=-{tmp_path}/state -/etc/nginx/tls/www -/var/log/nginx\n"
     assert rw in planned.service
     assert planned.cron.endswith(f"root {CERTV6} --config {tmp_path}/certv6.toml renew --quiet\n")
+
+
+def test_generate_adds_the_aaaa_unit_when_names_follow_the_host(tmp_path: Path) -> None:
+    config = tmp_path / "certv6.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\naaaa_names = ["www.example.org"]\n')
+    planned = use_case.generate(load_settings(config, {}), command=[CERTV6])
+    assert planned.aaaa is not None and f"{config} aaaa --quiet" in planned.aaaa
+    assert "certv6-aaaa.service" in planned.service
+    assert planned.cron.endswith(f"{config} aaaa --quiet\n")
+    without = use_case.generate(config_with_install(tmp_path), command=[CERTV6])
+    assert without.aaaa is None
+    assert "certv6-aaaa" not in without.service and " aaaa --quiet" not in without.cron
+    unit_dir = tmp_path / "units"
+    written = use_case.install(planned, unit_dir, enable=False).written
+    assert sorted(path.name for path in written) == [
+        "certv6-aaaa.service",
+        "certv6.service",
+        "certv6.timer",
+    ]
+    assert sorted(use_case.remove(unit_dir).written) == sorted(written)
 
 
 def test_generate_needs_a_config_file(tmp_path: Path) -> None:

@@ -10,13 +10,14 @@ aaaa = true                              # every name of the certificate but wil
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from certv6.errors import ConfigError
 from certv6.model import parse_identifier
 from certv6.service.runtime import choose_provider
-from certv6.settings import Settings
+from certv6.settings import DEFAULT_CONFIG, Settings
 from certv6.store import Store
 
 
@@ -115,3 +116,17 @@ def _checked(pairs: Iterable[tuple[str, str]]) -> tuple[FollowedName, ...]:
             )
         found[name] = FollowedName(name, provider)
     return tuple(sorted(found.values()))
+
+
+def aaaa_command(settings: Settings, name: str) -> str:
+    """The command that points ``name`` at this host, as a user would type it."""
+    config = settings.config_path
+    prefix = f"--config {shlex.quote(str(config))} " if config and config != DEFAULT_CONFIG else ""
+    return f"certv6 {prefix}aaaa -d {name.rstrip('.')}"
+
+
+def follows_aaaa(settings: Settings) -> bool:
+    """Does the config name AAAA records to keep current (so the timer runs certv6 aaaa)?"""
+    return bool(settings.aaaa_names) or any(
+        table.get("aaaa", False) is not False for table in settings.certificates.values()
+    )

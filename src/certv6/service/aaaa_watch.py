@@ -20,7 +20,7 @@ from certv6.clock import Clock
 from certv6.errors import CertV6Error
 from certv6.ifaddr import AddressEvents
 from certv6.ifaddr.netlink import AddressMessage
-from certv6.service.aaaa import AaaaOutcome, Follower
+from certv6.service.aaaa import AaaaOutcome
 
 log = logging.getLogger("certv6")
 
@@ -29,12 +29,18 @@ class Events(Protocol):
     def wait(self, timeout: float) -> list[AddressMessage] | None: ...
 
 
+class Runs(Protocol):
+    """What the loop needs of a ``Follower``."""
+
+    def run(self, *, may_write: Callable[[], bool]) -> AaaaOutcome: ...
+
+
 EventsFactory = Callable[[], AbstractContextManager[Events]]
 Outcome = AaaaOutcome | CertV6Error
 
 
 def watch(
-    follower: Follower,
+    follower: Runs,
     pacing: PacingSettings,
     *,
     clock: Clock,
@@ -55,11 +61,11 @@ def watch(
                 log.debug("aaaa: address change reported (%s)", _describe(news))
                 pacer.changed(now)
                 continue
-            if now >= pacer.due:
+            if now >= pacer.due and keep_going():
                 on_outcome(_run_once(follower, pacer, clock))
 
 
-def _run_once(follower: Follower, pacer: Pacer, clock: Clock) -> Outcome:
+def _run_once(follower: Runs, pacer: Pacer, clock: Clock) -> Outcome:
     started = clock.monotonic()
     allowed_at = pacer.next_write(started)
     try:

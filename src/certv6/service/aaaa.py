@@ -148,23 +148,25 @@ class Follower:
         """
         if not self.names:
             return AaaaOutcome(None, dry_run=self.request.dry_run)
+        # Read-only first: bad input and refusals are reported before anything is written.
+        choice, runs = self._survey()
+        if self.request.dry_run or not self._writes_needed(runs):
+            _log_survey(choice, runs)
+            return AaaaOutcome(choice, runs, dry_run=self.request.dry_run)
         with self._locked():
-            choice = self.choose()
-            runs = [self._plan(provider, names, choice) for provider, names in self._by_provider()]
-            if self.request.dry_run:
-                return AaaaOutcome(choice, tuple(runs), dry_run=True)
+            # Again under the lock: another certv6 run may have acted in between.
+            choice, runs = self._survey()
+            _log_survey(choice, runs)
             if not any(run.changes for run in runs) or not may_write():
                 self._confirm_ownership(runs)
-                return AaaaOutcome(choice, tuple(runs))
+                return AaaaOutcome(choice, runs)
             return AaaaOutcome(choice, self._apply_all(runs), written=True)
 
     def choose(self) -> Choice:
         addresses = self._read_addresses()
         published = {v for owned in self.store.owned.all() for v in owned.values}
         interfaces = {a.interface for a in addresses} | set(ifaddr.interface_names())
-        choice = choose(addresses, self.criteria, interfaces=interfaces, published=published)
-        log.info("aaaa: %s", choice.why)
-        return choice
+        return choose(addresses, self.criteria, interfaces=interfaces, published=published)
 
     def close(self) -> None:
         for session in self._sessions:
@@ -175,6 +177,21 @@ class Follower:
 
     # -- steps ------------------------------------------------------------------------
 
+    def _survey(self) -> tuple[Choice, tuple[ProviderRun, ...]]:
+        for provider, _ in self._by_provider():
+            self._writer(provider)  # can it write AAAA at all? said before anything else
+        choice = self.choose()
+        runs = tuple(self._plan(provider, names, choice) for provider, names in self._by_provider())
+        return choice, runs
+
+    def _writes_needed(self, runs: Sequence[ProviderRun]) -> bool:
+        """A change to send, or a value already right that certv6 does not own on record yet."""
+        return any(
+            plan.change is not None or plan.wanted not in self._owned_values(plan)
+            for run in runs
+            for plan in run.plans
+        )
+
     def _by_provider(self) -> list[tuple[str, list[FollowedName]]]:
         groups: dict[str, list[FollowedName]] = {}
         for name in self.names:
@@ -182,7 +199,6 @@ class Follower:
         return list(groups.items())
 
     def _plan(self, provider: str, names: Sequence[FollowedName], choice: Choice) -> ProviderRun:
-        self._writer(provider)  # can it write AAAA at all? before anything is written
         host = {judged.address.address for judged in choice.judged}
         return ProviderRun(provider, tuple(self._plan_name(n.name, choice, host) for n in names))
 
@@ -192,7 +208,7 @@ class Follower:
         _check_zone(name, zone)
         served = read_rrset(name, "AAAA", zone, dns)
         owned = self.store.owned.get(name, "AAAA")
-        plan = plan_name(
+        return plan_name(
             name,
             zone,
             served.values,
@@ -202,8 +218,6 @@ class Follower:
             adopt=self.request.adopt,
             ttl=self.settings.aaaa_ttl,
         )
-        _log_plan(plan, served.server)
-        return plan
 
     def _apply_all(self, runs: Sequence[ProviderRun]) -> tuple[ProviderRun, ...]:
         """Every provider is tried; the first failure is raised once all were."""
@@ -284,9 +298,6 @@ class Follower:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        if self.request.dry_run:
-            yield
-            return
         self.store.ensure()
         with hold_lock(
             self.store.lock_path("aaaa"), wait=LOCK_WAIT, clock=self.clock, what="certv6 aaaa"
@@ -305,18 +316,19 @@ def _check_zone(name: str, zone: str) -> None:
         )
 
 
-def _log_plan(plan: NamePlan, server: str) -> None:
+def _log_survey(choice: Choice, runs: Sequence[ProviderRun]) -> None:
+    log.info("aaaa: %s", choice.why)
+    for run in runs:
+        for plan in run.plans:
+            _log_plan(plan)
+
+
+def _log_plan(plan: NamePlan) -> None:
     now = " ".join(sorted(plan.current)) or "no AAAA"
     if plan.change is None:
-        log.info("aaaa: %s already %s (read from [%s])", plan.name, now, server)
+        log.info("aaaa: %s is %s: up to date", plan.name, now)
     else:
-        log.info(
-            "aaaa: %s has %s (read from [%s]); becomes %s",
-            plan.name,
-            now,
-            server,
-            " ".join(sorted(plan.result)),
-        )
+        log.info("aaaa: %s is %s; becomes %s", plan.name, now, " ".join(sorted(plan.result)))
     if plan.foreign:
         log.warning(
             "aaaa: %s also has %s, which certv6 did not publish and is not this host's: left"

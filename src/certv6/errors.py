@@ -22,7 +22,7 @@
     ├── InstallError                  exit 10  config test, reload or verification failed
     ├── RenewFailed                   exit 12  `certv6 renew`: some certificates failed (others may
     │                                          have renewed; the summary says which)
-    └── NoHostAddress                 exit 13  `certv6 aaaa`: no address of this host fits an AAAA
+    └── NoHostAddress                 exit 15  `certv6 aaaa`: no address of this host fits an AAAA
                                                record (none global, all temporary, deprecated, ...)
 
 Third-party exceptions are converted once, in the module that owns the library,
@@ -196,5 +196,5 @@ class RenewFailed(CertV6Error):
 class NoHostAddress(CertV6Error):
     """No IPv6 address of this host may be published in an AAAA record (certv6 aaaa)."""
 
-    exit_code = 13
+    exit_code = 15  # 13: doctor found a failing check; 14: CleanupIncomplete (#13+#23)
     default_hint = "give the host a stable global IPv6 address"

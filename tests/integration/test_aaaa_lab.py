@@ -183,6 +183,7 @@ def test_bad_input_is_refused_before_anything_is_written(
     lab: Any, uplink: Uplink, tmp_path: Path
 ) -> None:
     client = client_for(lab, tmp_path)
+    renumber(uplink, prefix(lab))
     outside = client.run("aaaa", "-d", "www.nowhere.test")
     assert outside.returncode == 3, outside.stderr
     assert "www.nowhere.test is outside every zone certv6 may change" in outside.stderr
@@ -191,13 +192,19 @@ def test_bad_input_is_refused_before_anything_is_written(
     assert missing.returncode == 3, missing.stderr
     assert "interface 'nosuch0' does not exist on this host" in missing.stderr
     assert uplink.name in missing.stderr  # the hint lists the host's interfaces
-    only_link_local = client.run("aaaa", "-d", unique("x"), "--interface", uplink.name)
-    assert only_link_local.returncode == 13, only_link_local.stderr
-    assert "fits an AAAA record" in only_link_local.stderr
+    token = client.run("aaaa", "-d", unique("x"), "--interface", uplink.name, "--token", "::53")
+    assert token.returncode == 15, token.stderr
+    assert "interface identifier is not the token ::53" in token.stderr
+    assert "ip token set ::53" in token.stderr
+    alias = unique("alias")
+    lab.nsupdate(f"update add {alias}. 300 CNAME www.{ZONE}.", key_file=lab.admin_key_file)
+    cname = client.run("aaaa", "-d", alias, "--interface", uplink.name)
+    assert cname.returncode == 6, cname.stderr
+    assert f"{alias}. is a CNAME: it cannot have AAAA records of its own" in cname.stderr
     assert not client.state_dir.exists()  # nothing written, not even the state directory
     # A host with no global address at all: the lab's bridge namespace has none.
     bare = lab.run_in("bridge", [CERTV6, "--config", str(client.config), "aaaa", "-d", unique("x")])
-    assert bare.returncode == 13, bare.stderr
+    assert bare.returncode == 15, bare.stderr
     assert "this host has no global IPv6 address" in bare.stderr
 
 

@@ -93,7 +93,12 @@ class Uplink:
         self._ip("-n", client, "link", "set", self.name, "up")
         if token:
             self._ip("-n", client, "token", "set", token, "dev", self.name)
-        self._sysctl(bridge, f"net.ipv6.conf.{self.router_end}.addr_gen_mode=1")
+        # The router itself takes no addresses from its own advertisements.
+        self._sysctl(
+            bridge,
+            f"net.ipv6.conf.{self.router_end}.addr_gen_mode=1",
+            f"net.ipv6.conf.{self.router_end}.accept_ra=0",
+        )
         self._ip("-n", bridge, "link", "set", self.router_end, "up")
         self._ip(
             "-n",

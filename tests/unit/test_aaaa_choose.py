@@ -103,7 +103,7 @@ def test_an_interface_that_does_not_exist() -> None:
 def test_no_global_address() -> None:
     with pytest.raises(NoHostAddress, match="no global IPv6 address") as raised:
         choose([LINK, addr("::1", IFA_F_PERMANENT, scope="host")], Criteria(), interfaces={"lo"})
-    assert raised.value.exit_code == 13
+    assert raised.value.exit_code == 15
 
 
 def test_nothing_fits_lists_every_address_and_why() -> None:

@@ -53,8 +53,9 @@ class TimerSpec:
 
     def argv_of(self, subcommand: str) -> tuple[str, ...]:
         # --allow-ipv4 as given to `timer install`, so the service does what the sandbox allows.
+        # --quiet is the root command's option: after the subcommand it is a usage error.
         ipv4 = ("--allow-ipv4",) if self.allow_ipv4 else ()
-        return (*self.command, "--config", str(self.config), *ipv4, subcommand, "--quiet")
+        return (*self.command, "--config", str(self.config), *ipv4, "--quiet", subcommand)
 
 
 def service_unit(spec: TimerSpec) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import shlex
 import shutil
 import subprocess
 import sys
@@ -82,11 +83,11 @@ def test_aaaa_runs_after_renewal_whether_or_not_it_worked() -> None:
     aaaa = units.aaaa_unit(FOLLOWING)
     assert "After=network-online.target certv6.service\n" in aaaa
     assert "Requires=" not in aaaa
-    assert "ExecStart=/usr/bin/certv6 --config /etc/certv6/certv6.toml aaaa --quiet\n" in aaaa
+    assert "ExecStart=/usr/bin/certv6 --config /etc/certv6/certv6.toml --quiet aaaa\n" in aaaa
     line = units.cron_line(FOLLOWING, minute=5, hour=1)
     assert line == (
-        "5 1,13 * * * root /usr/bin/certv6 --config /etc/certv6/certv6.toml renew --quiet;"
-        " /usr/bin/certv6 --config /etc/certv6/certv6.toml aaaa --quiet\n"
+        "5 1,13 * * * root /usr/bin/certv6 --config /etc/certv6/certv6.toml --quiet renew;"
+        " /usr/bin/certv6 --config /etc/certv6/certv6.toml --quiet aaaa\n"
     )
 
 
@@ -172,22 +173,22 @@ def test_generate_uses_the_config_and_install_paths(tmp_path: Path) -> None:
         read_write=[Path("/var/log/nginx")],
         rng=random.Random(3),  # noqa: S311 (a repeatable cron time, not a secret)
     )
-    assert f"ExecStart={CERTV6} --config {tmp_path}/certv6.toml renew --quiet" in planned.service
+    assert f"ExecStart={CERTV6} --config {tmp_path}/certv6.toml --quiet renew" in planned.service
     rw = f"ReadWritePaths=-{tmp_path}/state -/etc/nginx/tls/www -/var/log/nginx\n"
     assert rw in planned.service
-    assert planned.cron.endswith(f"root {CERTV6} --config {tmp_path}/certv6.toml renew --quiet\n")
+    assert planned.cron.endswith(f"root {CERTV6} --config {tmp_path}/certv6.toml --quiet renew\n")
 
 
 def test_generate_adds_the_aaaa_unit_when_names_follow_the_host(tmp_path: Path) -> None:
     config = tmp_path / "certv6.toml"
     config.write_text(f'state_dir = "{tmp_path / "state"}"\naaaa_names = ["www.example.org"]\n')
     planned = use_case.generate(load_settings(config, {}), command=[CERTV6])
-    assert planned.aaaa is not None and f"{config} aaaa --quiet" in planned.aaaa
+    assert planned.aaaa is not None and f"{config} --quiet aaaa" in planned.aaaa
     assert "certv6-aaaa.service" in planned.service
-    assert planned.cron.endswith(f"{config} aaaa --quiet\n")
+    assert planned.cron.endswith(f"{config} --quiet aaaa\n")
     without = use_case.generate(config_with_install(tmp_path), command=[CERTV6])
     assert without.aaaa is None
-    assert "certv6-aaaa" not in without.service and " aaaa --quiet" not in without.cron
+    assert "certv6-aaaa" not in without.service and " --quiet aaaa" not in without.cron
     unit_dir = tmp_path / "units"
     written = use_case.install(planned, unit_dir, enable=False).written
     assert sorted(path.name for path in written) == [
@@ -196,6 +197,30 @@ def test_generate_adds_the_aaaa_unit_when_names_follow_the_host(tmp_path: Path) 
         "certv6.timer",
     ]
     assert sorted(use_case.remove(unit_dir).written) == sorted(written)
+
+
+def test_the_generated_command_lines_really_run(tmp_path: Path) -> None:
+    # systemd-analyze checks the unit syntax, not that certv6 accepts its arguments: run them.
+    config = tmp_path / "certv6.toml"
+    state = tmp_path / "state"
+    state.mkdir()
+    config.write_text(f'state_dir = "{state}"\naaaa_names = ["www.example.org"]\n')
+    planned = use_case.generate(load_settings(config, {}), command=[CERTV6])
+    assert planned.aaaa is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTV6_")}
+
+    def exec_start(unit: str) -> list[str]:
+        line = next(x for x in unit.splitlines() if x.startswith("ExecStart="))
+        return shlex.split(line.removeprefix("ExecStart=").replace("%%", "%"))
+
+    renew = subprocess.run(exec_start(planned.service), capture_output=True, text=True, env=env)
+    assert renew.returncode == 0, renew.stderr  # nothing to renew
+    aaaa = subprocess.run(exec_start(planned.aaaa), capture_output=True, text=True, env=env)
+    # No provider in this config: a configuration error, not a usage error (exit 2).
+    assert aaaa.returncode == 3 and "no DNS provider is configured" in aaaa.stderr, aaaa.stderr
+    cron = planned.cron.split(" root ", 1)[1]
+    both = subprocess.run(["sh", "-c", cron], capture_output=True, text=True, env=env)
+    assert "no DNS provider" in both.stderr and "Usage:" not in both.stderr, both.stderr
 
 
 def test_generate_needs_a_config_file(tmp_path: Path) -> None:

@@ -81,13 +81,16 @@ class Uplink:
         )
         conf = f"net.ipv6.conf.{self.name}"
         # accept_ra 2: even if forwarding were on; addr_gen_mode 3: random stable-privacy
-        # (RFC 7217) without a stable_secret; use_tempaddr 2: make and prefer temporary ones.
+        # (RFC 7217) without a stable_secret; use_tempaddr 2: make and prefer temporary ones;
+        # max_addresses: the kernel stops forming addresses at 16 per link (temporary ones
+        # count), and a test that renumbers eight times would silently get no new ones.
         mode = "0" if token else "3"
         self._sysctl(
             client,
             f"{conf}.accept_ra=2",
             f"{conf}.autoconf=1",
             f"{conf}.use_tempaddr=2",
+            f"{conf}.max_addresses=256",
             f"{conf}.addr_gen_mode={mode}",
         )
         self._ip("-n", client, "link", "set", self.name, "up")

@@ -207,7 +207,8 @@ def _exec(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.Exit
     return Case("exec", provider, lambda label: f"_acme-challenge.{unique(label)}.{ZONE}.", visible)
 
 
-def _gandi(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
+def gandi_provider(tmp_path: Path, stack: contextlib.ExitStack) -> tuple[Provider, LiveDns]:
+    """The gandi provider against a LiveDNS stand-in over HTTPS on [::1] (also rrset_cases)."""
     token = secrets.token_urlsafe(24)
     livedns = LiveDns(token, [ZONE])
     server = stack.enter_context(HttpsServer(livedns, make_tls(tmp_path)))
@@ -220,7 +221,11 @@ def _gandi(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.Exi
         "api_url": server.url + BASE,
         "ca_bundle": str(tmp_path / "ca.pem"),
     }
-    provider = build("gandi", options, resolver.dns(), tmp_path)
+    return build("gandi", options, resolver.dns(), tmp_path), livedns
+
+
+def _gandi(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
+    provider, livedns = gandi_provider(tmp_path, stack)
     return Case(
         "gandi",
         provider,
@@ -245,7 +250,10 @@ def _acme_dns(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.
     return Case("acme-dns", provider, owner, visible, cleanup_removes=False)
 
 
-def _lexicon(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
+def lexicon_provider(
+    tmp_path: Path, stack: contextlib.ExitStack
+) -> tuple[LexiconProvider, FakeLexicon]:
+    """The real lexicon adapter with a lexicon-like client (also rrset_cases)."""
     fake = FakeLexicon()
     credentials = tmp_path / "lexicon.toml"
     credentials.write_text(f'auth_token = "{fake.token}"\n')
@@ -255,7 +263,11 @@ def _lexicon(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.E
     context = ProviderContext(
         name="lexicon", options=options, dns=resolver.dns(), state_dir=tmp_path
     )
-    provider = LexiconProvider(context, client_factory=fake)
+    return LexiconProvider(context, client_factory=fake), fake
+
+
+def _lexicon(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
+    provider, fake = lexicon_provider(tmp_path, stack)
     return Case(
         "lexicon", provider, lambda label: f"_acme-challenge.{unique(label)}.{ZONE}.", fake.txt
     )

@@ -25,17 +25,12 @@ import dns.flags
 import dns.message
 import dns.query
 import pytest
-from contract_cases import ZONE, InNamespace, build, unique
+from contract_cases import ZONE, InNamespace, build, gandi_provider, lexicon_provider, unique
 
 from certv6.dnsquery import Dns, DnsSettings
 from certv6.providers import Provider, RecordWriter, require_record_type
-from certv6.providers.lexicon import LexiconProvider
-from fakes.https import HttpsServer
-from fakes.lexicon_fake import FakeLexicon
-from fakes.livedns import BASE, LiveDns
 from fakes.ports import free_port
 from fakes.resolver import ZoneResolver
-from fakes.tls import make_tls
 
 RRSET_CASES = [
     pytest.param("rfc2136", marks=pytest.mark.lab),
@@ -170,25 +165,12 @@ def _exec(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.Exit
 def _gandi(
     request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack
 ) -> RRsetCase:
-    token = secrets.token_urlsafe(24)
-    livedns = LiveDns(token, [ZONE])
-    server = stack.enter_context(HttpsServer(livedns, make_tls(tmp_path)))
-    token_file = tmp_path / "gandi.token"
-    token_file.write_text(token + "\n")
-    token_file.chmod(0o600)
-    resolver = stack.enter_context(ZoneResolver([ZONE]))
-    options = {
-        "token_file": token_file,
-        "api_url": server.url + BASE,
-        "ca_bundle": str(tmp_path / "ca.pem"),
-    }
-    provider = build("gandi", options, resolver.dns(), tmp_path)
+    provider, livedns = gandi_provider(tmp_path, stack)
 
     def visible(owner: str) -> set[str]:
+        key = (ZONE, owner.removesuffix(f".{ZONE}."), "AAAA")
         with livedns.lock:
-            _, values = livedns.records.get(
-                (ZONE, owner.removesuffix(f".{ZONE}."), "AAAA"), (0, [])
-            )
+            _, values = livedns.records.get(key, (0, []))
         return {str(ipaddress.IPv6Address(v)) for v in values}
 
     return RRsetCase(
@@ -199,18 +181,7 @@ def _gandi(
 def _lexicon(
     request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack
 ) -> RRsetCase:
-    from certv6.providers import ProviderContext
-
-    fake = FakeLexicon()
-    credentials = tmp_path / "lexicon.toml"
-    credentials.write_text(f'auth_token = "{fake.token}"\n')
-    credentials.chmod(0o600)
-    resolver = stack.enter_context(ZoneResolver([ZONE]))
-    options = {"provider": fake.provider, "credentials_file": credentials}
-    context = ProviderContext(
-        name="lexicon", options=options, dns=resolver.dns(), state_dir=tmp_path
-    )
-    provider = LexiconProvider(context, client_factory=fake)
+    provider, fake = lexicon_provider(tmp_path, stack)
 
     def visible(owner: str) -> set[str]:
         with fake.lock:

@@ -54,6 +54,13 @@ def client_for(lab: Any, directory: Path, top: str = "", key: Path | None = None
     return client
 
 
+def someone_elses(lab: Any, name: str, suffix: str) -> str:
+    """An AAAA value someone else (the admin, by hand) put at ``name``; returned."""
+    address = f"fd00:c6:{lab.id[2:]}::{suffix}"
+    lab.nsupdate(f"update add {name}. 300 AAAA {address}", key_file=lab.admin_key_file)
+    return address
+
+
 def served(lab: Any, server: str, name: str) -> set[str]:
     response = lab.query(server, name + ".", "AAAA")
     return {rdata.address for rrset in response.answer for rdata in rrset}
@@ -89,8 +96,7 @@ def test_renumbering_is_followed_in_one_run_and_a_temporary_address_never_publis
     lab: Any, uplink: Uplink, tmp_path: Path
 ) -> None:
     name, neighbour = unique("home"), unique("neighbour")
-    theirs = f"fd00:c6:{lab.id[2:]}::beef"
-    lab.nsupdate(f"update add {neighbour}. 300 AAAA {theirs}", key_file=lab.admin_key_file)
+    theirs = someone_elses(lab, neighbour, "beef")
     client = client_for(lab, tmp_path, f'aaaa_names = ["{name}"]\naaaa_interface = "{uplink.name}"')
     first = prefix(lab)
     stable, temporary = renumber(uplink, first)
@@ -147,8 +153,7 @@ def test_a_value_someone_else_put_at_the_name_stays(
     lab: Any, uplink: Uplink, tmp_path: Path
 ) -> None:
     name = unique("shared")
-    other = f"fd00:c6:{lab.id[2:]}::cafe"
-    lab.nsupdate(f"update add {name}. 300 AAAA {other}", key_file=lab.admin_key_file)
+    other = someone_elses(lab, name, "cafe")
     client = client_for(lab, tmp_path, f'aaaa_interface = "{uplink.name}"')
     stable, _ = renumber(uplink, prefix(lab))
     code, result, err = aaaa(client, "-d", name)
@@ -165,8 +170,7 @@ def test_a_refusal_leaves_the_old_record_and_says_why(
     lab: Any, uplink: Uplink, tmp_path: Path
 ) -> None:
     name = unique("refused")
-    old = f"fd00:c6:{lab.id[2:]}::1:2"
-    lab.nsupdate(f"update add {name}. 300 AAAA {old}", key_file=lab.admin_key_file)
+    old = someone_elses(lab, name, "1:2")
     # The dns-01 key may change TXT only (update-policy ... zonesub TXT).
     client = client_for(lab, tmp_path, f'aaaa_interface = "{uplink.name}"', key=lab.tsig_key_file)
     renumber(uplink, prefix(lab))

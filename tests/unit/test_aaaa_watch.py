@@ -9,7 +9,7 @@ from certv6.aaaa import Pacer, PacingSettings, plan_name
 from certv6.errors import NoHostAddress
 from certv6.ifaddr import HostAddress
 from certv6.ifaddr.netlink import AddressMessage
-from certv6.service.aaaa import AaaaOutcome, ProviderRun
+from certv6.service.aaaa_report import AaaaOutcome, ProviderRun
 from certv6.service.aaaa_watch import Outcome, watch
 from fakes.clock import FakeClock
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from certv6 import ifaddr
-from certv6.aaaa import Choice, Criteria, Judged, NamePlan, choose, parse_token, plan_name
+from certv6.aaaa import Choice, Criteria, NamePlan, choose, parse_token, plan_name
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.dnsquery import Dns
 from certv6.errors import CertV6Error, ConfigError
@@ -31,6 +31,7 @@ from certv6.ifaddr import HostAddress
 from certv6.propagation import Report, read_rrset, wait_until_visible
 from certv6.providers import Provider, ProviderSession, RecordWriter, require_record_type
 from certv6.service.aaaa_names import FollowedName, followed_names
+from certv6.service.aaaa_report import AaaaOutcome, ProviderRun, log_survey
 from certv6.service.runtime import build_dns, build_provider, propagation_settings
 from certv6.settings import Settings
 from certv6.store import OwnedRRset, Store, hold_lock
@@ -38,7 +39,6 @@ from certv6.store import OwnedRRset, Store, hold_lock
 log = logging.getLogger("certv6")
 
 LOCK_WAIT = 120.0
-JSON_VERSION = 1
 Progress = Callable[[Report], None]
 
 
@@ -51,52 +51,6 @@ class AaaaRequest:
     token: str | None = None  # over aaaa_token
     adopt: bool = False  # take over AAAA values certv6 did not publish
     dry_run: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderRun:
-    """The names one provider writes, their plans, and the propagation report once written."""
-
-    provider: str
-    plans: tuple[NamePlan, ...]
-    report: Report | None = None
-
-    @property
-    def changes(self) -> list[NamePlan]:
-        return [plan for plan in self.plans if plan.change is not None]
-
-
-@dataclass(frozen=True, slots=True)
-class AaaaOutcome:
-    choice: Choice | None  # None: no names to follow
-    runs: tuple[ProviderRun, ...] = ()
-    written: bool = False  # changes were sent (and are visible) in this run
-    dry_run: bool = False
-
-    @property
-    def pending(self) -> bool:
-        """A change is needed that this run did not write (--dry-run, or --watch waiting)."""
-        return not self.written and any(run.changes for run in self.runs)
-
-    def to_json(self) -> dict[str, object]:
-        chosen = self.choice.chosen if self.choice else None
-        return {
-            "version": JSON_VERSION,
-            "dry_run": self.dry_run,
-            "changed": self.written,
-            "pending": self.pending,
-            "address": chosen.address if chosen else None,
-            "interface": chosen.interface if chosen else None,
-            "kind": self.choice.kind if self.choice else None,
-            "why": self.choice.why if self.choice else None,
-            "candidates": [_candidate_json(j.address, j.kind, j.rejected) for j in self._judged],
-            "names": [_plan_json(run.provider, plan) for run in self.runs for plan in run.plans],
-            "propagation": [run.report.to_json() for run in self.runs if run.report is not None],
-        }
-
-    @property
-    def _judged(self) -> Sequence[Judged]:
-        return self.choice.judged if self.choice else ()
 
 
 class Follower:
@@ -151,12 +105,12 @@ class Follower:
         # Read-only first: bad input and refusals are reported before anything is written.
         choice, runs = self._survey()
         if self.request.dry_run or not self._writes_needed(runs):
-            _log_survey(choice, runs)
+            log_survey(choice, runs)
             return AaaaOutcome(choice, runs, dry_run=self.request.dry_run)
         with self._locked():
             # Again under the lock: another certv6 run may have acted in between.
             choice, runs = self._survey()
-            _log_survey(choice, runs)
+            log_survey(choice, runs)
             if not any(run.changes for run in runs) or not may_write():
                 self._confirm_ownership(runs)
                 return AaaaOutcome(choice, runs)
@@ -314,54 +268,3 @@ def _check_zone(name: str, zone: str) -> None:
             f" is {zone!r}" + (", a top-level domain" if labels else ", the root"),
             hint="check the name for a typo; list names inside a zone you run",
         )
-
-
-def _log_survey(choice: Choice, runs: Sequence[ProviderRun]) -> None:
-    log.info("aaaa: %s", choice.why)
-    for run in runs:
-        for plan in run.plans:
-            _log_plan(plan)
-
-
-def _log_plan(plan: NamePlan) -> None:
-    now = " ".join(sorted(plan.current)) or "no AAAA"
-    if plan.change is None:
-        log.info("aaaa: %s is %s: up to date", plan.name, now)
-    else:
-        log.info("aaaa: %s is %s; becomes %s", plan.name, now, " ".join(sorted(plan.result)))
-    if plan.foreign:
-        log.warning(
-            "aaaa: %s also has %s, which certv6 did not publish and is not this host's: left"
-            " as it is (--adopt replaces it)",
-            plan.name,
-            " ".join(sorted(plan.foreign)),
-        )
-
-
-def _candidate_json(address: HostAddress, kind: str, rejected: str) -> dict[str, object]:
-    return {
-        "address": address.address,
-        "interface": address.interface,
-        "scope": address.scope,
-        "kind": kind,
-        "flags": list(address.flag_names),
-        "preferred": address.preferred,
-        "valid": address.valid,
-        "rejected": rejected or None,
-    }
-
-
-def _plan_json(provider: str, plan: NamePlan) -> dict[str, object]:
-    change = plan.change
-    return {
-        "name": plan.name,
-        "zone": plan.zone,
-        "provider": provider,
-        "current": sorted(plan.current),
-        "owned": sorted(plan.owned),
-        "foreign": sorted(plan.foreign),
-        "result": sorted(plan.result),
-        "added": sorted(change.add) if change else [],
-        "removed": sorted(change.remove) if change else [],
-        "changed": change is not None,
-    }

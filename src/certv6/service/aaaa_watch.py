@@ -20,7 +20,7 @@ from certv6.clock import Clock
 from certv6.errors import CertV6Error
 from certv6.ifaddr import AddressEvents
 from certv6.ifaddr.netlink import AddressMessage
-from certv6.service.aaaa import AaaaOutcome
+from certv6.service.aaaa_report import AaaaOutcome
 
 log = logging.getLogger("certv6")
 

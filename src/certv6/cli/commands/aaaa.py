@@ -10,7 +10,8 @@ import click
 from certv6.cli.app import Options, ProgressLine, cli, pass_options, print_json
 
 if TYPE_CHECKING:
-    from certv6.service.aaaa import AaaaOutcome, Follower
+    from certv6.service.aaaa import Follower
+    from certv6.service.aaaa_report import AaaaOutcome
     from certv6.service.aaaa_watch import Outcome
 
 

@@ -12,6 +12,7 @@ the admin key may change AAAA there, the dns-01 key may not.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import signal
@@ -56,7 +57,7 @@ def client_for(lab: Any, directory: Path, top: str = "", key: Path | None = None
 
 def someone_elses(lab: Any, name: str, suffix: str) -> str:
     """An AAAA value someone else (the admin, by hand) put at ``name``; returned."""
-    address = f"fd00:c6:{lab.id[2:]}::{suffix}"
+    address = str(ipaddress.IPv6Address(f"fd00:c6:{lab.id[2:]}::{suffix}"))  # RFC 5952 form
     lab.nsupdate(f"update add {name}. 300 AAAA {address}", key_file=lab.admin_key_file)
     return address
 
@@ -87,8 +88,6 @@ def renumber(uplink: Uplink, new: str, *old: str) -> tuple[str, set[str]]:
 
 
 def in_prefix(address: str, network: str) -> bool:
-    import ipaddress
-
     return ipaddress.IPv6Address(address) in ipaddress.IPv6Network(network)
 
 

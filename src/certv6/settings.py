@@ -9,6 +9,7 @@
     staging_server = "letsencrypt-staging"    # certv6 renew --dry-run (docs/renewal.md)
     deploy_hook = "systemctl reload nginx"    # also pre_hook, post_hook: certbot's
     metrics_file = "/var/lib/node_exporter/textfile/certv6.prom"  # after each renew
+    aaaa_names = ["www.example.org"]          # certv6 aaaa: AAAA follows this host (docs/aaaa.md)
 
     [provider.rfc2136]
     key_file = "/etc/certv6/tsig.key"
@@ -29,7 +30,7 @@ import stat
 import tomllib
 import types
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,14 @@ class Settings:
     deploy_hook: str | None = None
     # Prometheus textfile-collector metrics, rewritten after every `certv6 renew`.
     metrics_file: Path | None = None
+    # `certv6 aaaa` (docs/aaaa.md): names whose AAAA records follow this host's address,
+    # what narrows the address, the provider and TTL for them, and --watch's write pacing.
+    aaaa_names: tuple[str, ...] = ()
+    aaaa_interface: str | None = None
+    aaaa_token: str | None = None
+    aaaa_provider: str | None = None
+    aaaa_ttl: int = 300
+    aaaa_min_interval: float = 30.0
     providers: Mapping[str, ProviderSettings] = field(
         default_factory=lambda: types.MappingProxyType({})
     )
@@ -96,8 +105,9 @@ class Settings:
 
 _PATHS = {"state_dir", "ca_bundle", "eab_hmac_key_file", "metrics_file"}
 _BOOLS = {"agree_tos", "allow_ipv4", "insecure_secrets", "discover_nat64"}
-_FLOATS = {"propagation_timeout", "poll_interval"}
+_FLOATS = {"propagation_timeout", "poll_interval", "aaaa_min_interval"}
 _SECONDS = {"unverified_grace"}  # 0 allowed
+_INTS = {"aaaa_ttl"}
 _TABLES = {"provider", "certificate"}
 SETTING_NAMES = tuple(
     f.name for f in fields(Settings) if f.name not in {"providers", "certificates", "config_path"}
@@ -195,17 +205,23 @@ def _convert(key: str, value: Any, base: Path, origin: str) -> Any:
     try:
         if key in _PATHS:
             return _path(value, base)
-        if key in _BOOLS:
-            return _bool(value)
-        if key in _FLOATS:
-            return _positive_float(value)
-        if key in _SECONDS:
-            return _seconds(value)
-        if key in {"resolvers", "caa_identities"}:
-            return _str_tuple(value)
-        return _str(value)
+        return _converter(key)(value)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{origin}: setting {key!r}: {error}") from None
+
+
+def _converter(key: str) -> Callable[[Any], Any]:
+    if key in _BOOLS:
+        return _bool
+    if key in _FLOATS:
+        return _positive_float
+    if key in _SECONDS:
+        return _seconds
+    if key in _INTS:
+        return _ttl_seconds
+    if key in {"resolvers", "caa_identities", "aaaa_names"}:
+        return _str_tuple
+    return _str
 
 
 def _providers(raw: Any, base: Path, origin: str) -> dict[str, ProviderSettings]:
@@ -362,6 +378,15 @@ def _seconds(value: Any) -> float:
     number = float(value)
     if not number >= 0 or not math.isfinite(number):
         raise ValueError("expected 0 or more seconds (and not infinity)")
+    return number
+
+
+def _ttl_seconds(value: Any) -> int:
+    if isinstance(value, bool | float):
+        raise TypeError("expected a whole number of seconds")
+    number = int(value)
+    if not 0 < number <= 2**31 - 1:
+        raise ValueError("expected a whole number of seconds above 0 (RFC 2181 section 8)")
     return number
 
 

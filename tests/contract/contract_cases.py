@@ -228,7 +228,8 @@ def _exec(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.Exit
     )
 
 
-def _gandi(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
+def gandi_provider(tmp_path: Path, stack: contextlib.ExitStack) -> tuple[Provider, LiveDns]:
+    """The gandi provider against a LiveDNS stand-in over HTTPS on [::1] (also rrset_cases)."""
     token = secrets.token_urlsafe(24)
     livedns = LiveDns(token, [ZONE])
     server = stack.enter_context(HttpsServer(livedns, make_tls(tmp_path)))
@@ -241,7 +242,11 @@ def _gandi(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.Exi
         "api_url": server.url + BASE,
         "ca_bundle": str(tmp_path / "ca.pem"),
     }
-    provider = build("gandi", options, resolver.dns(), tmp_path)
+    return build("gandi", options, resolver.dns(), tmp_path), livedns
+
+
+def _gandi(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
+    provider, livedns = gandi_provider(tmp_path, stack)
     return Case(
         "gandi",
         provider,
@@ -266,7 +271,8 @@ def _acme_dns(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.
     return Case("acme-dns", provider, owner, visible, cleanup_removes=False)
 
 
-def _lexicon(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
+def lexicon_provider(tmp_path: Path, stack: contextlib.ExitStack) -> tuple[Provider, PowerDns]:
+    """Real dns-lexicon (powerdns) against a real PowerDNS API on [::1] (also rrset_cases)."""
     pdns = stack.enter_context(PowerDns(tmp_path / "pdns", zones=[ZONE]))
     credentials = tmp_path / "lexicon.toml"
     credentials.write_text(f'auth_token = "{pdns.api_key}"\n')
@@ -279,6 +285,11 @@ def _lexicon(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.E
     }
     dns = Dns(DnsSettings(resolvers=(f"[::1]:{pdns.dns_port}",)))
     provider = build("lexicon", options, dns, tmp_path)
+    return provider, pdns
+
+
+def _lexicon(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
+    provider, pdns = lexicon_provider(tmp_path, stack)
     return Case(
         "lexicon", provider, lambda label: f"_acme-challenge.{unique(label)}.{ZONE}.", pdns.txt
     )

@@ -69,13 +69,15 @@ def show(options: Options, read_write: tuple[Path, ...]) -> None:
     units = use_case.generate(options.settings(), read_write=read_write)
     click.echo(f"# {UNIT_DIR}/certv6.service\n{units.service}")
     click.echo(f"# {UNIT_DIR}/certv6.timer\n{units.timer}")
+    if units.aaaa is not None:
+        click.echo(f"# {UNIT_DIR}/certv6-aaaa.service (run after each renewal run)\n{units.aaaa}")
     click.echo(f"# /etc/cron.d/certv6 (only where systemd is absent)\n{units.cron}", nl=False)
 
 
 @timer.command()
 @unit_dir_option
 def remove(unit_dir: Path) -> None:
-    """Disable the timer and delete both units."""
+    """Disable the timer and delete its units."""
     from certv6.service import schedule as use_case
 
     outcome = use_case.remove(unit_dir)

@@ -4,6 +4,8 @@ An ``RRsetCase`` is one provider, a fresh owner to write at, and what the world
 sees there now (the AAAA values, in RFC 5952 form):
 
     rfc2136      the lab's BIND primary, with the admin key (AAAA allowed)      lab
+    rfc2136-knot the lab's Knot primary, admin key (its acl allows any type)    lab
+    rfc2136-pdns the lab's PowerDNS primary (TSIG-ALLOW-DNSUPDATE: any type)    lab
     standalone   certv6's own server on [::1] for a configured zone            local
     exec         a program keeping the values in a JSON file (record_types)    local
     gandi        the LiveDNS stand-in over HTTPS on [::1]                      local
@@ -20,6 +22,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dns.flags
 import dns.message
@@ -34,11 +37,16 @@ from fakes.resolver import ZoneResolver
 
 RRSET_CASES = [
     pytest.param("rfc2136", marks=pytest.mark.lab),
+    pytest.param("rfc2136-knot", marks=pytest.mark.lab),
+    pytest.param("rfc2136-pdns", marks=pytest.mark.lab),
     "standalone",
     "exec",
     "gandi",
     "lexicon",
 ]
+
+
+Builder = Callable[[pytest.FixtureRequest, Path, contextlib.ExitStack], "RRsetCase"]
 
 
 @dataclass
@@ -81,27 +89,48 @@ class _InNamespaceWriter(InNamespace):
         self._threads.call(self._writer.replace_rrsets, changes)
 
 
-def _rfc2136(
-    request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack
-) -> RRsetCase:
+def _rfc2136_at(kind: str) -> Builder:
+    """rfc2136 against a real primary of the lab: each server checks RFC 2136 prerequisites
+    itself (BIND answers a failed one with YXRRSET or NXRRSET, so do Knot and PowerDNS)."""
+
+    def build_case(
+        request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack
+    ) -> RRsetCase:
+        lab = request.getfixturevalue("lab")
+        if kind != "bind":
+            lab.start_servers()
+        primary, zone, key = {
+            "bind": (lab.primary_addr, "rrset.certv6.test.", lab.admin_key_file),
+            "knot": (lab.knot_addr, "knot.test.", lab.admin_key_file),
+            "pdns": (lab.pdns_addr, "pdns.test.", lab.tsig_key_file),
+        }[kind]
+        return RRsetCase(
+            f"rfc2136-{kind}",
+            lab_rfc2136_writer(lab, key, tmp_path, stack),
+            owner=lambda label: f"{unique(label)}.{zone}",
+            visible=lambda owner: lab_aaaa_at(lab, primary, owner),
+        )
+
+    return build_case
+
+
+def lab_rfc2136_writer(
+    lab: Any, key: Path, tmp_path: Path, stack: contextlib.ExitStack
+) -> RecordWriter:
+    """rfc2136 with ``key``, run on threads inside the lab's client namespace."""
     from lab.netns import NamespaceThreads
 
-    lab = request.getfixturevalue("lab")
     threads = NamespaceThreads(lab.client_ns, workers=2)
     stack.callback(threads.close)
     dns_ = Dns(DnsSettings(resolvers=(f"[{lab.client_resolver}]:53",)))
-    provider = build("rfc2136", {"key_file": str(lab.admin_key_file)}, dns_, tmp_path)
+    provider = build("rfc2136", {"key_file": str(key)}, dns_, tmp_path)
+    return _InNamespaceWriter(provider, threads, _writer(provider, stack))
 
-    def visible(owner: str) -> set[str]:
-        response = lab.query(lab.primary_addr, owner, "AAAA")
-        return {rdata.address for rrset in response.answer for rdata in rrset}
 
-    return RRsetCase(
-        "rfc2136",
-        _InNamespaceWriter(provider, threads, _writer(provider, stack)),
-        owner=lambda label: f"{unique(label)}.rrset.certv6.test.",
-        visible=visible,
-    )
+def lab_aaaa_at(lab: Any, server: str, owner: str) -> set[str]:
+    """The AAAA values ``server`` serves at ``owner`` (RD=0), in RFC 5952 form."""
+    response = lab.query(server, owner, "AAAA")
+    return {rdata.address for rrset in response.answer for rdata in rrset}
 
 
 def _standalone(
@@ -187,8 +216,10 @@ def _lexicon(
     )
 
 
-BUILDERS: dict[str, Callable[[pytest.FixtureRequest, Path, contextlib.ExitStack], RRsetCase]] = {
-    "rfc2136": _rfc2136,
+BUILDERS: dict[str, Builder] = {
+    "rfc2136": _rfc2136_at("bind"),
+    "rfc2136-knot": _rfc2136_at("knot"),
+    "rfc2136-pdns": _rfc2136_at("pdns"),
     "standalone": _standalone,
     "exec": _exec,
     "gandi": _gandi,

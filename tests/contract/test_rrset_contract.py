@@ -8,11 +8,13 @@ Providers without AAAA in their record_support say so before anything is written
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Any
 
 import pytest
-from contract_cases import build
-from rrset_cases import RRsetCase, address
+from contract_cases import build, unique
+from rrset_cases import RRsetCase, address, lab_aaaa_at, lab_rfc2136_writer
 
 from certv6.dnsquery import Dns, DnsSettings
 from certv6.errors import ConcurrentChange, ProviderError
@@ -93,3 +95,33 @@ def test_standalone_serves_aaaa_only_for_a_watcher(tmp_path: Path) -> None:
     assert "--watch" in (raised.value.hint or "")
     writer: object = require_record_type(provider, "AAAA", long_running=True)
     assert writer is provider
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize(
+    ("kind", "says"),
+    [
+        # BIND: update-policy grants certv6-key TXT only (zonesub TXT): REFUSED, signed.
+        ("bind", "may not change AAAA records"),
+        # Knot: its acl gives certv6-key update-type [TXT]: NOTAUTH + BADKEY for a known key.
+        ("knot", "update-type: [AAAA]"),
+    ],
+)
+def test_a_key_for_txt_only_is_refused_aaaa_and_the_error_says_aaaa(
+    lab: Any, tmp_path: Path, kind: str, says: str
+) -> None:
+    if kind == "knot":
+        lab.start_servers()
+    primary, zone = {
+        "bind": (lab.primary_addr, "certv6.test."),
+        "knot": (lab.knot_addr, "knot.test."),
+    }[kind]
+    owner = f"{unique('refused')}.{zone}"
+    with contextlib.ExitStack() as stack:
+        writer = lab_rfc2136_writer(lab, lab.tsig_key_file, tmp_path, stack)
+        with pytest.raises(ProviderError) as refused:
+            writer.replace_rrsets([change(owner, set(), set(), {address()})])
+    text = f"{refused.value.message} hint: {refused.value.hint}"
+    assert says in text and "AAAA" in text, text
+    assert "TXT" not in text and not isinstance(refused.value, ConcurrentChange), text
+    assert lab_aaaa_at(lab, primary, owner) == set()

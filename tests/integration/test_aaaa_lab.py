@@ -182,6 +182,35 @@ def test_a_refusal_leaves_the_old_record_and_says_why(
     assert "REFUSED" in owned["last_error"]
 
 
+def test_an_unattended_refusal_is_critical_in_list_until_a_run_works(
+    lab: Any, uplink: Uplink, tmp_path: Path
+) -> None:
+    # The timer's run (the configured names) with the dns-01 key, which may change TXT only.
+    name = unique("timer")
+    top = f'aaaa_names = ["{name}"]\naaaa_interface = "{uplink.name}"'
+    client = client_for(lab, tmp_path, top, key=lab.tsig_key_file)
+    stable, _ = renumber(uplink, prefix(lab))
+    code, _, err = aaaa(client)
+    assert code == 8, err
+    plugin = client.run("list", "--check")
+    assert plugin.returncode == 2, plugin.stdout
+    assert plugin.stdout.startswith(f"CERTV6 CRITICAL - AAAA: {name} not pointing here"), (
+        plugin.stdout
+    )
+    listed = client.run("list").stdout
+    assert f"AAAA (certv6 aaaa): critical: {name} not pointing here; certv6 aaaa failing" in listed
+    assert f"aaaa: hint: allow key {lab.tsig_key_name} to update AAAA" in listed
+
+    # The operator gives it a key that may: the next timer run fixes the name, and list says so.
+    config = client.config.read_text()
+    client.config.write_text(config.replace(str(lab.tsig_key_file), str(lab.admin_key_file)))
+    code, _, err = aaaa(client)
+    assert code == 0, err
+    plugin = client.run("list", "--check")
+    assert plugin.returncode == 0 and "AAAA ok" in plugin.stdout.splitlines()[0], plugin.stdout
+    assert f"AAAA (certv6 aaaa): {name} -> {stable}: ok (last run " in client.run("list").stdout
+
+
 def test_bad_input_is_refused_before_anything_is_written(
     lab: Any, uplink: Uplink, tmp_path: Path
 ) -> None:

@@ -4,7 +4,8 @@
 table: monitoring systems read 0/1/2/3 as ok/warning/critical/unknown, and an
 error of certv6 itself (a config error, an unreadable state directory) is
 UNKNOWN (3), whatever its usual code. The first line is the plugin's status
-line; one line per certificate that is not ok follows; perfdata gives each
+line; one line per certificate that is not ok follows (and one for the host's
+AAAA names, ``certv6 aaaa``, when they are not ok); perfdata gives each
 certificate's days left.
 """
 
@@ -27,6 +28,7 @@ UNKNOWN = 3
 def show_listing(listing: Listing) -> None:
     if not listing.certificates and not listing.accounts:
         click.echo("no certificates yet")
+        _show_aaaa(listing)
         return
     rows: list[tuple[str, ...]] = [
         ("NAME", "DOMAINS", "NOT AFTER", "NEXT RENEWAL", "WHY", "HEALTH")
@@ -43,6 +45,18 @@ def show_listing(listing: Listing) -> None:
     for account in listing.accounts:
         click.echo(f"account {account.directory}: damaged: {account.problem}", err=True)
         click.echo(f"  hint: {account.hint}", err=True)
+    _show_aaaa(listing)
+
+
+def _show_aaaa(listing: Listing) -> None:
+    """The host's AAAA names, after the certificates: one line, and a hint when not ok."""
+    if listing.aaaa is None:
+        return
+    verdict = listing.aaaa.verdict
+    label = f"{verdict.label}: " if verdict.level else ""
+    click.echo(f"AAAA (certv6 aaaa): {label}{listing.aaaa.text}")
+    if verdict.level and verdict.hint:
+        click.echo(f"  aaaa: hint: {verdict.hint}")
 
 
 def _row(s: CertificateSummary) -> tuple[str, ...]:
@@ -83,18 +97,21 @@ def run_check(
 def check_lines(listing: Listing, now: datetime.datetime) -> list[str]:
     from certv6.service.status import LEVELS
 
-    bad = [s for s in listing.certificates if s.verdict.level]
+    bad = [(s.name, s.verdict) for s in listing.certificates if s.verdict.level]
+    aaaa = listing.aaaa
+    if aaaa is not None and aaaa.verdict.level:
+        bad.append(("AAAA", aaaa.verdict))
+    bad.sort(key=lambda named: -named[1].level)  # the status line names the worst
     label = LEVELS[listing.level].upper()
     if bad or listing.accounts:
-        first = bad[0] if bad else None
-        what = f"{first.name}: {first.verdict.text}" if first else "a damaged account"
+        what = f"{bad[0][0]}: {bad[0][1].text}" if bad else "a damaged account"
         more = len(bad) + len(listing.accounts) - 1
         status = f"{what}" + (f" (and {more} more)" if more > 0 else "")
     else:
-        status = f"{len(listing.certificates)} certificate(s) ok"
+        status = f"{len(listing.certificates)} certificate(s) ok" + (", AAAA ok" if aaaa else "")
     perfdata = " ".join(_perfdata(s, now) for s in listing.certificates if s.not_after)
     lines = [f"CERTV6 {label} - {status}" + (f" | {perfdata}" if perfdata else "")]
-    lines += [f"{s.name}: {s.verdict.label}: {s.verdict.text}" for s in bad]
+    lines += [f"{name}: {verdict.label}: {verdict.text}" for name, verdict in bad]
     lines += [f"account {a.directory}: critical: {a.problem}" for a in listing.accounts]
     return lines
 
@@ -112,4 +129,5 @@ def _check_json(listing: Listing) -> dict[str, Any]:
         "code": listing.level,
         "certificates": [summary.to_json() for summary in listing.certificates],
         "accounts": [account.to_json() for account in listing.accounts],
+        "aaaa": listing.aaaa.to_json() if listing.aaaa else None,
     }

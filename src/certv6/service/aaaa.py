@@ -13,6 +13,9 @@ One run (``Follower.run``), under the ``aaaa`` lock:
    the RRset as read, record ownership (the new value)
 8. wait until every authoritative address serves the new value and no longer
    the old ones: the propagation checker, with the same report as for dns-01
+
+A run over the configured names (no -d, no --name, not --dry-run) records how it
+went in the store (``store/aaaa_health.py``), so ``certv6 list`` shows it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from certv6.ifaddr import HostAddress
 from certv6.propagation import Report, read_rrset, wait_until_visible
 from certv6.providers import Provider, ProviderSession, RecordWriter, require_record_type
 from certv6.service.aaaa_names import FollowedName, followed_names
-from certv6.service.aaaa_report import AaaaOutcome, ProviderRun, log_survey
+from certv6.service.aaaa_report import AaaaOutcome, HealthRecorder, ProviderRun, log_survey
 from certv6.service.runtime import build_dns, build_provider, propagation_settings
 from certv6.settings import Settings
 from certv6.store import OwnedRRset, Store, hold_lock
@@ -71,13 +74,23 @@ class Follower:
     ) -> None:
         self.settings, self.request, self.clock = settings, request, clock
         self.store = Store(settings.state_dir)
-        self.names = followed_names(
-            settings,
-            self.store,
-            names=request.names,
-            certificate=request.certificate,
-            provider=request.provider,
+        # The timer's runs (and --watch's) are the configured ones: only they are recorded.
+        configured = not request.names and request.certificate is None
+        self._health = (
+            HealthRecorder(self.store, clock) if configured and not request.dry_run else None
         )
+        try:
+            self.names = followed_names(
+                settings,
+                self.store,
+                names=request.names,
+                certificate=request.certificate,
+                provider=request.provider,
+            )
+        except CertV6Error as error:
+            if self._health is not None:
+                self._health.failed(error)
+            raise
         token = request.token or settings.aaaa_token
         self.criteria = Criteria(
             interface=request.interface or settings.aaaa_interface,
@@ -89,6 +102,8 @@ class Follower:
         self._dns: Dns | None = None
         self._writers: dict[str, tuple[Provider, RecordWriter]] = {}
         self._sessions: list[ProviderSession] = []
+        self._surveyed: tuple[ProviderRun, ...] = ()  # this run's plans, once read
+        self._written: set[str] = set()  # names this run changed
 
     def run(self, *, may_write: Callable[[], bool] = lambda: True) -> AaaaOutcome:
         """Choose, plan and (unless --dry-run or ``may_write`` says no) write and wait.
@@ -100,6 +115,18 @@ class Follower:
                 provider was tried.
             PropagationTimeout, DnsError: as for dns-01.
         """
+        self._surveyed, self._written = (), set()
+        try:
+            outcome = self._run(may_write)
+        except CertV6Error as error:
+            if self._health is not None:
+                self._health.failed(error, behind=self._behind())
+            raise
+        if self._health is not None and outcome.choice is not None:
+            self._health.succeeded(outcome)
+        return outcome
+
+    def _run(self, may_write: Callable[[], bool]) -> AaaaOutcome:
         if not self.names:
             return AaaaOutcome(None, dry_run=self.request.dry_run)
         # Read-only first: bad input and refusals are reported before anything is written.
@@ -136,7 +163,17 @@ class Follower:
             self._writer(provider)  # can it write AAAA at all? said before anything else
         choice = self.choose()
         runs = tuple(self._plan(provider, names, choice) for provider, names in self._by_provider())
+        self._surveyed = runs
         return choice, runs
+
+    def _behind(self) -> tuple[str, ...]:
+        """Names this run read as pointing elsewhere and did not change (after a failure)."""
+        return tuple(
+            plan.name
+            for run in self._surveyed
+            for plan in run.changes
+            if plan.name not in self._written
+        )
 
     def _writes_needed(self, runs: Sequence[ProviderRun]) -> bool:
         """A change to send, or a value already right that certv6 does not own on record yet."""
@@ -200,6 +237,7 @@ class Follower:
             for plan in run.changes:
                 self._own(run.provider, plan, self._owned_values(plan), error=error.message)
             raise
+        self._written.update(plan.name for plan in run.changes)
         for plan in run.plans:
             self._own(run.provider, plan, frozenset({plan.wanted}))
         log.info("aaaa: %d name(s) changed through %s", len(changes), run.provider)

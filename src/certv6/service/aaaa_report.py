@@ -1,18 +1,22 @@
 """What a ``certv6 aaaa`` run found and did: per provider its plans, and the JSON form.
 
 ``AaaaOutcome.to_json`` is the stable, documented ``--json`` object (docs/aaaa.md);
-``log_survey`` says in the log which address was chosen and what each name becomes.
+``log_survey`` says in the log which address was chosen and what each name becomes;
+``HealthRecorder`` keeps how the run went in the store, for ``certv6 list``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from certv6.aaaa import Choice, Judged, NamePlan
+from certv6.clock import Clock
+from certv6.errors import CertV6Error, StoreError
 from certv6.ifaddr import HostAddress
 from certv6.propagation import Report
+from certv6.store import AaaaHealth, Store
 
 log = logging.getLogger("certv6")
 
@@ -114,3 +118,45 @@ def _plan_json(provider: str, plan: NamePlan) -> dict[str, object]:
         "removed": sorted(change.remove) if change else [],
         "changed": change is not None,
     }
+
+
+class HealthRecorder:
+    """Writes each run's result to ``<state_dir>/aaaa.json``; never hides the run's own error."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._file = store.aaaa_health
+        self._clock = clock
+
+    def succeeded(self, outcome: AaaaOutcome) -> None:
+        chosen = outcome.choice.chosen if outcome.choice else None
+        names = tuple(plan.name for run in outcome.runs for plan in run.plans)
+        pending = tuple(plan.name for run in outcome.runs for plan in run.changes)
+        self._save(
+            lambda before: before.succeeded(
+                self._clock.now(),
+                address=chosen.address if chosen else "",
+                names=names,
+                pending=pending if outcome.pending else (),
+            )
+        )
+
+    def failed(self, error: CertV6Error, *, behind: tuple[str, ...] = ()) -> None:
+        first = error.message.splitlines()[0] if error.message else type(error).__name__
+        self._save(
+            lambda before: before.failed(
+                self._clock.now(),
+                error=first,
+                hint=error.hint or "",
+                exit_code=error.exit_code,
+                behind=behind,
+            )
+        )
+
+    def _save(self, change: Callable[[AaaaHealth], AaaaHealth]) -> None:
+        before = self._file.read()
+        if before is None or before.damaged:
+            before = AaaaHealth()
+        try:
+            self._file.write(change(before))
+        except StoreError as error:
+            log.warning("aaaa: cannot record this run for certv6 list: %s", error)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from certv6 import fsatomic
 from certv6.errors import StoreError
+from certv6.store.aaaa_health import AaaaHealth, AaaaHealthFile
 from certv6.store.accounts import AccountFiles, account_files, all_accounts
 from certv6.store.atomic import make_dirs, write_atomic
 from certv6.store.health import Health, TargetState
@@ -27,6 +28,8 @@ from certv6.store.snapshot import REPAIR, Snapshot, config_problem
 __all__ = [
     "FILES",
     "REPAIR",
+    "AaaaHealth",
+    "AaaaHealthFile",
     "AccountFiles",
     "Health",
     "Ledger",
@@ -89,6 +92,11 @@ class Store:
     def owned(self) -> OwnedRecords:
         """Records certv6 published outside dns-01 (``certv6 aaaa``)."""
         return OwnedRecords(self.root / "published")
+
+    @property
+    def aaaa_health(self) -> AaaaHealthFile:
+        """How the last ``certv6 aaaa`` run over the configured names went."""
+        return AaaaHealthFile(self.root / "aaaa.json")
 
     def account(self, server: str) -> AccountFiles:
         return account_files(self.root / "accounts", server)

@@ -102,6 +102,19 @@ class OwnedRecords:
                 found.append(record)
         return found
 
+    def problems(self) -> list[tuple[Path, str]]:
+        """Every file here that cannot be read: (path, why)."""
+        if not self.directory.is_dir():
+            return []
+        found = []
+        for path in sorted(self.directory.glob("*.json")):
+            owner, _, rdtype = path.stem.rpartition(".")
+            try:
+                self.get(owner + ".", rdtype)
+            except StoreError as error:
+                found.append((path, error.message))
+        return found
+
     def _path(self, owner: str, rdtype: str) -> Path:
         # Owners are checked DNS names (letters, digits, '-', '_', '.'): safe as file names.
         return self.directory / f"{owner.rstrip('.').lower()}.{rdtype.upper()}.json"

@@ -97,7 +97,7 @@ class Host:
         assert "Traceback" not in done.stderr, done.stderr
         return done
 
-    def check(self) -> tuple[int, dict[str, object]]:
+    def check(self) -> tuple[int, dict[str, object] | None]:
         done = self.run("list", "--check", "--json")
         return done.returncode, json.loads(done.stdout)["aaaa"]
 
@@ -121,7 +121,7 @@ def test_a_failing_timer_run_shows_in_list_and_list_check(tmp_path: Path) -> Non
     assert "AAAA (certv6 aaaa): warning: certv6 aaaa failing since" in listed.stdout
     assert "  aaaa: hint: check aaaa_interface: lo has no address" in listed.stdout
     code, aaaa = host.check()
-    assert code == 1 and aaaa["status"] == "warning"
+    assert code == 1 and aaaa is not None and aaaa["status"] == "warning"
     plugin = host.run("list", "--check").stdout.splitlines()
     assert plugin[0].startswith("CERTV6 WARNING - AAAA: certv6 aaaa failing since"), plugin
     assert plugin[1].startswith("AAAA: warning: certv6 aaaa failing since"), plugin
@@ -141,7 +141,7 @@ def test_a_bad_config_name_is_recorded_too(tmp_path: Path) -> None:
     done = host.run("aaaa")
     assert done.returncode == 3, done.stderr
     code, aaaa = host.check()
-    assert code == 1 and "not wildcards" in str(aaaa["summary"])
+    assert code == 1 and aaaa is not None and "not wildcards" in str(aaaa["summary"])
 
 
 def test_a_damaged_record_is_found_and_repaired(tmp_path: Path) -> None:

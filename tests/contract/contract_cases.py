@@ -148,6 +148,13 @@ def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
         yield made
 
 
+def lab_primary(lab: Any, kind: str) -> str:
+    """The address of the lab's BIND, Knot or PowerDNS primary (started if need be)."""
+    if kind != "bind":
+        lab.start_servers()
+    return {"bind": lab.primary_addr, "knot": lab.knot_addr, "pdns": lab.pdns_addr}[kind]
+
+
 def _rfc2136_against(kind: str, with_server: bool) -> Builder:
     """rfc2136 against a real primary: BIND (ns1), Knot or PowerDNS; ``server`` set or not
     (unset: certv6 finds the primary from the zone's SOA MNAME)."""
@@ -156,13 +163,10 @@ def _rfc2136_against(kind: str, with_server: bool) -> Builder:
         request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack
     ) -> Case:
         lab = request.getfixturevalue("lab")
-        if kind != "bind":
-            lab.start_servers()
-        primary, zone = {
-            "bind": (lab.primary_addr, "contract.certv6.test."),
-            "knot": (lab.knot_addr, "contract.knot.test."),
-            "pdns": (lab.pdns_addr, "contract.pdns.test."),
-        }[kind]
+        primary = lab_primary(lab, kind)
+        zone = {"bind": "contract.certv6.test.", "knot": "contract.knot.test."}.get(
+            kind, "contract.pdns.test."
+        )
         threads = stack.enter_context(_client_threads(lab))
         dns = Dns(DnsSettings(resolvers=(f"[{lab.client_resolver}]:53",)))
         options = {"key_file": str(lab.tsig_key_file)}

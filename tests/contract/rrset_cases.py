@@ -28,7 +28,15 @@ import dns.flags
 import dns.message
 import dns.query
 import pytest
-from contract_cases import ZONE, InNamespace, build, gandi_provider, lexicon_provider, unique
+from contract_cases import (
+    ZONE,
+    InNamespace,
+    build,
+    gandi_provider,
+    lab_primary,
+    lexicon_provider,
+    unique,
+)
 
 from certv6.dnsquery import Dns, DnsSettings
 from certv6.providers import Provider, RecordWriter, require_record_type
@@ -97,13 +105,11 @@ def _rfc2136_at(kind: str) -> Builder:
         request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack
     ) -> RRsetCase:
         lab = request.getfixturevalue("lab")
-        if kind != "bind":
-            lab.start_servers()
-        primary, zone, key = {
-            "bind": (lab.primary_addr, "rrset.certv6.test.", lab.admin_key_file),
-            "knot": (lab.knot_addr, "knot.test.", lab.admin_key_file),
-            "pdns": (lab.pdns_addr, "pdns.test.", lab.tsig_key_file),
-        }[kind]
+        primary = lab_primary(lab, kind)
+        zone = {"bind": "rrset.certv6.test.", "knot": "knot.test."}.get(kind, "pdns.test.")
+        # PowerDNS lets any key in TSIG-ALLOW-DNSUPDATE change any type; BIND's and Knot's
+        # policies give the dns-01 key TXT only, their admin key everything.
+        key = lab.tsig_key_file if kind == "pdns" else lab.admin_key_file
         return RRsetCase(
             f"rfc2136-{kind}",
             lab_rfc2136_writer(lab, key, tmp_path, stack),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from contract_cases import build, unique
+from contract_cases import build, lab_primary, unique
 from rrset_cases import RRsetCase, address, lab_aaaa_at, lab_rfc2136_writer
 
 from certv6.dnsquery import Dns, DnsSettings
@@ -110,12 +110,8 @@ def test_standalone_serves_aaaa_only_for_a_watcher(tmp_path: Path) -> None:
 def test_a_key_for_txt_only_is_refused_aaaa_and_the_error_says_aaaa(
     lab: Any, tmp_path: Path, kind: str, says: str
 ) -> None:
-    if kind == "knot":
-        lab.start_servers()
-    primary, zone = {
-        "bind": (lab.primary_addr, "certv6.test."),
-        "knot": (lab.knot_addr, "knot.test."),
-    }[kind]
+    primary = lab_primary(lab, kind)
+    zone = {"bind": "certv6.test.", "knot": "knot.test."}[kind]
     owner = f"{unique('refused')}.{zone}"
     with contextlib.ExitStack() as stack:
         writer = lab_rfc2136_writer(lab, lab.tsig_key_file, tmp_path, stack)

@@ -13,17 +13,20 @@
     │   ├── NoReachableNameserver
     │   └── ResolverUnreachable                no configured resolver answered
     ├── PropagationTimeout            exit 7   nameservers still lag at the deadline (has .report)
-    ├── ProviderError                 exit 8   publishing or removing TXT values
+    ├── ProviderError                 exit 8   publishing or removing TXT values (or AAAA records)
     │   ├── ProviderAuthError
     │   ├── ProviderUnreachable
-    │   └── HookFailed
+    │   ├── HookFailed
+    │   └── ConcurrentChange                   the RRset changed since certv6 read it
     ├── StoreError                    exit 9   state directory, atomic writes
     │   └── LockBusy                  exit 11  another certv6 holds the lock
     ├── InstallError                  exit 10  config test, reload or verification failed
     ├── RenewFailed                   exit 12  `certv6 renew`: some certificates failed (others may
     │                                          have renewed; the summary says which)
-    └── CleanupIncomplete             exit 14  interrupted, and some published TXT values could
-                                               not be removed: they are in the ledger
+    ├── CleanupIncomplete             exit 14  interrupted, and some published TXT values could
+    │                                          not be removed: they are in the ledger
+    └── NoHostAddress                 exit 15  `certv6 aaaa`: no address of this host fits an AAAA
+                                               record (none global, all temporary, deprecated, ...)
 
 An interrupt (Ctrl-C, SIGTERM) whose cleanup worked exits 130 (EXIT_INTERRUPTED).
 
@@ -168,6 +171,12 @@ class HookFailed(ProviderError):
     pass
 
 
+class ConcurrentChange(ProviderError):
+    """An RRset was not what certv6 read just before: nothing was written (RFC 2136 2.4)."""
+
+    default_hint = "someone else changed these records a moment ago; run again to see the new state"
+
+
 class StoreError(CertV6Error):
     exit_code = 9
     default_hint = "check that the state directory exists, is writable and has free space"
@@ -204,6 +213,13 @@ class RenewFailed(CertV6Error):
     ) -> None:
         super().__init__(message, hint=hint)
         self.failed = failed
+
+
+class NoHostAddress(CertV6Error):
+    """No IPv6 address of this host may be published in an AAAA record (certv6 aaaa)."""
+
+    exit_code = 15  # 13: doctor found a failing check; 14: CleanupIncomplete (#13+#23)
+    default_hint = "give the host a stable global IPv6 address"
 
 
 # Why a socket could not send, in words. Linux turns each kind of route into its own

@@ -1,4 +1,4 @@
-"""Values that cross module boundaries: identifiers, TXT records, provider hints.
+"""Values that cross module boundaries: identifiers, TXT records, RRset changes, provider hints.
 
 Names are kept as A-labels (IDNA 2008), lower case, without the trailing dot,
 because that is the form the CSR, the ACME order and the DNS all agree on.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Protocol
 
 import dns.exception
 import dns.name
@@ -51,6 +52,57 @@ class TxtRecord:
 
     def __str__(self) -> str:
         return f'{self.owner} TXT "{self.value}"'
+
+
+@dataclass(frozen=True, slots=True)
+class RRsetChange:
+    """Replace some values of one RRset: remove ``remove``, add ``add``, keep the rest.
+
+    ``current`` is the whole RRset as certv6 read it from the zone's primary just
+    before: a provider that can make the change conditional (an RFC 2136
+    prerequisite, section 2.4.2) applies it only while the RRset is still exactly
+    that, so a concurrent change is never overwritten blindly. Values are in
+    their canonical text form (AAAA: RFC 5952). ``owner`` is absolute.
+    """
+
+    owner: str
+    rdtype: str
+    ttl: int
+    current: frozenset[str]
+    remove: frozenset[str]
+    add: frozenset[str]
+
+    @property
+    def result(self) -> frozenset[str]:
+        """The RRset once the change is applied."""
+        return (self.current - self.remove) | self.add
+
+    @property
+    def gone(self) -> frozenset[str]:
+        """Values that must no longer be served once the change is visible."""
+        return self.remove - self.add
+
+    def __str__(self) -> str:
+        new = " ".join(sorted(self.result)) or "(none)"
+        old = " ".join(sorted(self.current)) or "none"
+        return f"{self.owner} {self.rdtype} {new} (was {old})"
+
+
+def canonical_value(value: str, rdtype: str) -> str:
+    """A value as certv6 compares it: an address in RFC 5952 form, anything else as it is."""
+    if rdtype in ("AAAA", "A"):
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            return value
+    return value
+
+
+class Owned(Protocol):
+    """Anything a provider writes at an owner name (a TXT value, an RRset change)."""
+
+    @property
+    def owner(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)

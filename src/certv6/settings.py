@@ -9,6 +9,7 @@
     staging_server = "letsencrypt-staging"    # certv6 renew --dry-run (docs/renewal.md)
     deploy_hook = "systemctl reload nginx"    # also pre_hook, post_hook: certbot's
     metrics_file = "/var/lib/node_exporter/textfile/certv6.prom"  # after each renew
+    aaaa_names = ["www.example.org"]          # certv6 aaaa: AAAA follows this host (docs/aaaa.md)
 
     [provider.rfc2136]
     key_file = "/etc/certv6/tsig.key"
@@ -154,6 +155,25 @@ class Settings:
     log_max_bytes: int = setting(
         1_048_576, values.BYTES, "The log file is rotated at this size; 5 old files are kept."
     )
+    # `certv6 aaaa` (docs/aaaa.md): names whose AAAA records follow this host's address.
+    aaaa_names: tuple[str, ...] = setting(
+        (), values.TEXT_LIST, "Names whose AAAA records `certv6 aaaa` points at this host."
+    )
+    aaaa_interface: str | None = setting(
+        None, values.TEXT, "`certv6 aaaa`: only addresses on this interface."
+    )
+    aaaa_token: str | None = setting(
+        None,
+        values.INTERFACE_ID,
+        "`certv6 aaaa`: only addresses ending in this interface identifier (like `::53`).",
+    )
+    aaaa_provider: str | None = setting(
+        None, values.TEXT, "Provider that writes the AAAA records; default: the certificate's."
+    )
+    aaaa_ttl: int = setting(300, values.TTL, "TTL of the AAAA records `certv6 aaaa` writes.")
+    aaaa_min_interval: float = setting(
+        30.0, values.SECONDS, "`certv6 aaaa --watch`: least time between two writes (doubling)."
+    )
     providers: Mapping[str, ProviderSettings] = field(
         default_factory=lambda: types.MappingProxyType({})
     )
@@ -203,6 +223,8 @@ CERTIFICATE_KEYS = (
              "acme-profiles); checked against the CA's list."),
     TableKey("profile_policy", " | ".join(PROFILE_POLICIES), "preferred",
              "required: fail when the CA does not offer the profile."),
+    TableKey("aaaa", "true | list of names", "false", "`certv6 aaaa` keeps these names' AAAA "
+             "records at this host's address (true: every name but wildcards)."),
     TableKey("install", "tables", "none", "`[[certificate.NAME.install]]`: servers to install "
              "into (see the install options below)."),
 )  # fmt: skip

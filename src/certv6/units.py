@@ -1,5 +1,11 @@
 """systemd units, and a cron line, that run ``certv6 renew`` twice a day. Pure text.
 
+When the config names AAAA records to keep current (``certv6 aaaa``, issue #21),
+a second oneshot unit runs ``certv6 aaaa`` after every renewal run: the renewal
+service ``Wants=`` it and it is ordered ``After=`` it, so it runs whether the
+renewal succeeded or not, and each shows its own failure (``systemctl --failed``).
+The cron line runs both, one after the other.
+
 The service is a sandbox: certv6 needs to read its config, write its state
 directory and the install targets, and talk to the CA and the DNS over IPv6,
 and nothing more. systemd.exec(5) names each setting; where one is left out
@@ -26,6 +32,7 @@ from pathlib import Path, PurePosixPath
 UNIT = "certv6"
 SERVICE = f"{UNIT}.service"
 TIMER = f"{UNIT}.timer"
+AAAA_SERVICE = f"{UNIT}-aaaa.service"
 HOMES = (PurePosixPath("/home"), PurePosixPath("/root"), PurePosixPath("/run/user"))
 # systemd.exec(5): the system calls an ordinary service (a network client like certv6) uses.
 SYSCALLS = "@system-service"
@@ -50,6 +57,8 @@ TARGET_PATHS: dict[str, tuple[str, ...]] = {
 # PATH for the cron file: a login shell's, so /usr/sbin and /sbin are there.
 CRON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CRON_LOG = PurePosixPath("/var/log/certv6.log")
+# certv6 aaaa only reads credentials (a TSIG key another user owns) and writes its state.
+AAAA_CAPABILITIES = "CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,24 +72,30 @@ class TimerSpec:
     allow_ipv4: bool = False
     targets: tuple[str, ...] = ()  # install target kinds in the config (TARGET_PATHS)
     bind_port_53: bool = False  # the standalone provider is configured
+    aaaa: bool = False  # the config names AAAA records to keep current
 
     @property
     def argv(self) -> tuple[str, ...]:
         return self.renew_argv()
 
     def renew_argv(self, log_file: PurePosixPath | None = None) -> tuple[str, ...]:
+        return self.argv_of("renew", log_file)
+
+    def argv_of(self, subcommand: str, log_file: PurePosixPath | None = None) -> tuple[str, ...]:
         # --allow-ipv4 as given to `timer install`, so the service does what the sandbox allows.
+        # --quiet is the root command's option: after the subcommand it is a usage error.
         ipv4 = ("--allow-ipv4",) if self.allow_ipv4 else ()
         log = ("--log-file", str(log_file)) if log_file else ()
-        return (*self.command, "--config", str(self.config), *ipv4, "--quiet", *log, "renew")
+        return (*self.command, "--config", str(self.config), *ipv4, "--quiet", *log, subcommand)
 
 
 def service_unit(spec: TimerSpec) -> str:
     """The oneshot service. Exit 12 (some certificates failed) shows as a failed unit."""
+    wants = f"Wants=network-online.target{' ' + AAAA_SERVICE if spec.aaaa else ''}"
     lines = [
         "[Unit]",
         "Description=Renew the ACME certificates that are due (certv6)",
-        "Wants=network-online.target",
+        wants,
         "After=network-online.target",
         "",
         "[Service]",
@@ -88,11 +103,41 @@ def service_unit(spec: TimerSpec) -> str:
         f"ExecStart={exec_line(spec.argv)}",
         "# A stuck CA or DNS provider must not keep the run (and its lock) forever.",
         "TimeoutStartSec=1h",
+        *_sandbox(spec, _capabilities(spec), _writable(spec)),
+    ]
+    return "\n".join(lines)
+
+
+def aaaa_unit(spec: TimerSpec) -> str:
+    """The oneshot that points this host's names at its address after each renewal run."""
+    lines = [
+        "[Unit]",
+        "Description=Point this host's AAAA records at its address (certv6 aaaa)",
+        "Wants=network-online.target",
+        f"After=network-online.target {SERVICE}",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        f"ExecStart={exec_line(spec.argv_of('aaaa'))}",
+        "# The UPDATE and the wait for every nameserver take seconds; a stuck provider must not",
+        "# keep the lock.",
+        "TimeoutStartSec=15min",
+        # It writes its state only: no install target, no port 53 (standalone serves
+        # AAAA records only under 'certv6 aaaa --watch', which is not this oneshot).
+        *_sandbox(spec, [f"CapabilityBoundingSet={AAAA_CAPABILITIES}"], [spec.state_dir]),
+    ]
+    return "\n".join(lines)
+
+
+def _sandbox(
+    spec: TimerSpec, capabilities: Sequence[str], writable: Sequence[PurePosixPath]
+) -> list[str]:
+    return [
         "UMask=0077",
-        *_filesystem(spec),
+        *_filesystem(spec, writable),
         f"RestrictAddressFamilies={_families(spec.allow_ipv4)}",
         "NoNewPrivileges=yes",
-        *_capabilities(spec),
+        *capabilities,
         "PrivateTmp=yes",
         "PrivateDevices=yes",
         "ProtectKernelTunables=yes",
@@ -114,7 +159,6 @@ def service_unit(spec: TimerSpec) -> str:
         "# Not MemoryDenyWriteExecute: hooks may run programs that need W+X memory (JITs).",
         "",
     ]
-    return "\n".join(lines)
 
 
 def timer_unit() -> str:
@@ -137,8 +181,9 @@ def timer_unit() -> str:
 
 def cron_file(spec: TimerSpec, *, minute: int, hour: int, log: PurePosixPath = CRON_LOG) -> str:
     """/etc/cron.d/certv6 for hosts without systemd: twice a day at a fixed random time."""
+    what = "certv6 renew, then certv6 aaaa," if spec.aaaa else "certv6 renew"
     return (
-        "# certv6 renew twice a day (certv6 timer show). PATH: cron's own is /usr/bin:/bin,\n"
+        f"# {what} twice a day (certv6 timer show). PATH: cron's own is /usr/bin:/bin,\n"
         "# where the config tests and reloads (nginx -t, postfix reload) are not found.\n"
         f"PATH={CRON_PATH}\n" + cron_line(spec, minute=minute, hour=hour, log=log)
     )
@@ -146,9 +191,11 @@ def cron_file(spec: TimerSpec, *, minute: int, hour: int, log: PurePosixPath = C
 
 def cron_line(spec: TimerSpec, *, minute: int, hour: int, log: PurePosixPath = CRON_LOG) -> str:
     """The job line of the cron file: every run appends to ``log``; warnings go to cron's mail."""
-    argv = spec.renew_argv(log)
-    # cron treats an unescaped % as a newline (crontab(5)).
-    command = " ".join(_shell_word(word).replace("%", "\\%") for word in argv)
+    commands = [spec.renew_argv(log), *([spec.argv_of("aaaa", log)] if spec.aaaa else [])]
+    # cron treats an unescaped % as a newline (crontab(5)); ";" runs aaaa after renew either way.
+    command = "; ".join(
+        " ".join(_shell_word(word).replace("%", "\\%") for word in argv) for argv in commands
+    )
     return f"{minute} {hour % 12},{hour % 12 + 12} * * * root {command}\n"
 
 
@@ -167,11 +214,15 @@ def _capabilities(spec: TimerSpec) -> list[str]:
     ]
 
 
-def _filesystem(spec: TimerSpec) -> list[str]:
+def _writable(spec: TimerSpec) -> list[PurePosixPath]:
+    """What the renewal service writes: its state, the install targets and what they write."""
     for_targets = [
         PurePosixPath(p) for target in spec.targets for p in TARGET_PATHS.get(target, ())
     ]
-    writable = _unique([spec.state_dir, *spec.read_write, *for_targets])
+    return _unique([spec.state_dir, *spec.read_write, *for_targets])
+
+
+def _filesystem(spec: TimerSpec, writable: Sequence[PurePosixPath]) -> list[str]:
     read_only = [PurePosixPath(word) for word in spec.command[:1]] + [spec.config]
     at_home = any(_under_home(path) for path in [*writable, *read_only])
     return [

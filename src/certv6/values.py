@@ -89,6 +89,32 @@ def count(value: Any, base: Path | None = None) -> int:
     return number
 
 
+def ttl(value: Any, base: Path | None = None) -> int:
+    if isinstance(value, bool | float):
+        raise TypeError("expected a whole number of seconds")
+    number = int(value)
+    if not 0 < number <= 2**31 - 1:
+        raise ValueError("expected a whole number of seconds above 0 (RFC 2181 section 8)")
+    return number
+
+
+def interface_identifier(value: Any, base: Path | None = None) -> str:
+    """``::53`` or ``::1:2:3:4``: an interface identifier (RFC 4291 2.5.1), low 64 bits only."""
+    token = text(value).strip()
+    try:
+        number = int(ipaddress.IPv6Address(token))
+    except ValueError:
+        raise ConfigError(
+            f"token {token!r} is not an interface identifier", hint="write it like ::53"
+        ) from None
+    if number >> 64 or not number:
+        raise ConfigError(
+            f"token {token!r} must set only the low 64 bits (the interface identifier)",
+            hint="write it like ::53 or ::1:2:3:4",
+        )
+    return token
+
+
 def text(value: Any, base: Path | None = None) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
@@ -166,6 +192,8 @@ BOOL = Kind("true | false", boolean)
 SECONDS = Kind("seconds", seconds)
 SECONDS_OR_ZERO = Kind("seconds (0 allowed)", seconds_or_zero)
 BYTES = Kind("bytes", count)
+TTL = Kind("seconds (whole, a DNS TTL)", ttl)
+INTERFACE_ID = Kind("interface identifier, like ::53", interface_identifier)
 TEXT = Kind("string", text)
 TEXT_LIST = Kind("list of strings", text_list)
 URL = Kind("https:// URL or letsencrypt | letsencrypt-staging", directory_url)

@@ -1,5 +1,6 @@
-"""The contract suite's ``case`` fixture lives in contract_cases.py (importable by the tests)."""
+"""The contract suites' fixtures live in contract_cases.py and rrset_cases.py (importable)."""
 
 from contract_cases import case
+from rrset_cases import rrset_case
 
-__all__ = ["case"]
+__all__ = ["case", "rrset_case"]

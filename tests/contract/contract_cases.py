@@ -148,6 +148,13 @@ def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
         yield made
 
 
+def lab_primary(lab: Any, kind: str) -> str:
+    """The address of the lab's BIND, Knot or PowerDNS primary (started if need be)."""
+    if kind != "bind":
+        lab.start_servers()
+    return {"bind": lab.primary_addr, "knot": lab.knot_addr, "pdns": lab.pdns_addr}[kind]
+
+
 def _rfc2136_against(kind: str, with_server: bool) -> Builder:
     """rfc2136 against a real primary: BIND (ns1), Knot or PowerDNS; ``server`` set or not
     (unset: certv6 finds the primary from the zone's SOA MNAME)."""
@@ -156,13 +163,10 @@ def _rfc2136_against(kind: str, with_server: bool) -> Builder:
         request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack
     ) -> Case:
         lab = request.getfixturevalue("lab")
-        if kind != "bind":
-            lab.start_servers()
-        primary, zone = {
-            "bind": (lab.primary_addr, "contract.certv6.test."),
-            "knot": (lab.knot_addr, "contract.knot.test."),
-            "pdns": (lab.pdns_addr, "contract.pdns.test."),
-        }[kind]
+        primary = lab_primary(lab, kind)
+        zone = {"bind": "contract.certv6.test.", "knot": "contract.knot.test."}.get(
+            kind, "contract.pdns.test."
+        )
         threads = stack.enter_context(_client_threads(lab))
         dns = Dns(DnsSettings(resolvers=(f"[{lab.client_resolver}]:53",)))
         options = {"key_file": str(lab.tsig_key_file)}
@@ -228,7 +232,8 @@ def _exec(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.Exit
     )
 
 
-def _gandi(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
+def gandi_provider(tmp_path: Path, stack: contextlib.ExitStack) -> tuple[Provider, LiveDns]:
+    """The gandi provider against a LiveDNS stand-in over HTTPS on [::1] (also rrset_cases)."""
     token = secrets.token_urlsafe(24)
     livedns = LiveDns(token, [ZONE])
     server = stack.enter_context(HttpsServer(livedns, make_tls(tmp_path)))
@@ -241,7 +246,11 @@ def _gandi(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.Exi
         "api_url": server.url + BASE,
         "ca_bundle": str(tmp_path / "ca.pem"),
     }
-    provider = build("gandi", options, resolver.dns(), tmp_path)
+    return build("gandi", options, resolver.dns(), tmp_path), livedns
+
+
+def _gandi(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
+    provider, livedns = gandi_provider(tmp_path, stack)
     return Case(
         "gandi",
         provider,
@@ -266,7 +275,8 @@ def _acme_dns(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.
     return Case("acme-dns", provider, owner, visible, cleanup_removes=False)
 
 
-def _lexicon(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
+def lexicon_provider(tmp_path: Path, stack: contextlib.ExitStack) -> tuple[Provider, PowerDns]:
+    """Real dns-lexicon (powerdns) against a real PowerDNS API on [::1] (also rrset_cases)."""
     pdns = stack.enter_context(PowerDns(tmp_path / "pdns", zones=[ZONE]))
     credentials = tmp_path / "lexicon.toml"
     credentials.write_text(f'auth_token = "{pdns.api_key}"\n')
@@ -279,6 +289,11 @@ def _lexicon(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.E
     }
     dns = Dns(DnsSettings(resolvers=(f"[::1]:{pdns.dns_port}",)))
     provider = build("lexicon", options, dns, tmp_path)
+    return provider, pdns
+
+
+def _lexicon(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.ExitStack) -> Case:
+    provider, pdns = lexicon_provider(tmp_path, stack)
     return Case(
         "lexicon", provider, lambda label: f"_acme-challenge.{unique(label)}.{ZONE}.", pdns.txt
     )

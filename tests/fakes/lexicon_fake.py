@@ -2,8 +2,9 @@
 
 It mirrors what dns-lexicon (>= 3.12) promises: ``create_record`` does nothing
 when the same content exists, ``delete_record`` with a content removes only that
-record and is fine when it is absent. ``auth_token`` in the provider's options
-is checked the way a hoster would (a wrong one raises on entering, as lexicon's
+record and is fine when it is absent, ``list_records`` returns dicts with
+``type``, ``name`` and ``content``. ``auth_token`` in the provider's options is
+checked the way a hoster would (a wrong one raises on entering, as lexicon's
 ``authenticate()`` does).
 """
 
@@ -24,6 +25,8 @@ class FakeLexicon:
         self.provider = provider
         self.token = secrets.token_urlsafe(16)
         self.records: set[tuple[str, str]] = set()  # (fqdn without final dot, content)
+        # Other types (certv6 aaaa): (fqdn without final dot, type) -> contents.
+        self.rrsets: dict[tuple[str, str], set[str]] = {}
         self.configs: list[Mapping[str, object]] = []
         self.lock = threading.Lock()
 
@@ -47,10 +50,25 @@ class FakeLexicon:
             self.domain = domain
 
         def create_record(self, rtype: str, name: str, content: str) -> bool:
-            assert rtype == "TXT" and name.endswith(self.domain), (rtype, name, self.domain)
+            assert name.endswith(self.domain), (rtype, name, self.domain)
             with self.owner.lock:
-                self.owner.records.add((name, content))
+                if rtype == "TXT":
+                    self.owner.records.add((name, content))
+                else:
+                    self.owner.rrsets.setdefault((name, rtype), set()).add(content)
             return True
+
+        def list_records(
+            self, rtype: str | None = None, name: str | None = None, content: str | None = None
+        ) -> list[dict[str, object]]:
+            assert rtype is not None and rtype != "TXT" and name is not None
+            with self.owner.lock:
+                found = sorted(self.owner.rrsets.get((name, rtype), set()))
+            return [
+                {"id": f"{name}/{c}", "type": rtype, "name": name, "ttl": 300, "content": c}
+                for c in found
+                if content is None or c == content
+            ]
 
         def delete_record(
             self,
@@ -59,7 +77,10 @@ class FakeLexicon:
             name: str | None = None,
             content: str | None = None,
         ) -> bool:
-            assert identifier is None and rtype == "TXT" and content, "certv6 deletes by content"
+            assert identifier is None and rtype and content, "certv6 deletes by content"
             with self.owner.lock:
-                self.owner.records.discard((str(name), content))
+                if rtype == "TXT":
+                    self.owner.records.discard((str(name), content))
+                else:
+                    self.owner.rrsets.get((str(name), rtype), set()).discard(content)
             return True

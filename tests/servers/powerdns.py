@@ -6,7 +6,7 @@ webserver has no TLS, so nginx terminates it with a throw-away CA. The zone is
 served over DNS too, so a test reads what the world sees with a plain query.
 
     with PowerDns(tmp_path, zones=["example.test"]) as pdns:
-        pdns.api_url, pdns.api_key, pdns.ca_bundle, pdns.dns_port, pdns.txt(owner)
+        pdns.api_url, pdns.api_key, pdns.ca_bundle, pdns.dns_port, pdns.txt(owner), pdns.aaaa(owner)
 
 Everything lives in the given directory; both processes are stopped by pid.
 """
@@ -14,6 +14,7 @@ Everything lives in the given directory; both processes are stopped by pid.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import secrets
 import socket
@@ -23,6 +24,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import dns.flags
 import dns.message
@@ -71,10 +73,22 @@ class PowerDns:
 
     def txt(self, owner: str) -> set[str]:
         """The TXT values PowerDNS serves at ``owner`` now, asked over DNS (RD=0)."""
-        query = dns.message.make_query(owner, "TXT", flags=0)
+        return {b"".join(r.strings).decode() for r in self._answer(owner, "TXT")}
+
+    def aaaa(self, owner: str) -> set[str]:
+        """The AAAA values PowerDNS serves at ``owner`` now, in RFC 5952 form."""
+        return {str(ipaddress.IPv6Address(r.address)) for r in self._answer(owner, "AAAA")}
+
+    def _answer(self, owner: str, rdtype: str) -> list[Any]:
+        query = dns.message.make_query(owner, rdtype, flags=0)
         response = dns.query.udp(query, "::1", port=self.dns_port, timeout=2)
         assert response.flags & dns.flags.AA, response
-        return {b"".join(r.strings).decode() for rrset in response.answer for r in rrset}
+        return [
+            rdata
+            for rrset in response.answer
+            if rrset.rdtype == query.question[0].rdtype
+            for rdata in rrset
+        ]
 
     def stop(self) -> None:
         for process in reversed(self._processes):

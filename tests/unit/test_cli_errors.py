@@ -45,6 +45,11 @@ def workdir(tmp_path: Path) -> Path:
         (["issue", "-d", "example.org"], 4, "the CA at [::1] refused the connection"),
         (["issue", "-d", "example.org", "--key-type", "dsa"], 2, "Invalid value"),
         (["issue"], 2, "Missing option"),
+        (["aaaa", "--watch", "--dry-run"], 2, "do not go together"),
+        (["aaaa", "-d", "www.example.org", "--token", "2001:db8::1"], 3, "low 64 bits"),
+        (["aaaa", "-d", "*.example.org"], 3, "not wildcards"),
+        (["aaaa", "-d", "www.example.org", "--provider", "acme-dns"], 3, "needs the option"),
+        (["aaaa", "--name", "nope"], 3, "no certificate named 'nope'"),
     ],
 )
 def test_mistakes(workdir: Path, args: list[str], code: int, message: str) -> None:
@@ -91,3 +96,10 @@ def test_insecure_secrets_flag_accepts_a_world_readable_key_file(workdir: Path) 
     )
     # Past the key file check: it now fails only because the CA at [::1]:1 is not there.
     assert done.returncode == 4 and "the CA at [::1] refused the connection" in done.stderr
+
+
+def test_aaaa_with_nothing_to_follow_says_so_and_succeeds(workdir: Path) -> None:
+    done = certv6("--config", "ok.toml", "aaaa", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "no names to follow: set aaaa_names" in done.stdout
+    assert not (workdir / "state").exists()

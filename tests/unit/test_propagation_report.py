@@ -176,6 +176,7 @@ def test_json_is_serialisable_with_stable_keys() -> None:
         "rounds_asked",
         "rounds_answered",
         "serial_unchanged",
+        "stale",
     ]
     lagging = servers[1]
     assert lagging["status"] == "lagging"

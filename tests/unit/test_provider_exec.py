@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from certv6.errors import ConfigError, HookFailed
-from certv6.model import TxtRecord
-from certv6.providers import ProviderContext
+from certv6.errors import ConfigError, HookFailed, ProviderError
+from certv6.model import RRsetChange, TxtRecord
+from certv6.providers import ProviderContext, require_record_type
 from certv6.providers.execprog import ExecProvider
 from fakes.resolver import ZoneResolver
 
@@ -59,6 +59,7 @@ json.dump({{"argv": sys.argv[1:], "env": {{k: v for k, v in os.environ.items()
         "CERTV6_VALUE": "v1",
         "CERTV6_ZONE": "example.test.",
         "CERTV6_TTL": "120",
+        "CERTV6_TYPE": "TXT",
     }
 
 
@@ -169,3 +170,45 @@ def test_program_found_on_path(resolver: ZoneResolver, tmp_path: Path) -> None:
     provider = make(resolver, tmp_path, program="true")
     assert os.path.isabs(provider.argv[0])
     provider.present([TxtRecord(OWNER, "v")])
+
+
+def test_other_types_extend_legos_convention_with_the_type(
+    resolver: ZoneResolver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [k for k in os.environ if k.startswith("CERTV6_")]:
+        monkeypatch.delenv(name)
+    calls = tmp_path / "calls.jsonl"
+    hook = script(
+        tmp_path,
+        f"""python3 -c 'import json, os, sys
+wanted = ("CERTV6_TYPE", "CERTV6_RRSET", "CERTV6_TTL")
+env = {{k: v for k, v in os.environ.items() if k in wanted}}
+print(json.dumps({{"argv": sys.argv[1:], "env": env}}), file=open("{calls}", "a"))' "$@"
+""",
+    )
+    provider = make(resolver, tmp_path, program=str(hook), record_types=["aaaa"])
+    assert provider.record_support.types == {"AAAA"}
+    owner, old, new = "www.example.test.", "2001:db8::1", "2001:db8::2"
+    change = RRsetChange(owner, "AAAA", 300, frozenset({old}), frozenset({old}), frozenset({new}))
+    provider.replace_rrsets([change])
+    seen = [json.loads(line) for line in calls.read_text().splitlines()]
+    # The new value first, so the name is never without an address.
+    assert [call["argv"] for call in seen] == [
+        ["present", owner, new, "AAAA"],
+        ["cleanup", owner, old, "AAAA"],
+    ]
+    assert seen[0]["env"] == {"CERTV6_TYPE": "AAAA", "CERTV6_RRSET": old, "CERTV6_TTL": "300"}
+
+
+def test_a_lego_program_gets_no_other_types_unless_it_says_it_can(
+    resolver: ZoneResolver, tmp_path: Path
+) -> None:
+    hook = script(tmp_path, "exit 0\n")
+    provider = make(resolver, tmp_path, program=str(hook))
+    with pytest.raises(ProviderError, match="record_types") as raised:
+        require_record_type(provider, "AAAA", long_running=False)
+    assert "lego's TXT convention" in raised.value.message
+    with pytest.raises(ConfigError, match="certv6 sends only AAAA"):
+        make(resolver, tmp_path, program=str(hook), record_types=["MX"])
+    with pytest.raises(ConfigError, match="must be a list"):
+        make(resolver, tmp_path, program=str(hook), record_types="AAAA")

@@ -156,3 +156,30 @@ def test_an_unsigned_refused_is_read_not_a_network_error() -> None:
     unsigned.set_rcode(dns.rcode.REFUSED)
     parsed = parse_reply(unsigned.to_wire(), query, "::1")
     assert (parsed.rcode, parsed.signed, parsed.verified) == (dns.rcode.REFUSED, False, False)
+
+
+@pytest.mark.parametrize(
+    ("answer", "server", "cause", "hint"),
+    [
+        # BIND update-policy: a dns-01 key (zonesub TXT) asked to change AAAA.
+        (reply("REFUSED"), facts(BIND), "may not change AAAA records", "to update AAAA at"),
+        # Knot's acl refusal of a key it knows.
+        (reply("NOTAUTH", error=BADKEY), facts(KNOT), "policy", "update-type: [AAAA]"),
+        (
+            reply("NOTAUTH", error=BADKEY),
+            facts(KNOT, knows=False),
+            "no acl",
+            "update-type: [AAAA]",
+        ),
+    ],
+)
+def test_a_refused_aaaa_update_names_aaaa_not_txt(
+    answer: Reply, server: ServerFacts, cause: str, hint: str
+) -> None:
+    # certv6 aaaa (issue #21): the refusal is about the record type that was sent.
+    aaaa = Situation(ZONE, "[2001:db8::53]:53", "certv6-key", "hmac-sha256", True, True, "AAAA")
+    refusal = explain(answer, server, aaaa)
+    assert cause in refusal.cause and hint in refusal.hint
+    assert "TXT" not in refusal.cause + refusal.hint
+    # certv6 delegate prints a dns-01 (TXT) policy: no use for AAAA, so not offered.
+    assert "certv6 delegate" not in refusal.hint

@@ -62,6 +62,11 @@ def test_env_booleans_and_lists(tmp_path: Path) -> None:
         ("resolvers = [1]", "list of strings"),
         ("provider = 1", "table"),
         ("email = [", "not valid TOML"),
+        ('aaaa_nmaes = ["www.example.org"]', "did you mean 'aaaa_names'"),
+        ('aaaa_token = "2001:db8::53"', "only the low 64 bits"),
+        ("aaaa_ttl = 0", "above 0"),
+        ("aaaa_min_interval = 0", "positive"),
+        ("[certificate.www]\naaa = true", "did you mean 'aaaa'"),
     ],
 )
 def test_mistakes_are_config_errors(tmp_path: Path, text: str, message: str) -> None:

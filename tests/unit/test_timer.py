@@ -7,8 +7,10 @@ refuses it), review the diff, and run again without it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
+import shlex
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
@@ -22,6 +24,7 @@ from certv6.errors import ConfigError
 from certv6.service import schedule as use_case
 from certv6.settings import Settings, load_settings
 from fakes.system import require_tool
+from jsonschemas import validated
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 CERTV6 = str(Path(sys.executable).parent / "certv6")
@@ -45,6 +48,14 @@ SERVERS = units.TimerSpec(
     read_write=(P("/etc/ssl/certv6/www/nginx"), P("/etc/ssl/certv6/mail/postfix")),
     targets=("dovecot", "nginx", "postfix"),
     bind_port_53=True,
+)
+
+
+FOLLOWING = units.TimerSpec(
+    command=("/usr/bin/certv6",),
+    config=P("/etc/certv6/certv6.toml"),
+    state_dir=P("/var/lib/certv6"),
+    aaaa=True,
 )
 
 
@@ -127,6 +138,39 @@ def test_the_generated_command_line_is_one_certv6_accepts(tmp_path: Path) -> Non
     assert "nothing is due (0 certificate(s) checked)" in log.read_text()
 
 
+def test_aaaa_units_golden() -> None:
+    golden("certv6-with-aaaa.service", units.service_unit(FOLLOWING))
+    golden("certv6-aaaa.service", units.aaaa_unit(FOLLOWING))
+
+
+def test_aaaa_runs_after_renewal_whether_or_not_it_worked() -> None:
+    # Wants= (not Requires=) starts it even when the renewal fails; After= orders it.
+    assert "Wants=network-online.target certv6-aaaa.service\n" in units.service_unit(FOLLOWING)
+    assert "Wants=network-online.target\n" in units.service_unit(PLAIN)
+    aaaa = units.aaaa_unit(FOLLOWING)
+    assert "After=network-online.target certv6.service\n" in aaaa
+    assert "Requires=" not in aaaa
+    assert "ExecStart=/usr/bin/certv6 --config /etc/certv6/certv6.toml --quiet aaaa\n" in aaaa
+    line = units.cron_line(FOLLOWING, minute=5, hour=1)
+    log = "--log-file /var/log/certv6.log"
+    assert line == (
+        f"5 1,13 * * * root /usr/bin/certv6 --config /etc/certv6/certv6.toml --quiet {log} renew;"
+        f" /usr/bin/certv6 --config /etc/certv6/certv6.toml --quiet {log} aaaa\n"
+    )
+
+
+def test_the_aaaa_unit_writes_only_the_state(tmp_path: Path) -> None:
+    # The renewal unit's install targets and port 53 are not the AAAA oneshot's business.
+    spec = dataclasses.replace(
+        FOLLOWING, read_write=(P("/etc/ssl/certv6/www"),), targets=("nginx",), bind_port_53=True
+    )
+    renew, aaaa = units.service_unit(spec), units.aaaa_unit(spec)
+    assert "-/etc/ssl/certv6/www" in renew and "CAP_NET_BIND_SERVICE" in renew
+    assert "ReadWritePaths=-/var/lib/certv6\n" in aaaa
+    assert "CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH\n" in aaaa
+    assert "CAP_NET_BIND_SERVICE" not in aaaa
+
+
 def test_sandbox_follows_the_config() -> None:
     plain = units.service_unit(PLAIN)
     assert "RestrictAddressFamilies=AF_INET6 AF_UNIX AF_NETLINK\n" in plain
@@ -159,11 +203,14 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path, allow_ipv4: bool) -> 
         allow_ipv4=allow_ipv4,
         targets=("nginx", "dovecot") if allow_ipv4 else (),
         bind_port_53=allow_ipv4,
+        aaaa=True,
     )
     (tmp_path / units.SERVICE).write_text(units.service_unit(spec))
+    (tmp_path / units.AAAA_SERVICE).write_text(units.aaaa_unit(spec))
     (tmp_path / units.TIMER).write_text(units.timer_unit())
+    files = [tmp_path / name for name in (units.SERVICE, units.AAAA_SERVICE, units.TIMER)]
     done = subprocess.run(
-        [analyze, "verify", str(tmp_path / units.SERVICE), str(tmp_path / units.TIMER)],
+        [analyze, "verify", *map(str, files)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -211,6 +258,69 @@ def test_generate_uses_the_config_and_install_paths(tmp_path: Path) -> None:
         f"root {CERTV6} --config {tmp_path}/certv6.toml --quiet {log} renew\n"
     )
     assert "\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n" in planned.cron
+
+
+def test_generate_adds_the_aaaa_unit_when_names_follow_the_host(tmp_path: Path) -> None:
+    config = tmp_path / "certv6.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\naaaa_names = ["www.example.org"]\n')
+    planned = use_case.generate(load_settings(config, {}), command=[CERTV6])
+    assert planned.aaaa is not None and f"{config} --quiet aaaa" in planned.aaaa
+    assert "certv6-aaaa.service" in planned.service
+    assert planned.cron.endswith(f"{config} --quiet --log-file /var/log/certv6.log aaaa\n")
+    without = use_case.generate(config_with_install(tmp_path), command=[CERTV6])
+    assert without.aaaa is None
+    assert "certv6-aaaa" not in without.service and " --quiet aaaa" not in without.cron
+    unit_dir = tmp_path / "units"
+    written = use_case.install(planned, unit_dir, enable=False).written
+    assert sorted(path.name for path in written) == [
+        "certv6-aaaa.service",
+        "certv6.service",
+        "certv6.timer",
+    ]
+    assert sorted(use_case.remove(unit_dir).written) == sorted(written)
+
+
+def test_cli_timer_show_json_has_the_aaaa_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [n for n in os.environ if n.startswith("CERTV6_")]:
+        monkeypatch.delenv(name)
+    config = tmp_path / "certv6.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n')
+    code, out, err = run_cli(["--config", str(config), "timer", "show", "--json"], capsys)
+    assert code == 0 and validated("timer-show", out)["aaaa_service"] is None, err
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\naaaa_names = ["www.example.org"]\n')
+    code, out, err = run_cli(["--config", str(config), "timer", "show", "--json"], capsys)
+    shown = validated("timer-show", out)
+    assert code == 0 and f"{config} --quiet aaaa" in shown["aaaa_service"], err
+    assert "certv6-aaaa.service" in shown["service"]
+
+
+def test_the_generated_command_lines_really_run(tmp_path: Path) -> None:
+    # systemd-analyze checks the unit syntax, not that certv6 accepts its arguments: run them.
+    config = tmp_path / "certv6.toml"
+    state = tmp_path / "state"
+    state.mkdir()
+    config.write_text(f'state_dir = "{state}"\naaaa_names = ["www.example.org"]\n')
+    planned = use_case.generate(load_settings(config, {}), command=[CERTV6])
+    assert planned.aaaa is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTV6_")}
+
+    def exec_start(unit: str) -> list[str]:
+        line = next(x for x in unit.splitlines() if x.startswith("ExecStart="))
+        return shlex.split(line.removeprefix("ExecStart=").replace("%%", "%"))
+
+    renew = subprocess.run(exec_start(planned.service), capture_output=True, text=True, env=env)
+    assert renew.returncode == 0, renew.stderr  # nothing to renew
+    aaaa = subprocess.run(exec_start(planned.aaaa), capture_output=True, text=True, env=env)
+    # No provider in this config: a configuration error, not a usage error (exit 2).
+    assert aaaa.returncode == 3 and "no DNS provider is configured" in aaaa.stderr, aaaa.stderr
+    # The cron file's log goes to a file of the test's own, not the host's /var/log.
+    log = tmp_path / "certv6.log"
+    cron = planned.cron.split(" root ", 1)[1].replace(str(units.CRON_LOG), str(log))
+    both = subprocess.run(["sh", "-c", cron], capture_output=True, text=True, env=env)
+    assert "no DNS provider" in both.stderr and "Usage:" not in both.stderr, both.stderr
+    assert "nothing is due" in log.read_text()  # the renew run logged to the test's file
 
 
 def test_generate_needs_a_config_file(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ KINDS = {
     "import-certbot": 1,
     "delete": 1,
     "check-store": 1,
+    "aaaa": 1,
     "error": 1,
 }
 # Commands that speak another program's protocol or print a script, not a result.
@@ -61,8 +62,8 @@ def document(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     return {"version": version, **{k: v for k, v in body.items() if k != "version"}}
 
 
-def dumps(kind: str, body: dict[str, Any]) -> str:
-    return json.dumps(document(kind, body), indent=2, sort_keys=False, default=str)
+def dumps(kind: str, body: dict[str, Any], *, one_line: bool = False) -> str:
+    return json.dumps(document(kind, body), indent=None if one_line else 2, default=str)
 
 
 def error_body(
@@ -121,11 +122,13 @@ def json_option(function: Any) -> Any:
 
 
 class Output:
-    """What main() must know to answer an error: was JSON asked for, is a document out."""
+    """What main() must know to answer an error: was JSON asked for, is a document out,
+    and are documents printed one per line (a long-running command, ``aaaa --watch``)."""
 
     def __init__(self) -> None:
         self.json = False
         self.printed = False
+        self.lines = False
 
 
 def print_json(kind: str, body: dict[str, Any]) -> None:
@@ -134,6 +137,22 @@ def print_json(kind: str, body: dict[str, Any]) -> None:
     output = _output(click.get_current_context(silent=True))
     if output is not None:
         output.printed = True
+
+
+def print_json_line(kind: str, body: dict[str, Any]) -> None:
+    """Print one of many documents, on a line of its own (JSON Lines), for a command that
+    keeps running; the error that ends it, if any, follows on a line too."""
+    click.echo(dumps(kind, body, one_line=True))
+    output = _output(click.get_current_context(silent=True))
+    if output is not None:
+        output.lines = True
+
+
+def error_document(error: CertV6Error) -> dict[str, Any]:
+    """The body of the ``error`` document for ``error``."""
+    return error_body(
+        error, code=error_code(error), exit_code=error.exit_code, message=error.message
+    )
 
 
 def _wants_json(context: click.Context, param: click.Parameter, value: bool) -> bool:

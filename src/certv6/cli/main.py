@@ -98,7 +98,7 @@ def _json_error(
     wanted = start.output.json or "--json" in (args or [])
     if wanted and not start.output.printed:
         body = jsonout.error_body(error, code=code, exit_code=exit_code, message=message)
-        click.echo(jsonout.dumps("error", body))
+        click.echo(jsonout.dumps("error", body, one_line=start.output.lines))
 
 
 class _Interrupts:

@@ -1,12 +1,12 @@
-"""This host's IPv6 addresses and default route, read from /proc (no tools needed).
+"""What doctor makes of this host's IPv6 addresses and default route.
 
-``/proc/net/if_inet6`` gives every address with its scope and the kernel's
-address flags: *temporary* (RFC 8981 privacy addresses, replaced every day or
-so), *deprecated* (preferred lifetime over: about to go), *permanent* (set by
-hand; without it the address was learned from router advertisements or DHCPv6,
-so it follows the network's possibly dynamic prefix). A name's AAAA record
-should point at an address that is neither temporary nor deprecated.
-``/proc/net/ipv6_route`` gives the routes; a default route is ``::/0``.
+The addresses come from ``certv6.ifaddr`` (netlink, /proc as the fallback),
+with the kernel's flags: *temporary* (RFC 8981 privacy addresses, replaced
+every day or so), *deprecated* (preferred lifetime over: about to go),
+*permanent* (set by hand; without it the address was learned from router
+advertisements or DHCPv6, so it follows the network's possibly dynamic prefix).
+A name's AAAA record should point at an address that is neither temporary nor
+deprecated. ``/proc/net/ipv6_route`` gives the routes; a default route is ``::/0``.
 """
 
 from __future__ import annotations
@@ -17,69 +17,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certv6.doctor.report import Finding, fail, ok, warn
+from certv6.ifaddr import PROC_NET, HostAddress, parse_if_inet6, read_proc_addresses
 
-PROC_NET = Path("/proc/net")
-# include/uapi/linux/if_addr.h
-IFA_F_TEMPORARY = 0x01
-IFA_F_DADFAILED = 0x08
-IFA_F_DEPRECATED = 0x20
-IFA_F_TENTATIVE = 0x40
-IFA_F_PERMANENT = 0x80
-SCOPES = {0x00: "global", 0x10: "host", 0x20: "link", 0x40: "site"}
+__all__ = [
+    "DefaultRoute",
+    "HostAddress",
+    "address_finding",
+    "parse_if_inet6",
+    "parse_ipv6_route",
+    "read_addresses",
+    "read_default_routes",
+    "route_finding",
+]
+
 # include/uapi/linux/ipv6_route.h
 RTF_UP = 0x0001
 RTF_GATEWAY = 0x0002
 RTF_REJECT = 0x0200
-UNIQUE_LOCAL = ipaddress.IPv6Network("fc00::/7")  # RFC 4193
-
-
-@dataclass(frozen=True, slots=True)
-class HostAddress:
-    address: str
-    interface: str
-    prefixlen: int
-    scope: str
-    flags: int
-
-    @property
-    def is_global(self) -> bool:
-        return self.scope == "global"
-
-    @property
-    def temporary(self) -> bool:
-        return bool(self.flags & IFA_F_TEMPORARY)
-
-    @property
-    def deprecated(self) -> bool:
-        return bool(self.flags & IFA_F_DEPRECATED)
-
-    @property
-    def learned(self) -> bool:
-        """From router advertisements or DHCPv6 rather than configured by hand."""
-        return not self.flags & IFA_F_PERMANENT
-
-    @property
-    def usable(self) -> bool:
-        return not self.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)
-
-    @property
-    def unique_local(self) -> bool:
-        return ipaddress.IPv6Address(self.address) in UNIQUE_LOCAL
-
-    @property
-    def stable(self) -> bool:
-        """Fit for an AAAA record: global, usable, neither temporary nor deprecated."""
-        return self.is_global and self.usable and not self.temporary and not self.deprecated
-
-    def describe(self) -> str:
-        kinds = [
-            "temporary" if self.temporary else "stable",
-            *(["deprecated"] if self.deprecated else []),
-            *(["unique-local"] if self.unique_local else []),
-            "learned" if self.learned else "static",
-            *([] if self.usable else ["not usable (DAD)"]),
-        ]
-        return f"{self.address} ({', '.join(kinds)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +44,6 @@ class DefaultRoute:
     def describe(self) -> str:
         via = f"via {self.gateway} " if self.gateway else ""
         return f"default {via}dev {self.interface}"
-
-
-def parse_if_inet6(text: str) -> tuple[HostAddress, ...]:
-    """Lines of ``address ifindex prefixlen scope flags name``, all hex but the name."""
-    found = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) != 6:
-            continue
-        address = str(ipaddress.IPv6Address(bytes.fromhex(parts[0])))
-        scope = SCOPES.get(int(parts[3], 16) & 0xF0, "other")
-        found.append(HostAddress(address, parts[5], int(parts[2], 16), scope, int(parts[4], 16)))
-    return tuple(found)
 
 
 def parse_ipv6_route(text: str) -> tuple[DefaultRoute, ...]:
@@ -121,10 +62,8 @@ def parse_ipv6_route(text: str) -> tuple[DefaultRoute, ...]:
 
 
 def read_addresses(proc: Path = PROC_NET) -> tuple[HostAddress, ...]:
-    try:
-        return parse_if_inet6((proc / "if_inet6").read_text())
-    except OSError:
-        return ()  # no IPv6 in this kernel at all: reported as "no global address"
+    """The addresses as /proc shows them (``certv6.ifaddr.read_addresses`` asks netlink)."""
+    return read_proc_addresses(proc)
 
 
 def read_default_routes(proc: Path = PROC_NET) -> tuple[DefaultRoute, ...]:

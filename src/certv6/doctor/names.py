@@ -44,9 +44,12 @@ def challenge_finding(identifier: Identifier, dns: Dns) -> tuple[Finding, str | 
 
 
 def address_finding(
-    identifier: Identifier, dns: Dns, host: Sequence[HostAddress]
+    identifier: Identifier, dns: Dns, host: Sequence[HostAddress], fix: str
 ) -> Finding | None:
-    """Does the name point at this host, at an address that will last?"""
+    """Does the name point at this host, at an address that will last?
+
+    ``fix`` is the command that points it here (``certv6 aaaa -d NAME``, issue #21).
+    """
     if identifier.wildcard:
         return None  # which names a wildcard covers is up to the clients
     name = identifier.name
@@ -61,20 +64,22 @@ def address_finding(
             name,
             "aaaa",
             f"no AAAA record{only_a}: IPv6 clients cannot reach {name}",
-            "add an AAAA record for one of this host's stable addresses",
+            f"publish this host's stable address: {fix}",
         )
     mine = {address.address: address for address in host}
-    return _judge_addresses(name, aaaa, mine)
+    return _judge_addresses(name, aaaa, mine, fix)
 
 
-def _judge_addresses(name: str, aaaa: Sequence[str], mine: dict[str, HostAddress]) -> Finding:
+def _judge_addresses(
+    name: str, aaaa: Sequence[str], mine: dict[str, HostAddress], fix: str
+) -> Finding:
     matching = [mine[address] for address in aaaa if address in mine]
     if not matching:
         return warn(
             name,
             "aaaa",
             f"AAAA {', '.join(aaaa)} is not an address of this host",
-            "fine if the certificate is for another machine; else update the AAAA record",
+            f"fine if the certificate is for another machine; to point it here: {fix}",
         )
     unstable = [a for a in matching if not a.stable]
     if unstable:
@@ -82,7 +87,7 @@ def _judge_addresses(name: str, aaaa: Sequence[str], mine: dict[str, HostAddress
             name,
             "aaaa",
             f"AAAA points at {', '.join(a.describe() for a in unstable)}: it will change",
-            "point the AAAA record at a stable (not temporary or deprecated) address",
+            f"point it at a stable (not temporary or deprecated) address: {fix}",
         )
     learned = [a for a in matching if a.learned]
     if learned:
@@ -90,7 +95,8 @@ def _judge_addresses(name: str, aaaa: Sequence[str], mine: dict[str, HostAddress
             name,
             "aaaa",
             f"{', '.join(a.describe() for a in learned)}: this host's; the prefix comes from "
-            "the network, so update the AAAA record when it changes",
+            f"the network, so update the AAAA record when it changes ({fix}; aaaa_names"
+            " keeps it current from the timer)",
         )
     return ok(name, "aaaa", f"{', '.join(a.describe() for a in matching)}: this host's")
 

@@ -12,19 +12,23 @@ means, the two policies, NAT64 and the report format: docs/propagation.md.
     run.py       concurrent rounds until visible or the deadline
     report.py    the per-address report and its JSON form
     render.py    the report as a status line and a table
+    rrsets.py    the RRset a zone's primary serves now (before certv6 aaaa changes it)
 """
 
 from certv6.propagation.plan import PropagationSettings, UnverifiableNameserver
 from certv6.propagation.render import render_status_line, render_table
 from certv6.propagation.report import Report, ServerReport
+from certv6.propagation.rrsets import ServedRRset, read_rrset
 from certv6.propagation.run import check_once, wait_until_visible
 
 __all__ = [
     "PropagationSettings",
     "Report",
+    "ServedRRset",
     "ServerReport",
     "UnverifiableNameserver",
     "check_once",
+    "read_rrset",
     "render_status_line",
     "render_table",
     "wait_until_visible",

@@ -11,10 +11,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from certv6.dnsquery import Dns, NameserverAddresses
 from certv6.errors import DnsError, NoReachableNameserver
-from certv6.model import TxtRecord
+from certv6.model import RRsetChange, TxtRecord
 from certv6.propagation import nat64
 from certv6.propagation.plan import (
     Delegation,
@@ -29,7 +30,9 @@ from certv6.propagation.plan import (
 _DISCOVERY_THREADS = 8  # CNAME and SOA walks of many names, in parallel through the resolver
 
 
-def discover(records: Sequence[TxtRecord], settings: PropagationSettings, dns: Dns) -> Plan:
+def discover(
+    records: Sequence[TxtRecord | RRsetChange], settings: PropagationSettings, dns: Dns
+) -> Plan:
     """Find every authoritative address that must serve ``records``.
 
     Raises:
@@ -65,22 +68,46 @@ def discover(records: Sequence[TxtRecord], settings: PropagationSettings, dns: D
     )
 
 
-def find_targets(records: Sequence[TxtRecord], dns: Dns) -> tuple[Target, ...]:
-    """Group values by owner, then follow each owner's CNAME chain to its zone."""
-    values: dict[str, set[str]] = {}
+def find_targets(records: Sequence[TxtRecord | RRsetChange], dns: Dns) -> tuple[Target, ...]:
+    """Group values by owner, then follow each owner's CNAME chain to its zone.
+
+    A TXT record adds its value; an RRset change its added values, and the
+    values it removes must be gone.
+    """
+    wanted: dict[str, _Wanted] = {}
     for record in records:
-        values.setdefault(_absolute(record.owner), set()).add(record.value)
+        owner = _absolute(record.owner)
+        if isinstance(record, RRsetChange):
+            entry = wanted.setdefault(owner, _Wanted(record.rdtype))
+            entry.values.update(record.add)
+            entry.absent.update(record.gone)
+        else:
+            wanted.setdefault(owner, _Wanted("TXT")).values.add(record.value)
     with ThreadPoolExecutor(max_workers=_DISCOVERY_THREADS) as pool:
-        found = pool.map(lambda owner: _target(dns, owner, values[owner]), list(values))
+        found = pool.map(lambda owner: _target(dns, owner, wanted[owner]), list(wanted))
         return tuple(found)
 
 
-def _target(dns: Dns, owner: str, values: set[str]) -> Target:
+@dataclass
+class _Wanted:
+    rdtype: str
+    values: set[str] = field(default_factory=set)
+    absent: set[str] = field(default_factory=set)
+
+
+def _target(dns: Dns, owner: str, wanted: _Wanted) -> Target:
     # A CNAME'd owner must be looked up at the end of its chain: the zone of the
     # owner itself is the wrong place to look (LIBRARY-NOTES, dnspython pitfalls).
     chain = tuple(name.lower() for name in dns.follow_cname(owner))
     zone = dns.find_zone(chain[-1]).lower()
-    return Target(owner=owner, chain=chain, zone=zone, values=tuple(sorted(values)))
+    return Target(
+        owner=owner,
+        chain=chain,
+        zone=zone,
+        values=tuple(sorted(wanted.values)),
+        rdtype=wanted.rdtype,
+        absent=tuple(sorted(wanted.absent - wanted.values)),
+    )
 
 
 def nat64_prefix(settings: PropagationSettings, dns: Dns) -> tuple[str | None, tuple[str, ...]]:

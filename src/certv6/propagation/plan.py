@@ -72,12 +72,14 @@ class Reach(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One challenge owner and where its TXT values really live."""
+    """One owner and where its values really live: dns-01 TXT values, or a changed RRset."""
 
     owner: str  # _acme-challenge.<name>.
     chain: tuple[str, ...]  # CNAME chain from owner; the last entry is the effective owner
     zone: str  # apex of the zone holding the effective owner
-    values: tuple[str, ...]  # expected TXT values, sorted, unique
+    values: tuple[str, ...]  # expected values, sorted, unique
+    rdtype: str = "TXT"  # the type whose RRset is asked for
+    absent: tuple[str, ...] = ()  # values that must no longer be served (a replaced RRset)
 
     @property
     def effective_owner(self) -> str:
@@ -161,6 +163,17 @@ class Plan:
         for target in self.targets_in(zone):
             pooled.setdefault(target.effective_owner, set()).update(target.values)
         return {owner: frozenset(values) for owner, values in pooled.items()}
+
+    def unwanted(self, zone: str) -> dict[str, frozenset[str]]:
+        """Effective owner -> values no server of ``zone`` may serve any more."""
+        pooled: dict[str, set[str]] = {}
+        for target in self.targets_in(zone):
+            pooled.setdefault(target.effective_owner, set()).update(target.absent)
+        return {owner: frozenset(values) for owner, values in pooled.items() if values}
+
+    def rdtypes(self) -> dict[str, str]:
+        """Effective owner -> the record type to ask for there."""
+        return {target.effective_owner: target.rdtype for target in self.targets}
 
     def value_count(self, zone: str | None = None) -> int:
         zones = self.zones if zone is None else (zone,)

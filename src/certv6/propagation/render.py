@@ -49,8 +49,14 @@ def _serial_note(server: ServerReport) -> str:
 
 def _values_note(server: ServerReport) -> str:
     if server.problem:
-        return server.problem
-    return f"{server.values_seen}/{server.values_expected} values"
+        return server.problem + _stale_note(server)
+    return f"{server.values_seen}/{server.values_expected} values" + _stale_note(server)
+
+
+def _stale_note(server: ServerReport) -> str:
+    if not server.stale:
+        return ""
+    return ", still serves " + " ".join(value for _, value in server.stale)
 
 
 def describe_blocking(report: Report) -> str:
@@ -63,7 +69,7 @@ def describe_blocking(report: Report) -> str:
 
 
 def _blocking_note(server: ServerReport) -> str:
-    values = f"{server.values_seen}/{server.values_expected} values"
+    values = f"{server.values_seen}/{server.values_expected} values" + _stale_note(server)
     if server.status == Status.LAGGING:
         return f"{_serial_note(server)}, {values}"
     return f"{server.problem}, {values}" if server.problem else values

@@ -19,6 +19,7 @@ from certv6.propagation.state import (
     Verdict,
     missing,
     same_serial_without_values,
+    stale,
     values_seen,
 )
 
@@ -50,6 +51,7 @@ class ServerReport:
     # Missing values while serving the serial of a server that has them: the zone
     # changed without a new serial, so a secondary will never transfer it.
     serial_unchanged: bool = False
+    stale: tuple[tuple[str, str], ...] = ()  # (owner, value) still served that must be gone
 
     @property
     def label(self) -> str:
@@ -76,6 +78,7 @@ class ServerReport:
             "rounds_asked": self.rounds_asked,
             "rounds_answered": self.rounds_answered,
             "serial_unchanged": self.serial_unchanged,
+            "stale": [{"owner": owner, "value": value} for owner, value in self.stale],
         }
 
 
@@ -236,6 +239,7 @@ def _server_report(
         rounds_asked=known.rounds_asked,
         rounds_answered=known.rounds_answered,
         serial_unchanged=serial_unchanged,
+        stale=stale(plan, state, server),
     )
 
 
@@ -271,7 +275,9 @@ def _target_json(target: Target) -> dict[str, object]:
         "chain": list(target.chain),
         "effective_owner": target.effective_owner,
         "zone": target.zone,
+        "type": target.rdtype,
         "values": list(target.values),
+        "absent": list(target.absent),
     }
 
 

@@ -24,7 +24,7 @@ from typing import TypeVar
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.dnsquery import Dns
 from certv6.errors import PropagationTimeout
-from certv6.model import TxtRecord
+from certv6.model import RRsetChange, TxtRecord
 from certv6.propagation.discover import discover
 from certv6.propagation.plan import (
     Delegation,
@@ -56,7 +56,7 @@ T = TypeVar("T")
 
 
 def wait_until_visible(
-    records: Sequence[TxtRecord],
+    records: Sequence[TxtRecord | RRsetChange],
     settings: PropagationSettings,
     *,
     dns: Dns,
@@ -65,6 +65,9 @@ def wait_until_visible(
     transport: Transport | None = None,
 ) -> Report:
     """Return once every value of ``records`` is served at every authoritative address.
+
+    An RRsetChange counts as visible where its added values are served and its
+    removed ones no longer are.
 
     ``progress`` gets the report of every round. ``transport`` is a seam for tests.
 
@@ -95,7 +98,7 @@ def wait_until_visible(
 
 
 def check_once(
-    records: Sequence[TxtRecord],
+    records: Sequence[TxtRecord | RRsetChange],
     settings: PropagationSettings,
     *,
     dns: Dns,
@@ -265,12 +268,13 @@ async def run_round(
     instead of asking (each server is asked a few times a second at most).
     """
     jobs = []
+    rdtypes = plan.rdtypes()
     for server in plan.askable:
         if server in skip:
             continue
         owners = sorted(set(plan.expected(server.zone)) - state.of(server).confirmed)
         soa = (known or {}).get(server)
-        jobs.append(probe(server, owners, settings, transport, limiter, soa=soa))
+        jobs.append(probe(server, owners, settings, transport, limiter, soa=soa, rdtypes=rdtypes))
     return list(await asyncio.gather(*jobs))
 
 
@@ -282,16 +286,20 @@ async def probe(
     limiter: asyncio.Semaphore,
     *,
     soa: Answer | None = None,
+    rdtypes: Mapping[str, str] | None = None,
 ) -> Probe:
-    """SOA first (unless given); TXT for ``owners`` only if the address answered at all."""
+    """SOA first (unless given); TXT (or ``rdtypes[owner]``) for ``owners`` if it answered."""
     timeout = settings.query_timeout
+    kinds = rdtypes or {}
     if soa is None:
         soa = await _limited(limiter, ask(transport, server.address, server.zone, "SOA", timeout))
     if not soa.responded:
         return Probe(server, soa)
     answers: list[Answer] = await asyncio.gather(
         *(
-            _limited(limiter, ask(transport, server.address, owner, "TXT", timeout))
+            _limited(
+                limiter, ask(transport, server.address, owner, kinds.get(owner, "TXT"), timeout)
+            )
             for owner in owners
         )
     )

@@ -30,7 +30,7 @@ class Answer:
 
     rcode: str = ""  # "NOERROR", "NXDOMAIN", "REFUSED", ...; "" when nothing came back
     authoritative: bool = False  # the AA bit (RFC 1035 section 4.1.1)
-    texts: frozenset[str] = frozenset()  # TXT strings of the owner's RRset
+    texts: frozenset[str] = frozenset()  # the owner's RRset: TXT strings, or values as text
     serial: int | None = None  # SOA serial, for SOA queries
     rtt: float | None = None
     tcp: bool = False  # the UDP answer was truncated and TCP was used (RFC 7766 section 5)
@@ -103,12 +103,15 @@ def observe(plan: Plan, state: State, probes: Iterable[Probe]) -> State:
 
 def _observe_server(plan: Plan, before: ServerState, probe: Probe) -> ServerState:
     expected = plan.expected(probe.server.zone)
+    unwanted = plan.unwanted(probe.server.zone)
     seen = dict(before.seen)
     confirmed = set(before.confirmed)
     for owner, answer in probe.txt:
         if not answer.problem:
             seen[owner] = answer.texts
-            if expected.get(owner, frozenset()) <= answer.texts:
+            if expected.get(owner, frozenset()) <= answer.texts and not (
+                unwanted.get(owner, frozenset()) & answer.texts
+            ):
                 confirmed.add(owner)
     soa_ok = not probe.soa.problem and probe.soa.serial is not None
     telling = _most_telling(probe)
@@ -259,6 +262,16 @@ def missing(plan: Plan, state: State, server: Server) -> tuple[tuple[str, str], 
         (owner, value)
         for owner, values in sorted(plan.expected(server.zone).items())
         for value in sorted(values - known.seen.get(owner, frozenset()))
+    )
+
+
+def stale(plan: Plan, state: State, server: Server) -> tuple[tuple[str, str], ...]:
+    """(owner, value) pairs this server was last seen still serving that must be gone."""
+    known = state.of(server)
+    return tuple(
+        (owner, value)
+        for owner, values in sorted(plan.unwanted(server.zone).items())
+        for value in sorted(values & known.seen.get(owner, frozenset()))
     )
 
 

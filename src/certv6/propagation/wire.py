@@ -19,10 +19,12 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
 from certv6.errors import describe_socket_error
+from certv6.model import canonical_value
 from certv6.propagation.state import Answer
 
 EDNS_PAYLOAD = 1232
@@ -117,6 +119,8 @@ def parse(response: dns.message.Message, qname: str, rdtype: str, tcp: bool) -> 
         texts = frozenset(b"".join(rdata.strings).decode("utf-8", "replace") for rdata in rrset)
     elif rrset is not None and kind == dns.rdatatype.SOA:
         serial = int(rrset[0].serial)
+    elif rrset is not None:
+        texts = frozenset(canonical_text(rdata) for rdata in rrset)
     elif response.get_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME):
         error = f"{qname} is a CNAME at this server"
     return Answer(
@@ -128,6 +132,11 @@ def parse(response: dns.message.Message, qname: str, rdtype: str, tcp: bool) -> 
         tcp=tcp,
         error=error,
     )
+
+
+def canonical_text(rdata: dns.rdata.Rdata) -> str:
+    """An rdata as text; an address in RFC 5952 form, as ``ipaddress`` writes it."""
+    return canonical_value(rdata.to_text(), dns.rdatatype.to_text(rdata.rdtype))
 
 
 async def ask_apex_ns(

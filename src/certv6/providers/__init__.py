@@ -16,6 +16,22 @@ The contract every provider keeps (docs/providers.md has the long form):
     close()           optional: release what present() started (a server, a session);
                       called once at the end of every run, after cleanup.
 
+Record types beyond dns-01 TXT (``certv6 aaaa``, issue #21) are optional:
+
+    record_support    a RecordSupport: the types replace_rrsets() writes, whether
+                      they exist only while certv6 runs, and (for the error a user
+                      sees) why other types cannot be written. Without it a
+                      provider writes dns-01 TXT values only; ``require_record_type``
+                      says so before anything is written.
+    replace_rrsets(changes)
+                      for each RRsetChange: MUST delete exactly ``remove`` and add
+                      ``add`` at ``owner``, leaving every other value of that type;
+                      MUST apply it only while the RRset is still ``current`` when
+                      the API can make that condition (RFC 2136 prerequisites), and
+                      otherwise SHOULD compare just before writing; a mismatch raises
+                      ConcurrentChange and changes nothing. One message per zone
+                      where the API allows; returns without waiting for propagation.
+
 Records arrive with their owner already at the end of any ``_acme-challenge``
 CNAME chain, so a provider writes exactly where it is told.
 
@@ -34,8 +50,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.dnsquery import Dns
-from certv6.errors import ConfigError
-from certv6.model import ProviderHints, TxtRecord
+from certv6.errors import ConfigError, ProviderError
+from certv6.model import ProviderHints, RRsetChange, TxtRecord
 from certv6.settings import refuse_unknown
 
 ENTRY_POINT_GROUP = "certv6.providers"
@@ -61,6 +77,25 @@ class Provider(Protocol):
     def hints(self) -> ProviderHints: ...
 
     def preflight(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSupport:
+    """What a provider writes besides dns-01 TXT values (its ``record_support``)."""
+
+    types: frozenset[str] = frozenset()  # record types replace_rrsets() handles
+    while_running: bool = False  # the records are served only while certv6 runs (standalone)
+    note: str = ""  # why other types cannot be written, in the user's words
+
+
+@runtime_checkable
+class RecordWriter(Protocol):
+    """A provider that can replace RRsets of other types (see the module doc)."""
+
+    name: str
+    record_support: RecordSupport
+
+    def replace_rrsets(self, changes: Sequence[RRsetChange]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +159,41 @@ def preflight(
         return records
     provider.preflight()
     return ()
+
+
+def record_support(provider: Provider) -> RecordSupport:
+    """The provider's ``record_support``; TXT-only providers have none."""
+    found = getattr(provider, "record_support", None)
+    return found if isinstance(found, RecordSupport) else RecordSupport()
+
+
+def require_record_type(provider: Provider, rdtype: str, *, long_running: bool) -> RecordWriter:
+    """The provider as a RecordWriter for ``rdtype``, checked before anything is written.
+
+    ``long_running``: certv6 stays up (``--watch``), so records that exist only
+    while certv6 runs are acceptable.
+
+    Raises:
+        ProviderError: the provider cannot write ``rdtype`` records (or not lastingly).
+    """
+    support = record_support(provider)
+    why = support.note or "it publishes dns-01 TXT values only"
+    if rdtype not in support.types or not isinstance(provider, RecordWriter):
+        raise ProviderError(
+            f"provider {provider.name!r} cannot write {rdtype} records: {why}",
+            provider=provider.name,
+            operation="check",
+            hint="use a provider that can (rfc2136, gandi, lexicon, exec with record_types)"
+            " for these names: aaaa_provider = NAME",
+        )
+    if support.while_running and not long_running:
+        raise ProviderError(
+            f"provider {provider.name!r} serves {rdtype} records only while certv6 runs",
+            provider=provider.name,
+            operation="check",
+            hint="run 'certv6 aaaa --watch' as a service to keep serving them",
+        )
+    return provider
 
 
 def available() -> dict[str, str]:

@@ -21,6 +21,10 @@ current order: the server starts before the order exists, and the resolvers
 following ``_acme-challenge.<name>`` CNAME chains at that point must get an
 authoritative "no such name" from it, not REFUSED (which a resolver turns
 into SERVFAIL for the whole look-up).
+
+``certv6 aaaa --watch`` also keeps whole RRsets of other types here (the host's
+AAAA records in a zone delegated to it), each with its own TTL; those names
+must be inside a configured zone (``configured_apex``).
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ class ChallengeZones:
         self.ttl = ttl
         self._serial = serial
         self._values: dict[dns.name.Name, set[str]] = {}
+        # owner -> type -> (ttl, values): RRsets other than dns-01 TXT (certv6 aaaa).
+        self._rrsets: dict[dns.name.Name, dict[dns.rdatatype.RdataType, tuple[int, set[str]]]] = {}
         self._lock = threading.Lock()
 
     def apex_of(self, name: dns.name.Name) -> dns.name.Name | None:
@@ -68,6 +74,36 @@ class ChallengeZones:
         if _CHALLENGE not in labels:
             return None
         return dns.name.Name(name.labels[labels.index(_CHALLENGE) :])
+
+    def configured_apex(self, name: dns.name.Name) -> dns.name.Name | None:
+        """The configured zone holding ``name`` (not the ``_acme-challenge`` rule)."""
+        return next((zone for zone in self.zones if name.is_subdomain(zone)), None)
+
+    def rrset_values(self, owner: str, rdtype: str) -> frozenset[str]:
+        kind = dns.rdatatype.from_text(rdtype)
+        with self._lock:
+            _, values = self._rrsets.get(dns.name.from_text(owner), {}).get(kind, (0, set()))
+            return frozenset(values)
+
+    def replace_rrset(self, owner: str, rdtype: str, ttl: int, values: frozenset[str]) -> None:
+        """Serve exactly ``values`` as the ``rdtype`` RRset at ``owner`` (none: remove it)."""
+        name, kind = dns.name.from_text(owner), dns.rdatatype.from_text(rdtype)
+        with self._lock:
+            types = self._rrsets.setdefault(name, {})
+            if values:
+                types[kind] = (ttl, set(values))
+            else:
+                types.pop(kind, None)
+            if not types:
+                self._rrsets.pop(name, None)
+            self._serial += 1
+
+    def rrsets_at(
+        self, name: dns.name.Name
+    ) -> list[tuple[dns.rdatatype.RdataType, int, list[str]]]:
+        with self._lock:
+            found = self._rrsets.get(name, {})
+            return [(kind, ttl, sorted(values)) for kind, (ttl, values) in found.items()]
 
     def add(self, owner: str, value: str) -> None:
         with self._lock:
@@ -93,7 +129,8 @@ class ChallengeZones:
     def exists(self, name: dns.name.Name, apex: dns.name.Name) -> bool:
         """The apex, an owner, or an empty non-terminal above an owner (RFC 8020)."""
         with self._lock:
-            return name == apex or any(owner.is_subdomain(name) for owner in self._values)
+            owners = [*self._values, *self._rrsets]
+        return name == apex or any(owner.is_subdomain(name) for owner in owners)
 
     @property
     def serial(self) -> int:
@@ -141,6 +178,9 @@ def _answer(
     if values and dns.rdatatype.TXT in wanted:
         texts = [f'"{value}"' for value in sorted(values)]
         response.answer.append(dns.rrset.from_text_list(qname, zones.ttl, "IN", "TXT", texts))
+    for kind, ttl, served in zones.rrsets_at(qname):
+        if kind in wanted:
+            response.answer.append(dns.rrset.from_text_list(qname, ttl, "IN", kind, served))
     if response.answer:
         return
     if not zones.exists(qname, apex):

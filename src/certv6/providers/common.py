@@ -8,7 +8,7 @@ from pathlib import Path
 
 from certv6 import fsatomic
 from certv6.errors import ConfigError, ProviderError
-from certv6.model import ProviderHints, TxtRecord
+from certv6.model import Owned, ProviderHints
 from certv6.providers import ProviderContext
 from certv6.settings import read_secret_file
 
@@ -32,7 +32,7 @@ def hints_from(
     )
 
 
-def owners_of(records: Sequence[TxtRecord]) -> str:
+def owners_of(records: Sequence[Owned]) -> str:
     """``_acme-challenge.a.example. (+2 more)``: enough to find the record, short enough to read."""
     owners = sorted({record.owner for record in records})
     if not owners:

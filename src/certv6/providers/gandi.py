@@ -8,6 +8,10 @@ present reads the set, adds our values and writes it back; cleanup removes only
 ours and deletes the set when nothing else is left. LiveDNS stores TXT values
 as quoted strings (``"\\"value\\""``); certv6 sends them quoted and compares
 them unquoted.
+
+AAAA sets (``certv6 aaaa``) are replaced the same way. LiveDNS has no
+conditional write, so the set is read just before and compared with what
+certv6 read from the zone's primary; a difference stops the change.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ import urllib.parse
 from collections import defaultdict
 from collections.abc import Sequence
 
-from certv6.errors import ProviderError
-from certv6.model import ProviderHints, TxtRecord
-from certv6.providers import ProviderContext
+from certv6.errors import ConcurrentChange, ProviderError
+from certv6.model import ProviderHints, RRsetChange, TxtRecord, canonical_value
+from certv6.providers import ProviderContext, RecordSupport
 from certv6.providers.common import (
     HINT_OPTIONS,
     hints_from,
@@ -40,6 +44,7 @@ RRset = tuple[str, str]  # (zone without the final dot, rrset name relative to i
 
 class GandiProvider:
     name = "gandi"
+    record_support = RecordSupport(types=frozenset({"AAAA"}))
 
     def __init__(self, context: ProviderContext) -> None:
         context.check_options(OPTIONS)
@@ -86,6 +91,32 @@ class GandiProvider:
                     "DELETE", _path(rrset), operation="cleanup", record=str(batch[0]), ok=(204, 200)
                 )
 
+    def replace_rrsets(self, changes: Sequence[RRsetChange]) -> None:
+        for change in changes:
+            zone = self._context.dns.find_zone(change.owner)
+            rrset = (zone.rstrip("."), relative_name(change.owner, zone))
+            what = str(change)
+            current = self._read(rrset, "update", what, change.rdtype)
+            if current != change.current:
+                raise ConcurrentChange(
+                    f"gandi update of {what}: LiveDNS has {sorted(current) or 'none'}",
+                    provider=self.name,
+                    operation="update",
+                    record=what,
+                )
+            path = _path(rrset, change.rdtype)
+            if change.result:
+                body = {
+                    "rrset_ttl": max(change.ttl, MIN_TTL),
+                    "rrset_values": sorted(change.result),
+                }
+                self._api.request(
+                    "PUT", path, operation="update", record=what, body=body, ok=(200, 201)
+                )
+            else:
+                self._api.request("DELETE", path, operation="update", record=what, ok=(204, 200))
+            log.info("gandi: %s", what)
+
     def preflight(self) -> None:
         """IPv6 route to the API, then one read that proves the token works."""
         self._api.preflight_route()
@@ -102,21 +133,24 @@ class GandiProvider:
         return found
 
     def _values(self, rrset: RRset, operation: str, record: TxtRecord) -> set[str]:
+        return set(self._read(rrset, operation, str(record), "TXT"))
+
+    def _read(self, rrset: RRset, operation: str, record: str, rdtype: str) -> frozenset[str]:
         response = self._api.request(
-            "GET", _path(rrset), operation=operation, record=str(record), ok=(200, 404)
+            "GET", _path(rrset, rdtype), operation=operation, record=record, ok=(200, 404)
         )
         if response.status_code == 404:
-            return set()  # no TXT set at that name yet (or the domain is not on LiveDNS: PUT says)
-        body = self._api.json(response, operation=operation, record=str(record))
+            return frozenset()  # no set at that name yet (or no such domain on LiveDNS: PUT says)
+        body = self._api.json(response, operation=operation, record=record)
         values = body.get("rrset_values") if isinstance(body, dict) else None
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise ProviderError(
                 f"gandi {operation} of {record}: unexpected answer (no rrset_values list)",
                 provider=self.name,
                 operation=operation,
-                record=str(record),
+                record=record,
             )
-        return {_unquote(value) for value in values}
+        return frozenset(_canonical(value, rdtype) for value in values)
 
     def _put(self, rrset: RRset, values: set[str], operation: str, record: TxtRecord) -> None:
         body = {"rrset_ttl": self._ttl, "rrset_values": [f'"{v}"' for v in sorted(values)]}
@@ -125,9 +159,13 @@ class GandiProvider:
         )
 
 
-def _path(rrset: RRset) -> str:
+def _path(rrset: RRset, rdtype: str = "TXT") -> str:
     zone, name = rrset
-    return f"/domains/{urllib.parse.quote(zone)}/records/{urllib.parse.quote(name)}/TXT"
+    return f"/domains/{urllib.parse.quote(zone)}/records/{urllib.parse.quote(name)}/{rdtype}"
+
+
+def _canonical(value: str, rdtype: str) -> str:
+    return _unquote(value) if rdtype == "TXT" else canonical_value(value, rdtype)
 
 
 def _unquote(value: str) -> str:

@@ -14,8 +14,14 @@ again itself (``resolve_zone_name``, through dnspython's default resolver); it
 asks certv6's resolvers while it runs, so it finds the zone certv6 found. Every
 lexicon exception is converted here, with the credentials redacted from its text.
 
+AAAA sets (``certv6 aaaa``) are changed record by record (``list_records``,
+``create_record``, ``delete_record``): lexicon has no conditional write, so the
+set is listed just before and compared with what certv6 read from the zone's
+primary; a difference stops the change.
+
 Tested against the real thing: dns-lexicon's ``powerdns`` provider driving a
-PowerDNS Authoritative server's HTTP API behind TLS (tests/servers/powerdns.py).
+PowerDNS Authoritative server's HTTP API behind TLS (tests/servers/powerdns.py),
+for dns-01 TXT values and for AAAA sets.
 """
 
 from __future__ import annotations
@@ -31,17 +37,18 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import urllib3.util.connection
 
-from certv6.errors import ConfigError, ProviderError
-from certv6.model import ProviderHints, TxtRecord
-from certv6.providers import ProviderContext
+from certv6.errors import ConcurrentChange, ConfigError, ProviderError
+from certv6.model import Owned, ProviderHints, RRsetChange, TxtRecord, canonical_value
+from certv6.providers import ProviderContext, RecordSupport
 from certv6.providers.common import HINT_OPTIONS, hints_from, redact, ttl
 from certv6.settings import read_secret_file
 
 log = logging.getLogger(__name__)
+OwnedT = TypeVar("OwnedT", bound=Owned)
 
 OPTIONS = ("provider", "credentials_file", "settings", "ttl", "ca_bundle", *HINT_OPTIONS)
 _GLOBALS_LOCK = threading.Lock()  # lexicon runs with process-wide settings changed (below)
@@ -60,6 +67,10 @@ class RecordOperations(Protocol):
         content: str | None = None,
     ) -> bool: ...
 
+    def list_records(
+        self, rtype: str | None = None, name: str | None = None, content: str | None = None
+    ) -> list[dict[str, object]]: ...
+
 
 # Builds a client for one zone from a lexicon config dict; the seam for tests.
 ClientFactory = Callable[[Mapping[str, object]], AbstractContextManager[RecordOperations]]
@@ -67,6 +78,7 @@ ClientFactory = Callable[[Mapping[str, object]], AbstractContextManager[RecordOp
 
 class LexiconProvider:
     name = "lexicon"
+    record_support = RecordSupport(types=frozenset({"AAAA"}))
 
     def __init__(
         self, context: ProviderContext, client_factory: ClientFactory | None = None
@@ -100,6 +112,9 @@ class LexiconProvider:
             lambda ops, r: ops.delete_record(rtype="TXT", name=_fqdn(r), content=r.value),
         )
 
+    def replace_rrsets(self, changes: Sequence[RRsetChange]) -> None:
+        self._each("update", changes, _replace)
+
     def preflight(self) -> None:
         """Nothing more to check: dns-lexicon was found when the provider was built, and
         lexicon cannot authenticate without a zone, which is known only with the records."""
@@ -119,10 +134,10 @@ class LexiconProvider:
     def _each(
         self,
         operation: str,
-        records: Sequence[TxtRecord],
-        act: Callable[[RecordOperations, TxtRecord], object],
+        records: Sequence[OwnedT],
+        act: Callable[[RecordOperations, OwnedT], object],
     ) -> None:
-        by_zone: dict[str, list[TxtRecord]] = defaultdict(list)
+        by_zone: dict[str, list[OwnedT]] = defaultdict(list)
         for record in records:
             by_zone[self._context.dns.find_zone(record.owner)].append(record)
         for zone, batch in by_zone.items():
@@ -135,6 +150,8 @@ class LexiconProvider:
                 ):
                     for record in batch:
                         act(ops, record)
+            except ConcurrentChange:
+                raise
             except Exception as error:  # lexicon and its providers raise anything at all
                 raise self._failed(operation, record, error) from error
             log.info(
@@ -145,7 +162,7 @@ class LexiconProvider:
                 zone,
             )
 
-    def _failed(self, operation: str, record: TxtRecord, error: Exception) -> ProviderError:
+    def _failed(self, operation: str, record: Owned, error: Exception) -> ProviderError:
         text = redact(" ".join(str(error).split())[:300], _secret_values(self._credentials))
         return ProviderError(
             f"lexicon ({self.lexicon_provider}) {operation} of {record}: "
@@ -205,8 +222,27 @@ def _secret_values(credentials: Mapping[str, object]) -> list[str]:
     return [str(value) for value in credentials.values() if isinstance(value, str | int)]
 
 
-def _fqdn(record: TxtRecord) -> str:
+def _fqdn(record: Owned) -> str:
     return record.owner.rstrip(".")
+
+
+def _replace(ops: RecordOperations, change: RRsetChange) -> None:
+    """Compare the listed set with what certv6 read, then add before removing."""
+    listed = ops.list_records(rtype=change.rdtype, name=_fqdn(change))
+    current = frozenset(
+        canonical_value(str(entry.get("content", "")), change.rdtype) for entry in listed
+    )
+    if current != change.current:
+        raise ConcurrentChange(
+            f"lexicon update of {change}: the hoster has {sorted(current) or 'none'}",
+            provider="lexicon",
+            operation="update",
+            record=str(change),
+        )
+    for value in sorted(change.add):
+        ops.create_record(change.rdtype, _fqdn(change), value)
+    for value in sorted(change.remove):
+        ops.delete_record(rtype=change.rdtype, name=_fqdn(change), content=value)
 
 
 @contextlib.contextmanager

@@ -41,6 +41,7 @@ class Situation:
     algorithm: str
     server_configured: bool  # the ``server`` option, or the zone's SOA MNAME
     is_mname: bool | None  # the endpoint is an address of the SOA MNAME (None: unknown)
+    rdtype: str = "TXT"  # the record type the update changes (AAAA for certv6 aaaa)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +108,9 @@ def _key_refused(reply: Reply, facts: ServerFacts, where: Situation) -> Refusal 
     return Refusal(
         f"{software}knows key {where.key_name!r} but its policy does not let it make this"
         f" update (it answers NOTAUTH with TSIG BADKEY)",
-        f"allow key {where.key_name} to update TXT at these names in zone {where.zone}"
-        " (Knot: an acl with action: update, update-type: [TXT]; certv6 delegate prints one)",
+        f"allow key {where.key_name} to update {where.rdtype} at these names in zone"
+        f" {where.zone} (Knot: an acl with action: update, update-type: [{where.rdtype}]"
+        f"{_delegate_note(where)})",
         credentials=True,
     )
 
@@ -139,7 +141,7 @@ def _key_not_accepted(reply: Reply, facts: ServerFacts, where: Situation) -> Ref
             f"{facts.software} refused {key} with TSIG BADKEY: Knot answers so for a key it"
             f" does not have and for one that no acl of zone {where.zone} allows{secondary}",
             f"check the key on the server (name, algorithm, secret) and give zone {where.zone}"
-            " an acl for it with action: update, update-type: [TXT]",
+            f" an acl for it with action: update, update-type: [{where.rdtype}]",
             credentials=True,
         )
     return Refusal(
@@ -172,10 +174,10 @@ def _policy(reply: Reply, facts: ServerFacts, where: Situation) -> Refusal | Non
             credentials=False,
         )
     return Refusal(
-        f"the server refused it: key {where.key_name!r} may not change TXT records at these"
-        f" names, or this host ({reply.source}) may not send updates{secondary}",
-        f"allow key {where.key_name} to update TXT at these names in the server's"
-        " update-policy (BIND) or acl (Knot); certv6 delegate prints one",
+        f"the server refused it: key {where.key_name!r} may not change {where.rdtype} records"
+        f" at these names, or this host ({reply.source}) may not send updates{secondary}",
+        f"allow key {where.key_name} to update {where.rdtype} at these names in the server's"
+        f" update-policy (BIND) or acl (Knot){_delegate_note(where)}",
         credentials=True,
     )
 
@@ -184,3 +186,8 @@ def _secondary_note(facts: ServerFacts, where: Situation) -> str:
     if where.is_mname is not False or not facts.mname:
         return ""
     return f"; this server is not {facts.mname.rstrip('.')}, the primary named in the zone's SOA"
+
+
+def _delegate_note(where: Situation) -> str:
+    # certv6 delegate prints a policy for dns-01 TXT only; for other types it would mislead.
+    return "; certv6 delegate prints one" if where.rdtype == "TXT" else ""

@@ -12,22 +12,25 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import dns.exception
 import dns.message
 import dns.rcode
+import dns.rdata
 import dns.update
 
 from certv6.errors import (
     CertV6Error,
+    ConcurrentChange,
     ConfigError,
     ProviderAuthError,
     ProviderError,
     ProviderUnreachable,
     describe_socket_error,
 )
-from certv6.model import Endpoint, ProviderHints, TxtRecord, parse_endpoint
-from certv6.providers import ProviderContext, dnsupdate
+from certv6.model import Endpoint, Owned, ProviderHints, RRsetChange, TxtRecord, parse_endpoint
+from certv6.providers import ProviderContext, RecordSupport, dnsupdate
 from certv6.providers.common import HINT_OPTIONS, hints_from, owners_of, seconds, ttl
 from certv6.providers.dnsupdate import PROBE_TIMEOUT
 from certv6.providers.refusal import RCODE_MEANING, Situation, explain
@@ -37,16 +40,21 @@ from certv6.settings import read_secret_file
 __all__ = ["ALGORITHMS", "RCODE_MEANING", "Rfc2136Provider", "TsigKey", "parse_key_file"]
 
 log = logging.getLogger(__name__)
+OwnedT = TypeVar("OwnedT", bound=Owned)
 
 OPTIONS = ("server", "key_file", "algorithm", "ttl", "timeout", *HINT_OPTIONS)
 # The value the preflight deletes: never published, so the UPDATE changes nothing
 # (deleting an absent RR is a no-op, RFC 2136 section 3.4.2.4; the serial stays).
 PREFLIGHT_VALUE = "certv6-preflight-never-published"
+# What a probe deletes, per record type: nothing anyone publishes (100:: is in the
+# discard-only prefix, RFC 6666), so the probe passes the policy check and changes nothing.
+NEVER_PUBLISHED = {"TXT": f'"{PREFLIGHT_VALUE}"', "AAAA": "100::"}
 SERVFAIL_RETRIES = (0.2, 0.5, 1.0)  # pauses before sending an update again after SERVFAIL
 
 
 class Rfc2136Provider:
     name = "rfc2136"
+    record_support = RecordSupport(types=frozenset({"AAAA"}))
 
     def __init__(self, context: ProviderContext) -> None:
         context.check_options(OPTIONS)
@@ -104,6 +112,24 @@ class Rfc2136Provider:
         if failures:
             raise failures[0]
 
+    def replace_rrsets(self, changes: Sequence[RRsetChange]) -> None:
+        """One UPDATE per zone; each change only while its RRset is what certv6 read.
+
+        The prerequisite (RFC 2136 section 2.4) is "RRset exists, value dependent"
+        with the whole RRset certv6 read, or "RRset does not exist" when it read
+        none; the server applies the UPDATE as a whole or not at all (3.2, 3.4),
+        so a concurrent change makes it fail with NXRRSET/YXRRSET and nothing moves.
+        """
+        for zone, batch in self._by_zone(changes).items():
+            update = self._update(zone)
+            for change in batch:
+                _prerequisite(update, change)
+                for value in sorted(change.remove):
+                    update.delete(change.owner, change.rdtype, value)
+                for value in sorted(change.add):
+                    update.add(change.owner, change.ttl, change.rdtype, value)
+            self._send(zone, update, batch, "update", rdtype=batch[0].rdtype)
+
     def preflight(self) -> None:
         """Without names: a TSIG-signed query to ``server`` proves the key, when it can.
 
@@ -153,14 +179,20 @@ class Rfc2136Provider:
     def _update(self, zone: str) -> dns.update.UpdateMessage:
         return dns.update.UpdateMessage(zone, keyring=self.key.keyring(), keyname=self.key.dns_name)
 
-    def _by_zone(self, records: Sequence[TxtRecord]) -> dict[str, list[TxtRecord]]:
-        zones: dict[str, list[TxtRecord]] = defaultdict(list)
+    def _by_zone(self, records: Sequence[OwnedT]) -> dict[str, list[OwnedT]]:
+        zones: dict[str, list[OwnedT]] = defaultdict(list)
         for record in records:
             zones[self._dns.find_zone(record.owner)].append(record)
         return zones
 
     def _send(
-        self, zone: str, update: dns.message.Message, batch: list[TxtRecord], operation: str
+        self,
+        zone: str,
+        update: dns.message.Message,
+        batch: Sequence[Owned],
+        operation: str,
+        *,
+        rdtype: str = "TXT",
     ) -> None:
         errors: list[ProviderError] = []
         for endpoint in self._targets(zone, operation, batch):
@@ -171,20 +203,25 @@ class Rfc2136Provider:
                         break
                     # A server that failed to apply an update (PowerDNS on a busy SQLite
                     # database, say) often applies it a moment later; adds and deletes of
-                    # one value are idempotent, so sending it again is safe.
+                    # one value are idempotent, so sending it again is safe (and an UPDATE
+                    # with prerequisites that did land fails them: ConcurrentChange, loud).
                     log.info("%s: SERVFAIL from %s; trying again", operation, endpoint)
                     self._clock.sleep(pause)
                     reply = self._exchange(update, endpoint, operation, batch)
             except ProviderUnreachable as error:
                 errors.append(error)  # another address of the primary may answer
                 continue
+            if reply.rcode in (dns.rcode.NXRRSET, dns.rcode.YXRRSET) and operation == "update":
+                raise self._concurrent(reply, zone, endpoint, batch, rdtype)
             if not reply.ok:
-                raise self._refused(reply, zone, endpoint, batch, operation)
-            log.info("%s: %d TXT value(s) in %s via %s", operation, len(batch), zone, endpoint)
+                raise self._refused(reply, zone, endpoint, batch, operation, rdtype=rdtype)
+            log.info(
+                "%s: %d %s change(s) in %s via %s", operation, len(batch), rdtype, zone, endpoint
+            )
             return
         raise errors[-1]
 
-    def _targets(self, zone: str, operation: str, batch: list[TxtRecord]) -> list[Endpoint]:
+    def _targets(self, zone: str, operation: str, batch: Sequence[Owned]) -> list[Endpoint]:
         if self._server is not None:
             port = self._server.port
             return [Endpoint(a, port) for a in self._addresses_of(self._server.host, operation)]
@@ -218,7 +255,7 @@ class Rfc2136Provider:
         message: dns.message.Message,
         endpoint: Endpoint,
         operation: str,
-        batch: list[TxtRecord],
+        batch: Sequence[Owned],
     ) -> dnsupdate.Reply:
         what = f"rfc2136 {operation}" + (f" of {owners_of(batch)}" if batch else "")
         try:
@@ -238,10 +275,11 @@ class Rfc2136Provider:
         reply: dnsupdate.Reply,
         zone: str,
         endpoint: Endpoint,
-        batch: list[TxtRecord],
+        batch: Sequence[Owned],
         operation: str,
         *,
         facts: dnsupdate.ServerFacts | None = None,
+        rdtype: str = "TXT",
     ) -> ProviderError:
         """The error for a refusal, after asking the server why (a few small queries)."""
         if facts is None:
@@ -253,10 +291,11 @@ class Rfc2136Provider:
             algorithm=self.key.algorithm,
             server_configured=self._server is not None,
             is_mname=self._is_mname(endpoint, facts.mname),
+            rdtype=rdtype,
         )
         refusal = explain(reply, facts, where)
         if refusal.credentials and (reply.verified or facts.knows_key):
-            batch = self._refused_records(zone, endpoint, batch)
+            batch = self._refused_records(zone, endpoint, batch, rdtype)
         rcode = dns.rcode.to_text(reply.rcode)
         subject = f"rfc2136 {operation}" + (f" of {owners_of(batch)}" if batch else "")
         return (ProviderAuthError if refusal.credentials else ProviderError)(
@@ -268,8 +307,8 @@ class Rfc2136Provider:
         )
 
     def _refused_records(
-        self, zone: str, endpoint: Endpoint, batch: list[TxtRecord]
-    ) -> list[TxtRecord]:
+        self, zone: str, endpoint: Endpoint, batch: Sequence[OwnedT], rdtype: str
+    ) -> list[OwnedT]:
         """The records of a refused batch whose owner the key may not change (issue #18).
 
         A server that knows the key refuses the whole UPDATE without saying which
@@ -279,18 +318,37 @@ class Rfc2136Provider:
         """
         owners = sorted({record.owner for record in batch})
         if len(owners) < 2:
-            return batch
+            return list(batch)
         refused = set()
         for owner in owners:
             probe = self._update(zone)
-            probe.delete(owner, "TXT", _quoted(PREFLIGHT_VALUE))
+            probe.delete(owner, rdtype, NEVER_PUBLISHED[rdtype])
             try:
                 reply = dnsupdate.exchange(probe, endpoint, min(self._timeout, PROBE_TIMEOUT))
             except (OSError, dns.exception.DNSException):
-                return batch  # cannot tell: name them all
+                return list(batch)  # cannot tell: name them all
             if not reply.ok:
                 refused.add(owner)
-        return [record for record in batch if record.owner in refused] or batch
+        return [record for record in batch if record.owner in refused] or list(batch)
+
+    def _concurrent(
+        self,
+        reply: dnsupdate.Reply,
+        zone: str,
+        endpoint: Endpoint,
+        batch: Sequence[Owned],
+        rdtype: str,
+    ) -> ConcurrentChange:
+        # Only replace_rrsets sends prerequisites; a failed one means the RRset moved
+        # since certv6 read it, and the server applied nothing (RFC 2136 3.2).
+        return ConcurrentChange(
+            f"rfc2136 update of {owners_of(batch)} in zone {zone} at {endpoint}:"
+            f" {dns.rcode.to_text(reply.rcode)}: the {rdtype} records changed since"
+            " certv6 read them; nothing was written",
+            provider=self.name,
+            operation="update",
+            record=str(batch[0]),
+        )
 
     def _is_mname(self, endpoint: Endpoint, mname: str | None) -> bool | None:
         if mname is None:
@@ -322,6 +380,14 @@ def _network_problem(
         f"{endpoint} sent an answer that is not DNS: {error}",
         "check that server points at a DNS server's port",
     )
+
+
+def _prerequisite(update: dns.update.UpdateMessage, change: RRsetChange) -> None:
+    if not change.current:
+        update.absent(change.owner, change.rdtype)  # RRset does not exist (2.4.3)
+        return
+    rdatas = [dns.rdata.from_text("IN", change.rdtype, value) for value in sorted(change.current)]
+    update.present(change.owner, *rdatas)  # RRset exists, value dependent (2.4.2)
 
 
 def _quoted(value: str) -> str:

@@ -35,9 +35,9 @@ import dns.query
 import dns.rdataclass
 import dns.rdatatype
 
-from certv6.errors import ConfigError, DnsError, ProviderError
-from certv6.model import Endpoint, ProviderHints, TxtRecord, parse_endpoint
-from certv6.providers import ProviderContext
+from certv6.errors import ConcurrentChange, ConfigError, DnsError, ProviderError
+from certv6.model import Endpoint, ProviderHints, RRsetChange, TxtRecord, parse_endpoint
+from certv6.providers import ProviderContext, RecordSupport
 from certv6.providers.authority import ChallengeZones, respond
 from certv6.providers.common import HINT_OPTIONS, hints_from, owners_of, ttl
 from certv6.providers.dnsserver import DnsListener
@@ -59,6 +59,8 @@ _BIND_HINTS = {
 
 class StandaloneProvider:
     name = "standalone"
+    # AAAA records of a zone delegated to this host, served while `certv6 aaaa --watch` runs.
+    record_support = RecordSupport(types=frozenset({"AAAA"}), while_running=True)
 
     def __init__(self, context: ProviderContext) -> None:
         context.check_options(OPTIONS)
@@ -123,6 +125,28 @@ class StandaloneProvider:
     def cleanup(self, records: Sequence[TxtRecord]) -> None:
         for record in records:
             self.zones.remove(record.owner, record.value)
+
+    def replace_rrsets(self, changes: Sequence[RRsetChange]) -> None:
+        """Serve each change's resulting RRset; every name must be inside ``zones``."""
+        for change in changes:
+            if self.zones.configured_apex(dns.name.from_text(change.owner)) is None:
+                raise ConfigError(
+                    f"standalone: {change.owner} is outside every zone it serves"
+                    f" (zones = {list(z.to_text() for z in self.zones.zones)})",
+                    hint="delegate a zone to this host and list it: zones = ['home.example.org']",
+                )
+            served = self.zones.rrset_values(change.owner, change.rdtype)
+            if served != change.current:
+                raise ConcurrentChange(
+                    f"standalone update of {change}: it serves {sorted(served) or 'nothing'}",
+                    provider=self.name,
+                    operation="update",
+                    record=str(change),
+                )
+        for change in changes:
+            self.zones.replace_rrset(change.owner, change.rdtype, change.ttl, change.result)
+        self._start("update")
+        log.info("standalone: serving %d changed RRset(s) on %s", len(changes), self.endpoint)
 
     def close(self) -> None:
         if self._listener.running:

@@ -11,9 +11,11 @@ that need no guessing, each under the lineage's lock:
     health.json damaged        reset, with the current version owed to the servers
     meta.json unreadable       rebuilt from cert.pem
     account.json damaged       removed (the key finds the account again)
+    aaaa.json damaged          removed (only a record of the last certv6 aaaa run)
 
 Not repaired (the fix is the user's): a damaged account key, a lineage.json
-that no version can restore, a version directory with files missing.
+that no version can restore, a version directory with files missing, a damaged
+published/NAME.AAAA.json (it says which AAAA values certv6 owns at NAME).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from certv6.store import (
     Store,
     config_problem,
     lock_is_free,
+    make_dirs,
     needs_recovery,
 )
 
@@ -70,6 +73,7 @@ def check_store(
         findings += _lineage(store, snapshot, repair=repair, now=now)
     findings += _accounts(store, repair=repair)
     findings += _ledger(store)
+    findings += _aaaa(store, repair=repair)
     if repair:
         swept = store.sweep()
         if swept:
@@ -247,3 +251,22 @@ def _ledger(store: Store) -> list[Finding]:
             "certv6 cleanup --stale removes them",
         )
     ]
+
+
+def _aaaa(store: Store, *, repair: bool) -> list[Finding]:
+    found = []
+    health = store.aaaa_health.read()
+    if health is not None and health.damaged:
+        done = ""
+        if repair:
+            make_dirs(store.lock_path("aaaa").parent)
+            with lock_is_free(store.lock_path("aaaa")) as free:
+                if free:  # else a live certv6 aaaa run is about to write it anew
+                    store.aaaa_health.remove()
+                    done = "removed; the next certv6 aaaa writes it again"
+        fix = "remove it (--repair); the next certv6 aaaa writes it again"
+        found.append(Finding("certv6 aaaa", f"aaaa.json {health.damaged}", fix, done))
+    for path, problem in store.owned.problems():
+        fix = f"remove {path} by hand: certv6 then owns only this host's addresses at that name"
+        found.append(Finding("certv6 aaaa", problem, fix))
+    return found

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from certv6 import httpnet, x509strict
+from certv6 import httpnet, ifaddr, x509strict
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.dns01 import owners_to_check
 from certv6.dnsquery import Dns
@@ -54,7 +54,7 @@ def doctor(
     """
     identifiers, provider_name = _what_to_check(settings, request)
     store = Store(settings.state_dir)
-    addresses = host.read_addresses()
+    addresses = ifaddr.read_addresses()
     findings = [host.address_finding(addresses), host.route_finding(host.read_default_routes())]
     resolver_findings, prefixes = _resolvers(settings, clock)
     findings += [*resolver_findings, network.proxy_finding(settings.server, settings.allow_ipv4)]

@@ -26,6 +26,7 @@ from certv6.doctor.report import Finding, Status, fail, ok, warn
 from certv6.errors import CertV6Error
 from certv6.model import Identifier, TxtRecord
 from certv6.providers import Provider
+from certv6.service.aaaa_names import aaaa_command
 from certv6.service.cleanup import never_written
 from certv6.settings import Settings
 from certv6.store import Ledger, LedgerEntry, Store
@@ -61,7 +62,8 @@ class NameProbes:
         found = [chain]
         if zone is not None:
             found += self._nameservers(identifier, zone)
-        address = names.address_finding(identifier, self.dns, self.addresses)
+        fix = aaaa_command(self.settings, identifier.name)
+        address = names.address_finding(identifier, self.dns, self.addresses, fix)
         if address is not None:
             found.append(address)
         if zone is not None and self.provider is not None:

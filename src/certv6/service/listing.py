@@ -3,8 +3,10 @@
 The "next renewal" is the moment `certv6 renew` would act on: the CA's ARI
 window (as last fetched, kept in ari.json) or the lifetime rule. The health
 column is certv6.service.status's verdict (installs, failures, revocation,
-expiry). Like renew, this reads small JSON files only, never a PEM, and it
-changes nothing: what an interrupted run left is shown, not repaired.
+expiry). When the config names AAAA records (``certv6 aaaa``), the listing also
+says how their last run went (``Listing.aaaa``). Like renew, this reads small
+JSON files only, never a PEM, and it changes nothing: what an interrupted run
+left is shown, not repaired.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from certv6.clock import SYSTEM_CLOCK, Clock
+from certv6.service.aaaa_names import follows_aaaa
 from certv6.service.renew.plan import Candidate, scan
-from certv6.service.status import CRITICAL, OK, Thresholds, Verdict, assess
+from certv6.service.status import CRITICAL, OK, Thresholds, Verdict, assess, assess_aaaa
 from certv6.settings import Settings
-from certv6.store import Store
+from certv6.store import AaaaHealth, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,18 +74,51 @@ class AccountProblem:
 
 
 @dataclass(frozen=True, slots=True)
+class AaaaSummary:
+    """The host's AAAA names (``certv6 aaaa``): how their last recorded run went."""
+
+    verdict: Verdict
+    health: AaaaHealth | None  # None: no run recorded yet
+
+    @property
+    def text(self) -> str:
+        """``www.example.org -> 2001:db8::5: ok (last run ...)``, or the problems."""
+        health = self.health
+        if health is None or health.damaged or not health.ok:
+            return self.verdict.text
+        names = ", ".join(name.rstrip(".") for name in health.names) or "no names"
+        waits = f"; {', '.join(n.rstrip('.') for n in health.pending)} wait(s) for --watch's pacing"
+        return f"{names} -> {health.address}: ok (last run {_minute(health.at)})" + (
+            waits if health.pending else ""
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.verdict.label,
+            "status_code": self.verdict.level,
+            "summary": self.text,
+            "problems": list(self.verdict.problems),
+            "hint": self.verdict.hint or None,
+            "last_run": self.health.to_json() if self.health and not self.health.damaged else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Listing:
     certificates: tuple[CertificateSummary, ...]
     accounts: tuple[AccountProblem, ...]
+    aaaa: AaaaSummary | None = None  # None: the config names no AAAA records
 
     @property
     def level(self) -> int:
         worst = max((s.verdict.level for s in self.certificates), default=OK)
+        worst = max(worst, self.aaaa.verdict.level if self.aaaa else OK)
         return max(worst, CRITICAL if self.accounts else OK)
 
     @property
     def damaged(self) -> bool:
-        return bool(self.accounts) or any(s.verdict.damaged for s in self.certificates)
+        aaaa = self.aaaa is not None and self.aaaa.verdict.damaged
+        return aaaa or bool(self.accounts) or any(s.verdict.damaged for s in self.certificates)
 
 
 def list_certificates(
@@ -93,7 +129,13 @@ def list_certificates(
     chosen = thresholds or Thresholds()
     summaries = [_summary(found, now, chosen) for found in scan(store, [], now=now)]
     accounts = [AccountProblem(a.directory, what, fix) for a, what, fix in store.account_problems()]
-    return Listing(tuple(summaries), tuple(accounts))
+    return Listing(tuple(summaries), tuple(accounts), _aaaa(settings, store))
+
+
+def _aaaa(settings: Settings, store: Store) -> AaaaSummary | None:
+    health = store.aaaa_health.read()
+    verdict = assess_aaaa(health, configured=follows_aaaa(settings))
+    return None if verdict is None else AaaaSummary(verdict, health)
 
 
 def _summary(
@@ -128,3 +170,7 @@ def _names(value: object) -> tuple[str, ...]:
 
 def _iso(moment: datetime.datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") if moment else None
+
+
+def _minute(moment: datetime.datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "?"

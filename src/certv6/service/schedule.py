@@ -2,7 +2,9 @@
 
 install writes certv6.service and certv6.timer into the unit directory and,
 when systemd is running, reloads it and enables the timer; without systemd it
-says so and offers a cron line instead. remove undoes both.
+says so and offers a cron line instead. remove undoes both. A config that
+names AAAA records (``certv6 aaaa``) also gets certv6-aaaa.service, run after
+each renewal run (units.py says how).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from certv6 import units
 from certv6.errors import ConfigError, InstallError
+from certv6.service.aaaa_names import follows_aaaa
 from certv6.service.install import install_config
 from certv6.settings import Settings
 from certv6.store import make_dirs, write_atomic
@@ -36,9 +39,13 @@ class Units:
     service: str
     timer: str
     cron: str
+    aaaa: str | None = None  # certv6-aaaa.service, when the config names AAAA records
 
     def files(self, unit_dir: Path) -> dict[Path, str]:
-        return {unit_dir / units.SERVICE: self.service, unit_dir / units.TIMER: self.timer}
+        found = {unit_dir / units.SERVICE: self.service, unit_dir / units.TIMER: self.timer}
+        if self.aaaa is not None:
+            found[unit_dir / units.AAAA_SERVICE] = self.aaaa
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +83,16 @@ def generate(
         allow_ipv4=settings.allow_ipv4,
         targets=tuple(sorted(install_targets(settings))),
         bind_port_53="standalone" in settings.providers,
+        aaaa=follows_aaaa(settings),
     )
     chance = rng or random.SystemRandom()
     cron = units.cron_file(spec, minute=chance.randrange(60), hour=chance.randrange(12))
-    return Units(units.service_unit(spec), units.timer_unit(), cron)
+    aaaa = units.aaaa_unit(spec) if spec.aaaa else None
+    return Units(units.service_unit(spec), units.timer_unit(), cron, aaaa)
 
 
 def install(planned: Units, unit_dir: Path = UNIT_DIR, *, enable: bool = True) -> TimerOutcome:
-    """Write both units; enable the timer when systemd runs (and ``enable``).
+    """Write the units; enable the timer when systemd runs (and ``enable``).
 
     Raises:
         StoreError: the unit directory cannot be written.
@@ -103,9 +112,9 @@ def install(planned: Units, unit_dir: Path = UNIT_DIR, *, enable: bool = True) -
 
 
 def remove(unit_dir: Path = UNIT_DIR) -> TimerOutcome:
-    """Disable the timer (when systemd runs) and delete both units; missing ones are fine."""
+    """Disable the timer (when systemd runs) and delete the units; missing ones are fine."""
     running = systemd_running()
-    present = [path for path in Units("", "", "").files(unit_dir) if path.exists()]
+    present = [path for path in Units("", "", "", "").files(unit_dir) if path.exists()]
     if running and present:
         systemctl("disable", "--now", units.TIMER)
     for path in present:

@@ -1,5 +1,7 @@
 """Is a certificate healthy? One verdict for ``list``, ``list --check`` and the metrics.
 
+(And are the host's AAAA records, kept by ``certv6 aaaa``? ``assess_aaaa``.)
+
 Levels follow the Nagios/Icinga plugin convention (OK 0, WARNING 1,
 CRITICAL 2, UNKNOWN 3), so ``certv6 list --check`` plugs into them as is:
 
@@ -20,7 +22,7 @@ import datetime
 from dataclasses import dataclass
 
 from certv6.service.renew.plan import Candidate
-from certv6.store import Health, TargetState
+from certv6.store import AaaaHealth, Health, TargetState
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 LEVELS = ("ok", "warning", "critical", "unknown")
@@ -73,6 +75,37 @@ def assess(found: Candidate, *, now: datetime.datetime, thresholds: Thresholds) 
     found_problems.sort(key=lambda problem: -problem[0])
     hint = next((hint for _, _, hint in found_problems if hint), "")
     return Verdict(found_problems[0][0], tuple(text for _, text, _ in found_problems), hint)
+
+
+def assess_aaaa(health: AaaaHealth | None, *, configured: bool) -> Verdict | None:
+    """The verdict on the configured AAAA names (None: the config names none).
+
+    CRITICAL when the last run failed and read names that point elsewhere (it could
+    not change them); WARNING for any other failure, a damaged record, or no run yet.
+    """
+    if not configured:
+        return None  # a record left from before the config named AAAA records says nothing
+    if health is None:
+        return Verdict(
+            WARNING,
+            ("certv6 aaaa has not run yet for the configured names",),
+            "run certv6 aaaa (certv6 timer install runs it after every renewal run)",
+        )
+    if health.damaged:
+        return Verdict(
+            WARNING, (f"aaaa.json {health.damaged}",), "certv6 check-store --repair", damaged=True
+        )
+    if health.ok:
+        return Verdict(OK, ())
+    failing = (
+        f"certv6 aaaa failing since {_day(health.failing_since)} "
+        f"({health.failures} run(s)): {health.error}"
+    )
+    hint = health.hint or "certv6 aaaa tries again and shows the whole error"
+    if not health.behind:
+        return Verdict(WARNING, (failing,), hint)
+    behind = f"{', '.join(name.rstrip('.') for name in health.behind)} not pointing here"
+    return Verdict(CRITICAL, (behind, failing), hint)
 
 
 def _health(name: str, health: Health, serial: str) -> list[tuple[int, str, str]]:

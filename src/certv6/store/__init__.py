@@ -1,4 +1,4 @@
-"""State on disk: accounts, certificate lineages and their health, the TXT ledger and locks.
+"""State on disk: accounts, lineages and their health, the TXT ledger, published records, locks.
 
 Every write is atomic; private keys are 0600; see each module for its layout.
 Service code speaks to the store in its own terms (account, lineage, version,
@@ -14,24 +14,30 @@ from pathlib import Path
 
 from certv6 import fsatomic
 from certv6.errors import StoreError
+from certv6.store.aaaa_health import AaaaHealth, AaaaHealthFile
 from certv6.store.accounts import AccountFiles, account_files, all_accounts
 from certv6.store.atomic import make_dirs, write_atomic
 from certv6.store.health import Health, TargetState
 from certv6.store.ledger import Ledger, LedgerEntry
 from certv6.store.lineage import FILES, Lineage, Lineages, Version, check_lineage_name
 from certv6.store.locks import hold_lock, lock_is_free
+from certv6.store.owned import OwnedRecords, OwnedRRset
 from certv6.store.recovery import needs_recovery, recover
 from certv6.store.snapshot import REPAIR, Snapshot, config_problem
 
 __all__ = [
     "FILES",
     "REPAIR",
+    "AaaaHealth",
+    "AaaaHealthFile",
     "AccountFiles",
     "Health",
     "Ledger",
     "LedgerEntry",
     "Lineage",
     "Lineages",
+    "OwnedRRset",
+    "OwnedRecords",
     "Snapshot",
     "Store",
     "TargetState",
@@ -81,6 +87,16 @@ class Store:
     @property
     def ledger(self) -> Ledger:
         return Ledger(self.root / "ledger")
+
+    @property
+    def owned(self) -> OwnedRecords:
+        """Records certv6 published outside dns-01 (``certv6 aaaa``)."""
+        return OwnedRecords(self.root / "published")
+
+    @property
+    def aaaa_health(self) -> AaaaHealthFile:
+        """How the last ``certv6 aaaa`` run over the configured names went."""
+        return AaaaHealthFile(self.root / "aaaa.json")
 
     def account(self, server: str) -> AccountFiles:
         return account_files(self.root / "accounts", server)

@@ -82,10 +82,12 @@ def show(options: Options, read_write: tuple[Path, ...], as_json: bool) -> None:
     units = use_case.generate(options.settings(), read_write=read_write)
     if as_json:
         body = {"service": units.service, "timer": units.timer, "cron": units.cron}
-        print_json("timer-show", {**body, "unit_dir": UNIT_DIR})
+        print_json("timer-show", {**body, "aaaa_service": units.aaaa, "unit_dir": UNIT_DIR})
         return
     click.echo(f"# {UNIT_DIR}/certv6.service\n{units.service}")
     click.echo(f"# {UNIT_DIR}/certv6.timer\n{units.timer}")
+    if units.aaaa is not None:
+        click.echo(f"# {UNIT_DIR}/certv6-aaaa.service (run after each renewal run)\n{units.aaaa}")
     click.echo(f"# /etc/cron.d/certv6 (only where systemd is absent)\n{units.cron}", nl=False)
 
 
@@ -93,7 +95,7 @@ def show(options: Options, read_write: tuple[Path, ...], as_json: bool) -> None:
 @unit_dir_option
 @json_option
 def remove(unit_dir: Path, as_json: bool) -> None:
-    """Disable the timer and delete both units."""
+    """Disable the timer and delete its units."""
     from certv6.service import schedule as use_case
 
     outcome = use_case.remove(unit_dir)

@@ -9,6 +9,7 @@
     staging_server = "letsencrypt-staging"    # certv6 renew --dry-run (docs/renewal.md)
     deploy_hook = "systemctl reload nginx"    # also pre_hook, post_hook: certbot's
     metrics_file = "/var/lib/node_exporter/textfile/certv6.prom"  # after each renew
+    challenge = ["dns-persist-01", "dns-01"]  # the first the CA offers (docs/challenges.md)
 
     [provider.rfc2136]
     key_file = "/etc/certv6/tsig.key"
@@ -43,6 +44,13 @@ SERVER_SHORTCUTS = {
 }
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
 POLICIES = ("all-reachable", "strict")
+# The DNS challenges certv6 answers (docs/challenges.md): a value per order at
+# _acme-challenge (RFC 8555 8.4), the same at a per-account label below it
+# (draft-ietf-acme-dns-account-label), or a standing record (draft-ietf-acme-dns-persist).
+DNS01 = "dns-01"
+DNS_ACCOUNT01 = "dns-account-01"
+DNS_PERSIST01 = "dns-persist-01"
+CHALLENGE_TYPES = (DNS01, DNS_ACCOUNT01, DNS_PERSIST01)
 NAT64_PREFIX_LENGTHS = (32, 40, 48, 56, 64, 96)  # RFC 6052 section 2.2
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -85,6 +93,12 @@ class Settings:
     deploy_hook: str | None = None
     # Prometheus textfile-collector metrics, rewritten after every `certv6 renew`.
     metrics_file: Path | None = None
+    # Which DNS challenge to answer, in order of preference; [certificate.NAME]
+    # challenge and --challenge override it. The first one the CA offers is used.
+    challenge: tuple[str, ...] = (DNS01,)
+    # dns-persist-01: the CA's issuer domain name, for a CA whose challenge objects
+    # do not carry "issuer-domain-names" (it publishes the name elsewhere).
+    issuer_domain_name: str | None = None
     providers: Mapping[str, ProviderSettings] = field(
         default_factory=lambda: types.MappingProxyType({})
     )
@@ -201,8 +215,8 @@ def _convert(key: str, value: Any, base: Path, origin: str) -> Any:
             return _positive_float(value)
         if key in _SECONDS:
             return _seconds(value)
-        if key in {"resolvers", "caa_identities"}:
-            return _str_tuple(value)
+        if key in {"resolvers", "caa_identities", "challenge"}:
+            return challenge_list(value) if key == "challenge" else _str_tuple(value)
         return _str(value)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{origin}: setting {key!r}: {error}") from None
@@ -266,7 +280,53 @@ def _validated(settings: Settings) -> Settings:
     _check_ca_bundle(settings.ca_bundle)
     _check_eab(settings)
     _check_nat64_prefix(settings.nat64_prefix)
+    _check_issuer_domain_name(settings.issuer_domain_name)
     return replace(settings, server=server, staging_server=staging)
+
+
+def challenge_list(value: Any) -> tuple[str, ...]:
+    """``"dns-01"``, ``"dns-persist-01, dns-01"`` or a list: known types, no repeats.
+
+    Raises:
+        ValueError: empty, or a type certv6 does not answer.
+        TypeError: neither a string nor a list of strings.
+    """
+    types = _str_tuple(value)
+    if not types:
+        raise ValueError(f"expected one or more of {', '.join(CHALLENGE_TYPES)}")
+    for kind in types:
+        if kind not in CHALLENGE_TYPES:
+            close = difflib.get_close_matches(kind, CHALLENGE_TYPES, n=1)
+            also = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"unknown challenge {kind!r}{also}; certv6 answers {', '.join(CHALLENGE_TYPES)}"
+            )
+    return tuple(dict.fromkeys(types))
+
+
+def challenges_for(
+    settings: Settings,
+    name: str | None,
+    given: tuple[str, ...] = (),
+    *,
+    stored: tuple[str, ...] = (),
+) -> tuple[str, ...]:
+    """The challenge types for certificate ``name``: --challenge (``given``), else its
+    ``[certificate.NAME] challenge``, else what it was issued with (``stored``, for
+    renewals), else the global ``challenge`` setting.
+
+    Raises:
+        ConfigError: the table's value is not a list of known challenge types.
+    """
+    if given:
+        return given
+    table = settings.certificates.get(name or "", {})
+    if "challenge" not in table:
+        return stored or settings.challenge
+    try:
+        return challenge_list(table["challenge"])
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"[certificate.{name}] challenge: {error}") from None
 
 
 def _directory_url(value: str, key: str) -> str:
@@ -322,6 +382,15 @@ def _check_nat64_prefix(prefix: str | None) -> None:
             f"nat64_prefix {prefix!r}: RFC 6052 allows lengths "
             f"{', '.join(map(str, NAT64_PREFIX_LENGTHS))}",
             hint="e.g. 64:ff9b::/96",
+        )
+
+
+def _check_issuer_domain_name(name: str | None) -> None:
+    # draft-ietf-acme-dns-persist 3: a domain name, as in a CAA issue property (RFC 8659 4.2).
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?", name):
+        raise ConfigError(
+            f"issuer_domain_name {name!r} is not a domain name",
+            hint="the name your CA gives for dns-persist-01 records, e.g. letsencrypt.org",
         )
 
 

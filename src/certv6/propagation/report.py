@@ -50,6 +50,13 @@ class ServerReport:
     # Missing values while serving the serial of a server that has them: the zone
     # changed without a new serial, so a secondary will never transfer it.
     serial_unchanged: bool = False
+    # (effective owner, every TXT string it served): what a standing record says
+    # at each server (dns-persist-01), not only whether a value is there.
+    seen: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def texts_at(self, owner: str) -> tuple[str, ...] | None:
+        """The TXT strings this server served at ``owner``; None if it never answered."""
+        return next((texts for name, texts in self.seen if name == owner), None)
 
     @property
     def label(self) -> str:
@@ -236,6 +243,7 @@ def _server_report(
         rounds_asked=known.rounds_asked,
         rounds_answered=known.rounds_answered,
         serial_unchanged=serial_unchanged,
+        seen=tuple((owner, tuple(sorted(texts))) for owner, texts in sorted(known.seen.items())),
     )
 
 

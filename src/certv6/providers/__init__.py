@@ -99,8 +99,8 @@ ProviderFactory = Callable[[ProviderContext], Provider]
 class ProviderSession:
     """Calls a provider's optional ``close()`` (a server to stop, a session to close)."""
 
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
+    def __init__(self, provider: Provider | None) -> None:
+        self.provider = provider  # None: a run that publishes nothing (dns-persist-01)
 
     def close(self) -> None:
         close = getattr(self.provider, "close", None)

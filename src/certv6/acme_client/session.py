@@ -181,10 +181,18 @@ class AcmeSession:
             OrderError: an authorization offers none of ``kinds``.
         """
         return [
-            choose(authorization, kinds, self.net.key, self.account_url)
+            self.challenge_for(authorization, kinds)
             for authorization in self.authorizations(order)
             if authorization.status != "valid"
         ]
+
+    def challenge_for(self, authorization: Authorization, kinds: Sequence[str]) -> Answerable:
+        """The first of ``kinds`` that ``authorization`` offers (validation.py).
+
+        Raises:
+            OrderError: code "challengeNotOffered" when it offers none of them.
+        """
+        return choose(authorization, kinds, self.net.key, self.account_url)
 
     @property
     def account_url(self) -> str:

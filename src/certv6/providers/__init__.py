@@ -15,9 +15,16 @@ The contract every provider keeps (docs/providers.md has the long form):
                       preflight() when the names are known (``preflight`` below).
     close()           optional: release what present() started (a server, a session);
                       called once at the end of every run, after cleanup.
+    keeps_records     optional, default True: False for a provider whose values do not
+                      stay (standalone serves them only while certv6 runs, acme-dns
+                      keeps the last two): it cannot publish a standing dns-persist-01
+                      record (``certv6 persist --publish``).
 
 Records arrive with their owner already at the end of any ``_acme-challenge``
-CNAME chain, so a provider writes exactly where it is told.
+CNAME chain, so a provider writes exactly where it is told. Owners may be one
+label deeper (dns-account-01's ``_<label>._acme-challenge.<name>``) and values
+longer than 255 octets (a dns-persist-01 record: one TXT record of several
+character-strings, RFC 1035 3.3.14).
 
 Providers are found through the ``certv6.providers`` entry-point group; a
 third party registers ``name = "package.module:Class"`` the same way.

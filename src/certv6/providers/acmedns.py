@@ -64,6 +64,7 @@ class AcmeDnsAccount:
 
 class AcmeDnsProvider:
     name = "acme-dns"
+    keeps_records = False  # the next update pushes values out (no standing dns-persist-01)
 
     def __init__(self, context: ProviderContext) -> None:
         context.check_options(OPTIONS)

@@ -59,6 +59,7 @@ _BIND_HINTS = {
 
 class StandaloneProvider:
     name = "standalone"
+    keeps_records = False  # it answers only while certv6 runs (no standing dns-persist-01)
 
     def __init__(self, context: ProviderContext) -> None:
         context.check_options(OPTIONS)

@@ -7,7 +7,7 @@ import datetime
 import click
 
 from certv6.cli.app import Options, ProgressLine, cli, pass_options, print_json
-from certv6.settings import KEY_TYPES, Settings
+from certv6.settings import CHALLENGE_TYPES, KEY_TYPES, Settings
 
 # Use cases are imported inside the commands: `certv6 --help` and shell
 # completion should not pay for importing acme, cryptography and dnspython.
@@ -43,6 +43,14 @@ from certv6.settings import KEY_TYPES, Settings
     help="required: fail if the CA does not list the profile (default preferred).",
 )
 @click.option(
+    "--challenge",
+    "challenges",
+    type=click.Choice(CHALLENGE_TYPES),
+    multiple=True,
+    help="DNS challenge to answer; repeat for a fallback, the first the CA offers wins "
+    "(default: [certificate.NAME] challenge, else the challenge setting, else dns-01).",
+)
+@click.option(
     "--force", is_flag=True, help="Order a new certificate even if the stored one is not due."
 )
 @click.option("--expand", is_flag=True, help="Allow adding names to an existing certificate.")
@@ -61,13 +69,14 @@ def issue(
     key_type: str | None,
     profile: str | None,
     profile_policy: str | None,
+    challenges: tuple[str, ...],
     force: bool,
     expand: bool,
     replace_names: bool,
     as_json: bool,
     **flags: object,
 ) -> None:
-    """Get a certificate for the given names through dns-01.
+    """Get a certificate for the given names through dns-01 (or --challenge).
 
     Run again with the same names, it keeps the stored certificate until it is
     due (--force orders anyway); other names need --expand or --replace-names.
@@ -87,6 +96,7 @@ def issue(
         profile=profile or _text(table.get("profile")),
         profile_policy=profile_policy or _text(table.get("profile_policy")) or "preferred",
         reissue=Reissue(force=force, expand=expand, replace_names=replace_names),
+        challenges=challenges,
     )
     try:
         result = issue_certificate(settings, request, clock=options.clock, progress=progress)

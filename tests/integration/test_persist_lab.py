@@ -1,0 +1,193 @@
+"""dns-persist-01 end to end against the upstream Pebble build: no DNS credentials at all.
+
+The administrator adds the standing record once (``lab.nsupdate`` with the admin key,
+as someone with the zone's own credentials would); certv6 then issues and renews with
+no provider configured. Every bad record is found before the order is answered:
+upstream Pebble's log shows no challenge POST for it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from certv6_run import Client, make_client
+
+pytestmark = [pytest.mark.lab, pytest.mark.upstream_pebble]
+
+ZONE = "certv6.test"
+ISSUER = "pebble.letsencrypt.org"  # what upstream Pebble names in issuer-domain-names
+
+
+def no_provider(lab: Any, upstream_pebble: str, directory: Path, extra: str = "") -> Client:
+    return make_client(lab, directory, extra, server=upstream_pebble, provider=False)
+
+
+def persist(client: Client, *domains: str) -> tuple[int, dict[str, Any], str]:
+    argv = ["persist", "--json"]
+    for domain in domains:
+        argv += ["-d", domain]
+    done = client.run(*argv)
+    return done.returncode, json.loads(done.stdout) if done.stdout else {}, done.stderr
+
+
+def add_record(lab: Any, owner: str, value: str) -> None:
+    """The administrator's one-time change, with credentials certv6 never sees."""
+    strings = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
+    lab.nsupdate(f"update add {owner} 30 TXT {strings}", key_file=lab.admin_key_file)
+    lab.sync_secondary()
+
+
+def challenge_posts(lab: Any) -> int:
+    """Challenge answers upstream Pebble received so far (its request log)."""
+    log = (lab.workdir / "pebble-upstream.log").read_text(errors="replace")
+    return len(re.findall(r"POST /chalZ/", log))
+
+
+def issue(client: Client, name: str, *domains: str, extra: tuple[str, ...] = ()) -> Any:
+    # Upstream Pebble picks one of its profiles at random when an order names none;
+    # the 90-day one keeps these tests about the record, not about the lifetime.
+    argv = ["issue", "--json", "--name", name, "--challenge", "dns-persist-01", *extra]
+    argv += ["--profile", "default"]
+    for domain in domains:
+        argv += ["-d", domain]
+    return client.run(*argv)
+
+
+def test_persist_prints_the_record_then_issue_and_renew_need_no_provider(
+    lab: Any, upstream_pebble: str, tmp_path: Path
+) -> None:
+    client = no_provider(lab, upstream_pebble, tmp_path)
+    name = f"persist1.{ZONE}"
+    code, shown, stderr = persist(client, name)
+    # Nothing is there yet: the record is printed, and the command says it is missing.
+    assert code == 6, stderr
+    (record,) = shown["records"]
+    assert shown["issuer_domain_names"] == [ISSUER]
+    assert record["owner"] == f"_validation-persist.{name}."
+    assert record["value"] == f"{ISSUER}; accounturi={shown['account_uri']}"
+    assert record["problem"] == "missing"
+    assert "must be:" in stderr
+    # The authorization made only to read the challenge was deactivated at once.
+    assert "POST /authZ/" in (lab.workdir / "pebble-upstream.log").read_text()
+
+    add_record(lab, record["owner"], record["value"])
+    code, shown, stderr = persist(client, name)
+    assert code == 0, stderr
+    assert all(server["problem"] is None for server in shown["records"][0]["servers"])
+    assert len(shown["records"][0]["servers"]) == 2  # ns1 and ns2, both asked
+
+    done = issue(client, "persist1", name)
+    assert done.returncode == 0, done.stderr
+    assert "dns-persist-01 for 1 name(s)" in done.stderr
+    lineage = json.loads((client.state_dir / "certificates/persist1/lineage.json").read_text())
+    assert lineage["challenge"] == ["dns-persist-01"]
+    assert lineage["provider"] is None
+
+    renewed = client.run("renew", "--force", "--name", "persist1", "--json")
+    assert renewed.returncode == 0, renewed.stderr
+    assert json.loads(renewed.stdout)["certificates"][0]["status"] == "renewed"
+    assert "dns-persist-01 for 1 name(s)" in renewed.stderr
+
+
+def test_a_wildcard_needs_policy_wildcard_and_gets_it(
+    lab: Any, upstream_pebble: str, tmp_path: Path
+) -> None:
+    client = no_provider(lab, upstream_pebble, tmp_path)
+    name = f"persist2.{ZONE}"
+    code, shown, stderr = persist(client, name, f"*.{name}")
+    assert code == 6, stderr
+    (record,) = shown["records"]  # a name and its wildcard share one record
+    assert record["names"] == [name, f"*.{name}"]
+    assert record["value"].endswith("; policy=wildcard")
+    add_record(lab, record["owner"], record["value"])
+    done = issue(client, "persist2", name, f"*.{name}")
+    assert done.returncode == 0, done.stderr
+
+
+BAD = {
+    "missing accounturi": "{issuer}; policy=wildcard",
+    "duplicate tags": "{issuer}; accounturi={uri}; accounturi={uri}",
+    "whitespace in a value": "{issuer}; accounturi={uri}; policy=wild card",
+    "another account": "{issuer}; accounturi={uri}0",
+    "expired persistUntil": "{issuer}; accounturi={uri}; persistUntil=1700000000",
+    "trailing semicolon": "{issuer}; accounturi={uri};",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_a_bad_record_is_found_before_the_order_is_answered(
+    lab: Any, upstream_pebble: str, tmp_path: Path, case: str
+) -> None:
+    client = no_provider(lab, upstream_pebble, tmp_path)
+    label = re.sub(r"[^a-z]+", "-", case).strip("-")
+    name = f"bad-{label}.{ZONE}"
+    _, shown, _ = persist(client, name)
+    expected = shown["records"][0]["value"]
+    bad = BAD[case].format(issuer=ISSUER, uri=shown["account_uri"])
+    add_record(lab, shown["records"][0]["owner"], bad)
+    before = challenge_posts(lab)
+    done = issue(client, "bad", name)
+    assert done.returncode == 6, done.stderr
+    assert f'is:      "{bad}"' in done.stderr
+    assert f'must be: "{expected}"' in done.stderr
+    assert challenge_posts(lab) == before  # nothing was answered
+    assert not (client.state_dir / "certificates" / "bad").exists()
+
+
+def test_a_wildcard_without_policy_is_found_before_the_order_is_answered(
+    lab: Any, upstream_pebble: str, tmp_path: Path
+) -> None:
+    client = no_provider(lab, upstream_pebble, tmp_path)
+    name = f"nopolicy.{ZONE}"
+    _, shown, _ = persist(client, f"*.{name}")
+    without = f"{ISSUER}; accounturi={shown['account_uri']}"
+    add_record(lab, shown["records"][0]["owner"], without)
+    before = challenge_posts(lab)
+    done = issue(client, "nopolicy", f"*.{name}")
+    assert done.returncode == 6, done.stderr
+    assert "no wildcard policy" in done.stderr
+    assert f'is:      "{without}"' in done.stderr
+    assert f'must be: "{without}; policy=wildcard"' in done.stderr
+    assert challenge_posts(lab) == before
+
+
+def test_a_record_changed_after_issuance_fails_the_renewal_loudly(
+    lab: Any, upstream_pebble: str, tmp_path: Path
+) -> None:
+    client = no_provider(lab, upstream_pebble, tmp_path)
+    name = f"persist3.{ZONE}"
+    _, shown, _ = persist(client, name)
+    record = shown["records"][0]
+    add_record(lab, record["owner"], record["value"])
+    assert issue(client, "persist3", name).returncode == 0
+    # Someone replaces it with a record for another account: the renewal stops before
+    # answering, names the record and the fix, and the exit code says it failed.
+    lab.nsupdate(f"update delete {record['owner']} TXT", key_file=lab.admin_key_file)
+    add_record(lab, record["owner"], f"{ISSUER}; accounturi=https://elsewhere.example/acct/1")
+    before = challenge_posts(lab)
+    renewed = client.run("renew", "--force", "--name", "persist3", "--json")
+    assert renewed.returncode == 12, renewed.stderr
+    outcome = json.loads(renewed.stdout)["certificates"][0]
+    assert outcome["status"] == "failed"
+    assert "other account" in outcome["detail"]
+    assert challenge_posts(lab) == before
+
+
+def test_persist_until_soon_is_a_warning_of_the_issue(
+    lab: Any, upstream_pebble: str, tmp_path: Path
+) -> None:
+    client = no_provider(lab, upstream_pebble, tmp_path)
+    name = f"persist4.{ZONE}"
+    _, shown, _ = persist(client, name)
+    record = shown["records"][0]
+    # Valid today, but it ends in 30 days, before the 90-day certificate.
+    soon = int(__import__("time").time()) + 30 * 86400
+    add_record(lab, record["owner"], f"{record['value']}; persistUntil={soon}")
+    done = issue(client, "persist4", name)
+    assert done.returncode == 0, done.stderr
+    warnings = json.loads(done.stdout)["warnings"]
+    assert any("persistUntil" in warning for warning in warnings), done.stderr

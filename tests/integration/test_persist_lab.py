@@ -191,3 +191,54 @@ def test_persist_until_soon_is_a_warning_of_the_issue(
     assert done.returncode == 0, done.stderr
     warnings = json.loads(done.stdout)["warnings"]
     assert any("persistUntil" in warning for warning in warnings), done.stderr
+
+
+def doctor(client: Client, *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
+    done = client.run("doctor", "--json", "--challenge", "dns-persist-01", *args)
+    report = json.loads(done.stdout)
+    found = {f"{c['section']} {c['check']}": c for c in report["checks"]}
+    return done.returncode, found
+
+
+@pytest.mark.parametrize(
+    ("case", "record", "status", "says"),
+    [
+        ("missing", None, "fail", "missing: there is no TXT record"),
+        ("other-ca", "other-ca.example; accounturi={uri}", "fail", "other CA"),
+        ("other-account", "{issuer}; accounturi={uri}9", "fail", "other account"),
+        (
+            "soon",
+            "{issuer}; accounturi={uri}; policy=wildcard; persistUntil={soon}",
+            "warn",
+            "soon",
+        ),
+        ("wildcard", "{issuer}; accounturi={uri}", "fail", "no wildcard policy"),
+        ("fine", "{issuer}; accounturi={uri}; policy=wildcard", "ok", "authorizes this account"),
+    ],
+)
+def test_doctor_reports_the_standing_record_and_the_offered_challenges(
+    lab: Any,
+    upstream_pebble: str,
+    tmp_path: Path,
+    case: str,
+    record: str | None,
+    status: str,
+    says: str,
+) -> None:
+    client = no_provider(lab, upstream_pebble, tmp_path)
+    name = f"doctor-{case}.{ZONE}"
+    _, shown, _ = persist(client, name)  # makes the account doctor needs to ask the CA
+    if record is not None:
+        soon = int(__import__("time").time()) + 7 * 86400
+        value = record.format(issuer=ISSUER, uri=shown["account_uri"], soon=soon)
+        add_record(lab, shown["records"][0]["owner"], value)
+    code, found = doctor(client, "-d", name, "-d", f"*.{name}")
+    finding = found[f"{name} dns-persist-01"]
+    assert finding["status"] == status, finding
+    assert says in finding["message"], finding
+    assert code == (13 if status == "fail" else 0)
+    offered = found["ca challenges"]["message"]
+    assert {"dns-01", "dns-account-01", "dns-persist-01"} <= set(
+        offered.split(": ", 1)[1].split(", ")
+    ), found.keys()
+    assert "provider setup" not in found  # dns-persist-01 needs no provider

@@ -8,6 +8,7 @@ import sys
 import click
 
 from certv6.cli.app import Options, cli, pass_options, print_json
+from certv6.settings import CHALLENGE_TYPES
 
 
 @cli.command()
@@ -26,6 +27,13 @@ from certv6.cli.app import Options, cli, pass_options, print_json
     is_flag=True,
     help="Publish one canary TXT value per name, wait until it is visible, remove it.",
 )
+@click.option(
+    "--challenge",
+    "challenges",
+    type=click.Choice(CHALLENGE_TYPES),
+    multiple=True,
+    help="The challenge(s) to check for (default: the certificate's, else the setting).",
+)
 @click.option("--server", help="ACME directory URL or letsencrypt / letsencrypt-staging.")
 @click.option("--ca-bundle", help="Extra CA certificates to trust for the CA's TLS.")
 @click.option("--state-dir", help="Where accounts and certificates live.")
@@ -39,6 +47,7 @@ def doctor(
     name: str | None,
     provider: str | None,
     write_test: bool,
+    challenges: tuple[str, ...],
     as_json: bool,
     **flags: object,
 ) -> None:
@@ -48,7 +57,13 @@ def doctor(
     from certv6.service.doctor import doctor as run_doctor
 
     settings = options.settings(**flags)
-    request = DoctorRequest(domains=domains, name=name, provider=provider, write_test=write_test)
+    request = DoctorRequest(
+        domains=domains,
+        name=name,
+        provider=provider,
+        write_test=write_test,
+        challenges=challenges,
+    )
     report = run_doctor(settings, request)
     if as_json:
         print_json(report.to_json())

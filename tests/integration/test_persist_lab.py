@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,22 @@ def add_record(lab: Any, owner: str, value: str) -> None:
     strings = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
     lab.nsupdate(f"update add {owner} 30 TXT {strings}", key_file=lab.admin_key_file)
     lab.sync_secondary()
+
+
+def standing(
+    lab: Any, upstream_pebble: str, tmp_path: Path, name: str, value: str = "{record}"
+) -> tuple[Client, dict[str, Any]]:
+    """A client without provider and its account's record for ``name``, added as ``value``
+    (``{record}``: the record persist printed; ``{issuer}``, ``{uri}``, ``{until}``)."""
+    client = no_provider(lab, upstream_pebble, tmp_path)
+    _, shown, _ = persist(client, name)
+    record = shown["records"][0]
+    until = int(time.time()) + 30 * 86400
+    text = value.format(
+        record=record["value"], issuer=ISSUER, uri=shown["account_uri"], until=until
+    )
+    add_record(lab, record["owner"], text)
+    return client, record
 
 
 def challenge_posts(lab: Any) -> int:
@@ -158,11 +175,8 @@ def test_a_wildcard_without_policy_is_found_before_the_order_is_answered(
 def test_a_record_changed_after_issuance_fails_the_renewal_loudly(
     lab: Any, upstream_pebble: str, tmp_path: Path
 ) -> None:
-    client = no_provider(lab, upstream_pebble, tmp_path)
     name = f"persist3.{ZONE}"
-    _, shown, _ = persist(client, name)
-    record = shown["records"][0]
-    add_record(lab, record["owner"], record["value"])
+    client, record = standing(lab, upstream_pebble, tmp_path, name)
     assert issue(client, "persist3", name).returncode == 0
     # Someone replaces it with a record for another account: the renewal stops before
     # answering, names the record and the fix, and the exit code says it failed.
@@ -180,13 +194,9 @@ def test_a_record_changed_after_issuance_fails_the_renewal_loudly(
 def test_persist_until_soon_is_a_warning_of_the_issue(
     lab: Any, upstream_pebble: str, tmp_path: Path
 ) -> None:
-    client = no_provider(lab, upstream_pebble, tmp_path)
-    name = f"persist4.{ZONE}"
-    _, shown, _ = persist(client, name)
-    record = shown["records"][0]
     # Valid today, but it ends in 30 days, before the 90-day certificate.
-    soon = int(__import__("time").time()) + 30 * 86400
-    add_record(lab, record["owner"], f"{record['value']}; persistUntil={soon}")
+    name = f"persist4.{ZONE}"
+    client, _ = standing(lab, upstream_pebble, tmp_path, name, "{record}; persistUntil={until}")
     done = issue(client, "persist4", name)
     assert done.returncode == 0, done.stderr
     warnings = json.loads(done.stdout)["warnings"]
@@ -229,7 +239,7 @@ def test_doctor_reports_the_standing_record_and_the_offered_challenges(
     name = f"doctor-{case}.{ZONE}"
     _, shown, _ = persist(client, name)  # makes the account doctor needs to ask the CA
     if record is not None:
-        soon = int(__import__("time").time()) + 7 * 86400
+        soon = int(time.time()) + 7 * 86400
         value = record.format(issuer=ISSUER, uri=shown["account_uri"], soon=soon)
         add_record(lab, shown["records"][0]["owner"], value)
     code, found = doctor(client, "-d", name, "-d", f"*.{name}")

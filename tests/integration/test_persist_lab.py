@@ -17,6 +17,11 @@ from typing import Any
 import pytest
 from certv6_run import Client, make_client
 
+from certv6.dnsquery import Dns, DnsSettings
+from certv6.model import TxtRecord
+from certv6.providers import ProviderContext, load_provider
+from lab.netns import NamespaceThreads
+
 pytestmark = [pytest.mark.lab, pytest.mark.upstream_pebble]
 
 ZONE = "certv6.test"
@@ -252,3 +257,46 @@ def test_doctor_reports_the_standing_record_and_the_offered_challenges(
         offered.split(": ", 1)[1].split(", ")
     ), found.keys()
     assert "provider setup" not in found  # dns-persist-01 needs no provider
+
+
+def test_publish_writes_the_record_once_and_nothing_ever_removes_it(
+    lab: Any, upstream_pebble: str, tmp_path: Path
+) -> None:
+    client = make_client(lab, tmp_path, server=upstream_pebble)  # with the rfc2136 provider
+    name = f"published.{ZONE}"
+    past = client.run("persist", "-d", name, "--until", "2020-01-01")
+    assert past.returncode == 3 and "not in the future" in past.stderr
+    done = client.run("persist", "--json", "--publish", "--until", "2030-01-01", "-d", name)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    (record,) = shown["records"]
+    assert shown["published"] == "rfc2136"
+    assert record["value"].endswith("; persistUntil=1893456000")
+    lab.sync_secondary()
+    for server in (lab.primary_addr, lab.secondary_addr):
+        assert lab.txt_at(server, record["owner"]) == {record["value"]}
+    assert list((client.state_dir / "ledger").glob("*.json")) == []  # it is meant to stay
+    assert client.run("cleanup", "--stale").returncode == 0
+    done = issue(client, "published", name)
+    assert done.returncode == 0, done.stderr
+    assert lab.txt_at(lab.primary_addr, record["owner"]) == {record["value"]}
+
+
+def test_a_record_longer_than_255_octets_is_published_as_one_record(
+    lab: Any, tmp_path: Path
+) -> None:
+    # An account URL can make the record longer than one TXT string: rfc2136 writes one
+    # record of several strings, and the checker reads them joined, as the CA does.
+    value = f"{ISSUER}; accounturi=https://ca.example/acme/acct/{'7' * 300}; policy=wildcard"
+    owner = f"_validation-persist.long.{ZONE}."
+    dns = Dns(DnsSettings(resolvers=(f"[{lab.client_resolver}]:53",)))
+    context = ProviderContext("rfc2136", {"key_file": str(lab.tsig_key_file)}, dns, tmp_path)
+    provider = load_provider(context)
+    threads = NamespaceThreads(lab.client_ns, workers=1)
+    try:
+        threads.call(provider.present, [TxtRecord(owner, value)])
+        assert lab.txt_at(lab.primary_addr, owner) == {value}
+        threads.call(provider.cleanup, [TxtRecord(owner, value)])
+        assert lab.txt_at(lab.primary_addr, owner) == set()
+    finally:
+        threads.close()

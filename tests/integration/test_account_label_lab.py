@@ -124,3 +124,21 @@ def _wait_for_cname(lab: Any, owner: str) -> None:
     while not lab.resolve(owner, "CNAME"):
         assert time.monotonic() < deadline, f"{owner} CNAME never reached the resolver"
         time.sleep(0.2)
+
+
+def test_doctor_checks_the_labelled_name_and_writes_its_canary_there(
+    lab: Any, upstream_pebble: str, tmp_path: Path
+) -> None:
+    client = make_client(lab, tmp_path, server=upstream_pebble)
+    name = f"doctor-label.{ZONE}"
+    assert client.run(*issue_argv("doctor-label", name)).returncode == 0  # the account
+    done = client.run(
+        "doctor", "--json", "--write-test", "--challenge", "dns-account-01", "-d", name
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = {f"{c['section']} {c['check']}": c for c in json.loads(done.stdout)["checks"]}
+    owner = labelled_owner(client, name)
+    assert found[f"{name} challenge"]["message"].startswith(owner)
+    assert owner in found[f"{name} write test"]["message"]
+    assert "dns-account-01" in found["ca challenges"]["message"]
+    assert lab.txt_at(lab.primary_addr, owner) == set()  # the canary is gone again

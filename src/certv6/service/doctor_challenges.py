@@ -124,7 +124,7 @@ def offered_findings(
             findings.append(
                 fail(
                     identifier.name,
-                    "challenge",
+                    "challenge type",
                     f"the CA offers {', '.join(types) or 'nothing'}, none of {', '.join(kinds)}",
                     "choose one it offers: challenge = [...] (docs/challenges.md)",
                 )
@@ -133,13 +133,13 @@ def offered_findings(
             findings.append(
                 warn(
                     identifier.name,
-                    "challenge",
+                    "challenge type",
                     f"the CA does not offer {kinds[0]}: {usable[0]} is used instead",
                     f"fine if intended; else use a CA that offers {kinds[0]}",
                 )
             )
         else:
-            findings.append(ok(identifier.name, "challenge", f"{usable[0]} (offered)"))
+            findings.append(ok(identifier.name, "challenge type", f"{usable[0]} (offered)"))
     return findings
 
 

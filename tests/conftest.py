@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lab import Lab, LabUnavailable, check_prerequisites
-from strict_skips import pytest_runtest_makereport
+from strict_skips import UPSTREAM_PEBBLE_REQUIRED, pytest_runtest_makereport
 
 __all__ = ["pytest_runtest_makereport"]  # a hook: under CERTV6_REQUIRE_LAB=1 a skip fails
 
@@ -72,3 +73,32 @@ def lab_factory() -> Iterator[Callable[..., Lab]]:
 def fresh_lab(lab_factory: Callable[..., Lab]) -> Lab:
     """A private lab with default settings, for tests that must not share state."""
     return lab_factory()
+
+
+# The upstream Pebble build (ARI, profiles, dns-account-01, dns-persist-01): beside the
+# repository as this team and its CI keep it, or wherever CERTV6_UPSTREAM_PEBBLE says.
+UPSTREAM_PEBBLE = Path(__file__).resolve().parents[1].parent / "shared/tools/pebble/pebble"
+
+
+def upstream_pebble_binary() -> Path:
+    """The upstream Pebble to run; skips (see strict_skips.py) when there is none."""
+    binary = Path(os.environ.get("CERTV6_UPSTREAM_PEBBLE") or UPSTREAM_PEBBLE)
+    if not os.access(binary, os.X_OK):
+        pytest.skip(
+            f"upstream Pebble not found at {binary}: these tests need a Pebble newer than "
+            "Debian's 2.4 (ARI, profiles, dns-account-01, dns-persist-01). Build it with Go: "
+            "git clone https://github.com/letsencrypt/pebble && cd pebble && "
+            "go build ./cmd/pebble; then put it there or set CERTV6_UPSTREAM_PEBBLE=/path/to/"
+            f"pebble (CI sets {UPSTREAM_PEBBLE_REQUIRED}=1: there a missing one fails)"
+        )
+    return binary
+
+
+@pytest.fixture
+def upstream_pebble(lab: Lab) -> str:
+    """The shared lab with the upstream Pebble started (once); its directory URL.
+
+    Mark the test ``@pytest.mark.upstream_pebble``: where the build is missing it
+    then skips even under CERTV6_REQUIRE_LAB=1 (strict_skips.py).
+    """
+    return lab.start_upstream_pebble(upstream_pebble_binary())

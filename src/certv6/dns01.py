@@ -2,7 +2,8 @@
 
 Delegating ``_acme-challenge.<name>`` with a CNAME into a zone that only holds
 challenge records is the recommended least-privilege setup; the value must then
-be written at the end of the chain, in that other zone.
+be written at the end of the chain, in that other zone. The same holds for
+dns-account-01's ``_<label>._acme-challenge.<name>``.
 """
 
 from __future__ import annotations
@@ -41,11 +42,17 @@ def _chain_end(owner: str, dns: Dns) -> str:
     return end
 
 
-def owners_to_check(identifiers: Sequence[Identifier], dns: Dns) -> tuple[TxtRecord, ...]:
+def owners_to_check(
+    identifiers: Sequence[Identifier], dns: Dns, account_url: str | None = None
+) -> tuple[TxtRecord, ...]:
     """Where these names' values will be written, with empty values: what a provider's
-    preflight proves it may write. A chain that cannot be followed yet gives nothing
-    (the publish step reports it properly)."""
-    placeholders = [TxtRecord(identifier.challenge_owner, "") for identifier in identifiers]
+    preflight proves it may write. With ``account_url``, the dns-account-01 owners
+    (``_<label>._acme-challenge.<name>``). A chain that cannot be followed yet gives
+    nothing (the publish step reports it properly)."""
+    placeholders = [
+        TxtRecord(i.account_owner(account_url) if account_url else i.challenge_owner, "")
+        for i in identifiers
+    ]
     try:
         return effective_records(placeholders, dns)
     except CertV6Error:

@@ -6,6 +6,8 @@ because that is the form the CSR, the ACME order and the DNS all agree on.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 from typing import Protocol
@@ -17,6 +19,7 @@ from certv6.errors import ConfigError
 from certv6.syntax import check_labels, refuse_ip_literal
 
 CHALLENGE_LABEL = "_acme-challenge"
+PERSIST_LABEL = "_validation-persist"  # draft-ietf-acme-dns-persist 3
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -39,8 +42,29 @@ class Identifier:
         """Absolute owner name of the dns-01 TXT record (RFC 8555 8.4)."""
         return f"{CHALLENGE_LABEL}.{self.base}."
 
+    def account_owner(self, account_url: str) -> str:
+        """Absolute owner of this account's dns-account-01 TXT record:
+        ``_<label>._acme-challenge.<base>.`` (draft-ietf-acme-dns-account-label 3.1)."""
+        return f"_{account_label(account_url)}.{self.challenge_owner}"
+
+    @property
+    def persist_owner(self) -> str:
+        """Absolute owner of the standing dns-persist-01 TXT record (a wildcard's too)."""
+        return f"{PERSIST_LABEL}.{self.base}."
+
     def __str__(self) -> str:
         return self.name
+
+
+def account_label(account_url: str) -> str:
+    """The dns-account-01 label of an account, without its underscore: the first 10
+    octets of SHA-256 of the account URL, base32, lower case (16 characters).
+
+    draft-ietf-acme-dns-account-label 3.1: so that several ACME accounts (several
+    clients) can validate the same name at once, each at a name of its own.
+    """
+    digest = hashlib.sha256(account_url.encode()).digest()[:10]
+    return base64.b32encode(digest).decode().lower()
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -10,6 +10,7 @@
     deploy_hook = "systemctl reload nginx"    # also pre_hook, post_hook: certbot's
     metrics_file = "/var/lib/node_exporter/textfile/certv6.prom"  # after each renew
     aaaa_names = ["www.example.org"]          # certv6 aaaa: AAAA follows this host (docs/aaaa.md)
+    challenge = ["dns-persist-01", "dns-01"]  # the first the CA offers (docs/challenges.md)
 
     [provider.rfc2136]
     key_file = "/etc/certv6/tsig.key"
@@ -46,9 +47,28 @@ from typing import Any
 
 from certv6 import values
 from certv6.errors import ConfigError
-from certv6.values import SERVER_SHORTCUTS, Kind
+from certv6.values import (
+    CHALLENGE_TYPES,
+    DNS01,
+    DNS_ACCOUNT01,
+    DNS_PERSIST01,
+    SERVER_SHORTCUTS,
+    Kind,
+    challenge_list,
+)
 
-__all__ = ["SERVER_SHORTCUTS", "Settings", "load_settings", "read_secret_file"]
+__all__ = [
+    "CHALLENGE_TYPES",
+    "DNS01",
+    "DNS_ACCOUNT01",
+    "DNS_PERSIST01",
+    "SERVER_SHORTCUTS",
+    "Settings",
+    "challenge_list",
+    "challenges_for",
+    "load_settings",
+    "read_secret_file",
+]
 
 DEFAULT_CONFIG = Path("/etc/certv6/certv6.toml")
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
@@ -174,6 +194,18 @@ class Settings:
     aaaa_min_interval: float = setting(
         30.0, values.SECONDS, "`certv6 aaaa --watch`: least time between two writes (doubling)."
     )
+    # Which DNS challenge to answer, in order of preference (docs/challenges.md).
+    challenge: tuple[str, ...] = setting(
+        (DNS01,),
+        values.CHALLENGES,
+        "DNS challenges to answer, in order of preference: the first the CA offers is used "
+        "(docs/challenges.md); `[certificate.NAME] challenge` and `--challenge` win.",
+    )
+    issuer_domain_name: str | None = setting(
+        None,
+        values.DOMAIN_NAME,
+        "dns-persist-01: the CA's issuer domain name, when its challenges name none.",
+    )
     providers: Mapping[str, ProviderSettings] = field(
         default_factory=lambda: types.MappingProxyType({})
     )
@@ -223,6 +255,8 @@ CERTIFICATE_KEYS = (
              "acme-profiles); checked against the CA's list."),
     TableKey("profile_policy", " | ".join(PROFILE_POLICIES), "preferred",
              "required: fail when the CA does not offer the profile."),
+    TableKey("challenge", "list of " + " | ".join(CHALLENGE_TYPES), "the `challenge` setting",
+             "DNS challenges for this certificate, in order of preference (docs/challenges.md)."),
     TableKey("aaaa", "true | list of names", "false", "`certv6 aaaa` keeps these names' AAAA "
              "records at this host's address (true: every name but wildcards)."),
     TableKey("install", "tables", "none", "`[[certificate.NAME.install]]`: servers to install "
@@ -380,6 +414,31 @@ def _certificates(raw: Any, origin: str) -> dict[str, Mapping[str, Any]]:
         for key in table:
             refuse_unknown(key, keys, f"{origin}: unknown key {key!r} in [certificate.{name}]")
     return {name: types.MappingProxyType(dict(table)) for name, table in raw.items()}
+
+
+def challenges_for(
+    settings: Settings,
+    name: str | None,
+    given: tuple[str, ...] = (),
+    *,
+    stored: tuple[str, ...] = (),
+) -> tuple[str, ...]:
+    """The challenge types for certificate ``name``: --challenge (``given``), else its
+    ``[certificate.NAME] challenge``, else what it was issued with (``stored``, for
+    renewals), else the global ``challenge`` setting.
+
+    Raises:
+        ConfigError: the table's value is not a list of known challenge types.
+    """
+    if given:
+        return given
+    table = settings.certificates.get(name or "", {})
+    if "challenge" not in table:
+        return stored or settings.challenge
+    try:
+        return challenge_list(table["challenge"])
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"[certificate.{name}] challenge: {error}") from None
 
 
 def _check_eab(settings: Settings) -> None:

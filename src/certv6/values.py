@@ -9,6 +9,7 @@ docs/settings.md shows in its "type" column.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import os
@@ -25,6 +26,13 @@ SERVER_SHORTCUTS = {
     "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
     "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
+# The DNS challenges certv6 answers (docs/challenges.md): a value per order at
+# _acme-challenge (RFC 8555 8.4), the same at a per-account label below it
+# (draft-ietf-acme-dns-account-label), or a standing record (draft-ietf-acme-dns-persist).
+DNS01 = "dns-01"
+DNS_ACCOUNT01 = "dns-account-01"
+DNS_PERSIST01 = "dns-persist-01"
+CHALLENGE_TYPES = (DNS01, DNS_ACCOUNT01, DNS_PERSIST01)
 NAT64_PREFIX_LENGTHS = (32, 40, 48, 56, 64, 96)  # RFC 6052 section 2.2
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -129,6 +137,37 @@ def text_list(value: Any, base: Path | None = None) -> tuple[str, ...]:
     raise TypeError("expected a list of strings")
 
 
+def challenge_list(value: Any, base: Path | None = None) -> tuple[str, ...]:
+    """``"dns-01"``, ``"dns-persist-01, dns-01"`` or a list: known types, no repeats.
+
+    Raises:
+        ValueError: empty, or a type certv6 does not answer.
+        TypeError: neither a string nor a list of strings.
+    """
+    types = text_list(value)
+    if not types:
+        raise ValueError(f"expected one or more of {', '.join(CHALLENGE_TYPES)}")
+    for kind in types:
+        if kind not in CHALLENGE_TYPES:
+            close = difflib.get_close_matches(kind, CHALLENGE_TYPES, n=1)
+            also = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"unknown challenge {kind!r}{also}; certv6 answers {', '.join(CHALLENGE_TYPES)}"
+            )
+    return tuple(dict.fromkeys(types))
+
+
+def domain_name(value: Any, base: Path | None = None) -> str:
+    # draft-ietf-acme-dns-persist 3: a domain name, as in a CAA issue property (RFC 8659 4.2).
+    name = text(value)
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?", name):
+        raise ConfigError(
+            f"issuer_domain_name {name!r} is not a domain name",
+            hint="the name your CA gives for dns-persist-01 records, e.g. letsencrypt.org",
+        )
+    return name
+
+
 def choice(options: Sequence[str], what: str) -> Kind:
     def convert(value: Any, base: Path) -> str:
         if text(value) not in options:
@@ -193,6 +232,8 @@ SECONDS = Kind("seconds", seconds)
 SECONDS_OR_ZERO = Kind("seconds (0 allowed)", seconds_or_zero)
 BYTES = Kind("bytes", count)
 TTL = Kind("seconds (whole, a DNS TTL)", ttl)
+CHALLENGES = Kind("list of " + " | ".join(CHALLENGE_TYPES), challenge_list)
+DOMAIN_NAME = Kind("domain name", domain_name)
 INTERFACE_ID = Kind("interface identifier, like ::53", interface_identifier)
 TEXT = Kind("string", text)
 TEXT_LIST = Kind("list of strings", text_list)

@@ -52,6 +52,8 @@ from servers.nsupdate_hook import write_nsupdate_hook
 from servers.powerdns import PowerDns
 
 ZONE = "example.test"
+# draft-ietf-acme-dns-account-label's example account's label
+ACCOUNT_LABEL = "ujmmovf2vn55tgye"
 
 
 Builder = Callable[[pytest.FixtureRequest, Path, contextlib.ExitStack], "Case"]
@@ -71,6 +73,13 @@ class Case:
     visible: Callable[[str], set[str]]
     # acme-dns has no delete: cleanup may leave a value until newer ones push it out.
     cleanup_removes: bool = True
+    # dns-account-01's owner, a label below _acme-challenge; default: that label on owner()
+    labelled: Callable[[str], str] | None = None
+
+    def account_owner(self, label: str) -> str:
+        if self.labelled is not None:
+            return self.labelled(label)
+        return f"_{ACCOUNT_LABEL}.{self.owner(label)}"
 
     def records(self, *pairs: tuple[str, str]) -> list[TxtRecord]:
         return [TxtRecord(owner, value) for owner, value in pairs]
@@ -269,10 +278,15 @@ def _acme_dns(request: pytest.FixtureRequest, tmp_path: Path, stack: contextlib.
         # What the CNAME _acme-challenge.<domain> -> fulldomain makes the effective owner.
         return provider.register(f"{unique(label)}.{ZONE}").owner  # type: ignore[attr-defined]
 
+    def labelled(label: str) -> str:
+        # _<label>._acme-challenge.<domain> CNAMEd to an acme-dns account of its own.
+        domain = f"{unique(label)}.{ZONE}"
+        return provider.register(domain, ACCOUNT_LABEL).owner  # type: ignore[attr-defined]
+
     def visible(owner: str) -> set[str]:
         return acmedns.values(owner.split(".", 1)[0])
 
-    return Case("acme-dns", provider, owner, visible, cleanup_removes=False)
+    return Case("acme-dns", provider, owner, visible, cleanup_removes=False, labelled=labelled)
 
 
 def lexicon_provider(tmp_path: Path, stack: contextlib.ExitStack) -> tuple[Provider, PowerDns]:

@@ -72,6 +72,21 @@ def test_one_batch_over_several_owners(case: Case) -> None:
         assert [case.visible(owner) for owner in owners] == [set(), set(), set()]
 
 
+def test_a_dns_account_01_owner_one_label_deeper(case: Case) -> None:
+    # draft-ietf-acme-dns-account-label: _<label>._acme-challenge.<name>; the value beside
+    # it at _acme-challenge.<name> (another client's dns-01) is never touched.
+    labelled = case.account_owner("acct")
+    # The _acme-challenge owner right above it (acme-dns: another account's fulldomain).
+    plain = labelled.split(".", 1)[1] if case.labelled is None else case.owner("acct-plain")
+    mine, theirs = challenge_value(), challenge_value()
+    case.provider.present(case.records((labelled, mine), (plain, theirs)))
+    assert case.visible(labelled) == {mine}
+    case.provider.cleanup(case.records((labelled, mine)))
+    assert case.visible(plain) == {theirs}
+    if case.cleanup_removes:
+        assert case.visible(labelled) == set()
+
+
 def test_hints_are_sane_and_preflight_passes(case: Case) -> None:
     hints = case.provider.hints()
     assert 0 < hints.poll_interval < hints.propagation_timeout

@@ -47,11 +47,13 @@ class Client:
         return self.state_dir / "certificates" / name / "current"
 
 
-def make_client(lab: Any, directory: Path, extra: str = "") -> Client:
+def make_client(lab: Any, directory: Path, extra: str = "", **config: Any) -> Client:
+    """``config``: more of ``lab.write_certv6_config``'s options (server=, provider=)."""
     directory.mkdir(parents=True, exist_ok=True)
     state = directory / "state"
-    config = lab.write_certv6_config(directory / "certv6.toml", state_dir=state, extra=extra)
-    return Client(lab, config, state)
+    config_file = directory / "certv6.toml"
+    lab.write_certv6_config(config_file, state_dir=state, extra=extra, **config)
+    return Client(lab, config_file, state)
 
 
 def assert_chain_verifies(live: Path, root: Path) -> None:

@@ -17,6 +17,8 @@ from .plan import (
     PEBBLE_MANAGEMENT_PORT,
     PEBBLE_PORT,
     RELAY_PORT,
+    UPSTREAM_PEBBLE_MANAGEMENT_PORT,
+    UPSTREAM_PEBBLE_PORT,
     Plan,
 )
 
@@ -361,3 +363,21 @@ def pebble_conf(plan: Plan, cert: Path, key: Path) -> str:
         },
         indent=2,
     )
+
+
+# The upstream Pebble build next to Debian's: same listener certificate, its own ports,
+# and upstream's two profiles (pebble-config.example.json beside the binary). No
+# retryAfter: its Retry-After headers would only slow the tests down.
+UPSTREAM_PROFILES = {
+    "default": {"description": "90 days", "validityPeriod": 90 * 86400},
+    "shortlived": {"description": "6 days", "validityPeriod": 6 * 86400},
+}
+
+
+def upstream_pebble_conf(plan: Plan, cert: Path, key: Path) -> str:
+    ca = plan.addr("ca")
+    conf = json.loads(pebble_conf(plan, cert, key))
+    conf["pebble"]["listenAddress"] = f"[{ca}]:{UPSTREAM_PEBBLE_PORT}"
+    conf["pebble"]["managementListenAddress"] = f"[{ca}]:{UPSTREAM_PEBBLE_MANAGEMENT_PORT}"
+    conf["pebble"]["profiles"] = UPSTREAM_PROFILES
+    return json.dumps(conf, indent=2)

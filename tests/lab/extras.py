@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import probes, servers
@@ -75,6 +76,19 @@ def start_servers(lab: Lab, *, timeout: float) -> None:
         ],
         timeout=timeout,
     )
+
+
+def spawn_upstream_pebble(lab: Lab, binary: Path, env: dict[str, str]) -> None:
+    """Run the upstream Pebble build in the CA's namespace (the caller waits for it)."""
+    ca = lab.workdir / "ca"
+    argv = [
+        str(binary),
+        "-config",
+        str(ca / "upstream-pebble-config.json"),
+        "-dnsserver",
+        f"[{lab.ca_resolver}]:53",
+    ]
+    lab.spawn("pebble-upstream", "ca", argv, cwd=ca, env=env)
 
 
 def _soa(address: str, zone: str) -> Callable[[], object]:

@@ -41,6 +41,8 @@ from .plan import (
     PEBBLE_MANAGEMENT_PORT,
     PEBBLE_PORT,
     RELAY_PORT,
+    UPSTREAM_PEBBLE_MANAGEMENT_PORT,
+    UPSTREAM_PEBBLE_PORT,
     Plan,
 )
 
@@ -242,6 +244,9 @@ class Lab:
             ca, address=self.ca_addr, names=[CA_HOST, CA_V4ONLY_HOST]
         )
         (ca / "pebble-config.json").write_text(configs.pebble_conf(self._plan, cert, key))
+        (ca / "upstream-pebble-config.json").write_text(
+            configs.upstream_pebble_conf(self._plan, cert, key)
+        )
         self._dir("relay")
         self.set_lag(lag)
 
@@ -280,11 +285,22 @@ class Lab:
         argv = [str(self._bins["named"]), "-g", family, "-c", str(d / "named.conf")]
         self._spawn(f"named-{role}", role, argv, cwd=d)
 
-    def spawn(self, name: str, role: str, argv: Sequence[str], *, cwd: Path | None = None) -> None:
-        """Run a daemon of this lab in ``role``'s namespace; stop() ends it (log: <name>.log)."""
+    def spawn(
+        self,
+        name: str,
+        role: str,
+        argv: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Run a daemon of this lab in ``role``'s namespace; stop() ends it (log: <name>.log).
+
+        ``env`` is added to (overrides) the current environment.
+        """
         if name in self._daemons:
             raise LabError(f"lab {self.id} already runs a daemon named {name!r}")
-        self._spawn(name, role, argv, cwd=cwd)
+        self._spawn(name, role, argv, cwd=cwd, env={**os.environ, **env} if env else None)
 
     def wait_for(
         self, checks: Sequence[tuple[str, str, Callable[[], object]]], *, timeout: float
@@ -304,6 +320,32 @@ class Lab:
             self._servers_started = True
         extras.start_servers(self, timeout=timeout)
         return self
+
+    def start_upstream_pebble(self, binary: Path, *, timeout: float = DEFAULT_START_TIMEOUT) -> str:
+        """Start the upstream Pebble build next to Debian's; return its directory URL.
+
+        Idempotent. Same listener certificate, CA resolver and environment as the
+        lab's Pebble, ports 14100/15100, profiles default and shortlived.
+        """
+        with self._threads_lock:
+            started = "pebble-upstream" in self._daemons
+            if not started:
+                extras.spawn_upstream_pebble(self, binary, dict(self._pebble_base_env))
+        if not started:
+            # Outside the lock: the checks run on the client namespace's threads.
+            directory = lambda: self._pebble_get(UPSTREAM_PEBBLE_PORT, "/dir")  # noqa: E731
+            check = _Check("upstream Pebble directory over TLS", "pebble-upstream", directory)
+            self._wait_ready([check], time.monotonic() + timeout)
+        return self.upstream_directory
+
+    @property
+    def upstream_directory(self) -> str:
+        return f"https://[{self.ca_addr}]:{UPSTREAM_PEBBLE_PORT}/dir"
+
+    def upstream_pebble_get(self, path: str, *, management: bool = False) -> bytes:
+        """GET from the upstream Pebble (its management API with ``management``)."""
+        port = UPSTREAM_PEBBLE_MANAGEMENT_PORT if management else UPSTREAM_PEBBLE_PORT
+        return self._in("client").call(self._pebble_get, port, path)
 
     @property
     def plan(self) -> Plan:
@@ -676,19 +718,30 @@ class Lab:
 
     # --- certv6 ---------------------------------------------------------------------------
 
-    def write_certv6_config(self, path: Path, *, state_dir: Path, extra: str = "") -> Path:
-        """Write a certv6 TOML config that uses this lab; ``extra`` is appended verbatim."""
+    def write_certv6_config(
+        self,
+        path: Path,
+        *,
+        state_dir: Path,
+        extra: str = "",
+        server: str | None = None,
+        provider: bool = True,
+    ) -> Path:
+        """Write a certv6 TOML config that uses this lab; ``extra`` is appended verbatim.
+
+        ``server``: another directory URL (the upstream Pebble's); ``provider=False``:
+        no [provider.*] table at all (dns-persist-01 needs none).
+        """
         text = (
-            f"server = {_toml_str(self.ca_directory)}\n"
+            f"server = {_toml_str(server or self.ca_directory)}\n"
             'email = "ops@certv6.test"\n'
             "agree_tos = true\n"
             f"state_dir = {_toml_str(str(state_dir))}\n"
             f"ca_bundle = {_toml_str(str(self.ca_bundle))}\n"
             f"resolvers = [{_toml_str(f'[{self.client_resolver}]:53')}]\n"
-            "\n"
-            "[provider.rfc2136]\n"
-            f"key_file = {_toml_str(str(self.tsig_key_file))}\n"
         )
+        if provider:
+            text += f"\n[provider.rfc2136]\nkey_file = {_toml_str(str(self.tsig_key_file))}\n"
         if extra:
             text += "\n" + extra
         path.write_text(text)

@@ -83,6 +83,9 @@ IPV4ONLY_ADDRESSES = ("192.0.0.170", "192.0.0.171")
 RELAY_PORT = 10053
 PEBBLE_PORT = 14000
 PEBBLE_MANAGEMENT_PORT = 15000
+# The upstream Pebble build (ARI, profiles, dns-account-01, dns-persist-01), on demand.
+UPSTREAM_PEBBLE_PORT = 14100
+UPSTREAM_PEBBLE_MANAGEMENT_PORT = 15100
 
 
 def synthesize(prefix: str, ipv4: str) -> str:

@@ -109,7 +109,8 @@ def https_get(host: str, port: int, path: str, *, cafile: Path, timeout: float =
     context = ssl.create_default_context(cafile=str(cafile))
     conn = http.client.HTTPSConnection(host, port, context=context, timeout=timeout)
     try:
-        conn.request("GET", path)
+        # Upstream Pebble answers 400 to a request without a User-Agent (RFC 8555 6.1).
+        conn.request("GET", path, headers={"User-Agent": "certv6-lab"})
         response = conn.getresponse()
         body = response.read()
     finally:

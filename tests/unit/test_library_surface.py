@@ -40,7 +40,6 @@ SURFACE = {
     "acme.challenges",
     "acme.challenges.Challenge",
     "acme.challenges.DNS01",
-    "acme.challenges.DNS01Response",
     "acme.crypto_util",
     "acme.crypto_util.make_csr",
     "acme.messages",
@@ -153,11 +152,6 @@ def test_dns01_value_matches_rfc_8555_section_8_4() -> None:
     assert challenge.key_authorization(key) == key_authorization
     assert challenge.validation(key) == base64.urlsafe_b64encode(digest).decode().rstrip("=")
     assert challenge.validation_domain_name("www.example.org") == "_acme-challenge.www.example.org"
-
-
-def test_dns01_response_is_an_empty_object() -> None:
-    # RFC 8555 7.5.1: the client answers a challenge with {}; the key authorization stays home.
-    assert challenges.DNS01Response(key_authorization="t.k").json_dumps() == "{}"
 
 
 # --- acme.messages --------------------------------------------------------------------------

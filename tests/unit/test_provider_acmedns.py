@@ -155,3 +155,25 @@ def test_preflight(setup: Setup) -> None:
 def test_bad_options(setup: Setup, options: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         setup.provider(**options)
+
+
+def test_a_dns_account_01_name_gets_an_account_of_its_own(setup: Setup) -> None:
+    # draft-ietf-acme-dns-account-label: _<label>._acme-challenge.<name> is CNAMEd on its
+    # own, so this ACME account's two values never push out another client's.
+    provider = setup.provider()
+    plain = provider.register("www.example.test")
+    labelled = "_ujmmovf2vn55tgye._acme-challenge.www.example.test."
+    with pytest.raises(ProviderError) as raised:
+        provider.present([TxtRecord(labelled, VALUE_A)])
+    mine = next(a for a in provider.accounts() if a.label)
+    assert raised.value.hint == (
+        f"add this DNS record, then run certv6 again: {labelled} CNAME {mine.fulldomain}."
+    )
+    assert mine.subdomain != plain.subdomain
+    names = sorted(f.name for f in setup.state_dir.glob("acme-dns/*/*.json"))
+    assert names == ["_ujmmovf2vn55tgye.www.example.test.json", "www.example.test.json"]
+    # Once the CNAME is in place the value goes to that account's subdomain only.
+    reloaded = setup.provider()
+    reloaded.present([TxtRecord(mine.owner, VALUE_B)])
+    assert setup.acmedns.values(mine.subdomain) == {VALUE_B}
+    assert setup.acmedns.values(plain.subdomain) == set()

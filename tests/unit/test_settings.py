@@ -67,6 +67,9 @@ def test_env_booleans_and_lists(tmp_path: Path) -> None:
         ("aaaa_ttl = 0", "above 0"),
         ("aaaa_min_interval = 0", "positive"),
         ("[certificate.www]\naaa = true", "did you mean 'aaaa'"),
+        ('challenge = ["dns-02"]', "did you mean 'dns-01'"),
+        ('[certificate.www]\nchallenges = ["dns-01"]', "did you mean 'challenge'"),
+        ('issuer_domain_name = "lets encrypt"', "not a domain name"),
     ],
 )
 def test_mistakes_are_config_errors(tmp_path: Path, text: str, message: str) -> None:

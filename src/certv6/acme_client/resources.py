@@ -52,13 +52,31 @@ class Authorization:
 
 @dataclass(frozen=True, slots=True)
 class PendingChallenge:
-    """A dns-01 challenge still to be answered, with the TXT record that proves it."""
+    """A dns-01 or dns-account-01 challenge still to be answered, with the TXT record
+    that proves it (at ``_acme-challenge`` or at the account's label below it)."""
 
     identifier: str  # the authorization's identifier (base name, also for wildcards)
     wildcard: bool
     challenge_url: str
     record: TxtRecord
     key_authorization: str
+    type: str = "dns-01"
+    authorization_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PersistChallenge:
+    """A dns-persist-01 challenge (draft-ietf-acme-dns-persist): nothing to publish;
+    the standing record at ``_validation-persist.<identifier>`` must name one of
+    ``issuer_domain_names`` and ``account_uri``."""
+
+    identifier: str
+    wildcard: bool
+    challenge_url: str
+    issuer_domain_names: tuple[str, ...]  # from the challenge object; may be empty
+    account_uri: str  # the challenge object's accounturi, else this account's URL
+    authorization_url: str = ""
+    type: str = "dns-persist-01"
 
 
 def parse_order(url: str, body: Any) -> Order:

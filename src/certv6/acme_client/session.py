@@ -1,4 +1,4 @@
-"""One conversation with an ACME server (RFC 8555), dns-01 only.
+"""One conversation with an ACME server (RFC 8555), DNS challenges only (validation.py).
 
 acme's public ``messages``/``challenges`` classes say what goes over the wire;
 certv6's own ``network.Network`` signs and sends it (see there why not acme's
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from acme import challenges, messages
+from acme import messages
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.json_util import field
@@ -32,9 +32,10 @@ from certv6.acme_client.resources import (
     parse_order,
 )
 from certv6.acme_client.retry import retry_after_seconds
+from certv6.acme_client.validation import Answerable, choose
 from certv6.clock import Clock
 from certv6.errors import AccountError, AcmeTimeout, OrderError, ValidationFailed
-from certv6.model import TxtRecord
+from certv6.settings import DNS01
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ _Result = TypeVar("_Result")
 PARALLEL_REQUESTS = 8  # requests in flight to the CA at once, for big orders
 FIRST_POLL = 0.05
 MAX_POLL = 2.0
-DNS01 = "dns-01"
 
 
 class AcmeSession:
@@ -171,24 +171,53 @@ class AcmeSession:
 
     def pending_challenges(self, order: Order) -> list[PendingChallenge]:
         """The dns-01 challenges of every authorization that is not valid yet."""
+        chosen = self.open_challenges(order, (DNS01,))
+        return [challenge for challenge in chosen if isinstance(challenge, PendingChallenge)]
+
+    def open_challenges(self, order: Order, kinds: Sequence[str]) -> list[Answerable]:
+        """For every authorization not valid yet, the first of ``kinds`` it offers.
+
+        Raises:
+            OrderError: an authorization offers none of ``kinds``.
+        """
         return [
-            self._dns01(authorization)
+            self.challenge_for(authorization, kinds)
             for authorization in self.authorizations(order)
             if authorization.status != "valid"
         ]
 
-    def answer(self, pending: Sequence[PendingChallenge]) -> None:
+    def challenge_for(self, authorization: Authorization, kinds: Sequence[str]) -> Answerable:
+        """The first of ``kinds`` that ``authorization`` offers (validation.py).
+
+        Raises:
+            OrderError: code "challengeNotOffered" when it offers none of them.
+        """
+        return choose(authorization, kinds, self.net.key, self.account_url)
+
+    @property
+    def account_url(self) -> str:
+        """This account's URL (RFC 8555 7.3); "" before it is known."""
+        return self.net.account_url or ""
+
+    def answer(self, pending: Sequence[Answerable]) -> None:
         """Tell the CA to look (RFC 8555 7.5.1): an empty JSON object per challenge."""
         _in_parallel(self._answer_one, pending)
+
+    def deactivate(self, authorization_url: str) -> None:
+        """Give up an authorization that will not be answered (RFC 8555 7.5.2), so
+        pending authorizations do not pile up at the CA (it limits them per account)."""
+        with acme_error("deactivating an authorization"):
+            self.net.post(authorization_url, {"status": "deactivated"})
 
     def _authorization(self, url: str) -> Authorization:
         with acme_error("fetching an authorization"):
             return parse_authorization(url, self.net.post_as_get(url).json())
 
-    def _answer_one(self, challenge: PendingChallenge) -> None:
-        with acme_error(f"answering the challenge for {challenge.identifier}"):
-            response = challenges.DNS01Response(key_authorization=challenge.key_authorization)
-            self.net.post(challenge.challenge_url, response)
+    def _answer_one(self, challenge: Answerable) -> None:
+        with acme_error(f"answering the {challenge.type} challenge for {challenge.identifier}"):
+            # An empty object for every DNS challenge: the CA computes what it
+            # expects itself (RFC 8555 8.4; the dns-account-01 and dns-persist-01 drafts).
+            self.net.post(challenge.challenge_url, {})
 
     def wait_ready(self, order: Order, timeout: float) -> Order:
         """Poll the order until the CA has validated everything (status ready)."""
@@ -243,25 +272,6 @@ class AcmeSession:
                 )
         problem = order.error or {}
         return OrderError(f"the order became invalid: {problem.get('detail', 'no reason given')}")
-
-    def _dns01(self, authorization: Authorization) -> PendingChallenge:
-        name = authorization.identifier
-        found = authorization.challenge(DNS01)
-        if found is None:
-            raise OrderError(f"the CA offers no dns-01 challenge for {name}")
-        with acme_error(f"reading the dns-01 challenge for {name}"):
-            challenge = challenges.Challenge.from_json(dict(found.raw))
-            if not isinstance(challenge, challenges.DNS01):
-                raise TypeError(f"not a dns-01 challenge: {found.type}")
-        return PendingChallenge(
-            identifier=name,
-            wildcard=authorization.wildcard,
-            challenge_url=found.url,
-            record=TxtRecord(
-                challenge.validation_domain_name(name) + ".", challenge.validation(self.net.key)
-            ),
-            key_authorization=challenge.key_authorization(self.net.key),
-        )
 
     def _download(self, url: str, preferred_chain: str | None) -> str:
         with acme_error("downloading the certificate"):

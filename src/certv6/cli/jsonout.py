@@ -41,6 +41,7 @@ KINDS = {
     "delete": 1,
     "check-store": 1,
     "aaaa": 1,
+    "persist": 1,
     "error": 1,
 }
 # Commands that speak another program's protocol or print a script, not a result.

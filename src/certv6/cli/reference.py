@@ -54,8 +54,8 @@ def _flags_by_setting() -> dict[str, tuple[str, list[str]]]:
 def _default(value: Any) -> str:
     if value is None:
         return "none"
-    if value == ():
-        return "`[]`"
+    if isinstance(value, tuple):
+        return "`[" + ", ".join(f'"{item}"' for item in value) + "]`"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, str):

@@ -31,11 +31,16 @@ def caa_finding(
     return fail(name, "caa", verdict.reason, verdict.fix)
 
 
-def challenge_finding(identifier: Identifier, dns: Dns) -> tuple[Finding, str | None]:
-    """Where the TXT value will be written: the end of the CNAME chain, and its zone."""
+def challenge_finding(
+    identifier: Identifier, dns: Dns, owner: str | None = None
+) -> tuple[Finding, str | None]:
+    """Where the TXT value will be written: the end of the CNAME chain, and its zone.
+
+    ``owner``: another challenge owner (dns-account-01's labelled one).
+    """
     name = identifier.name
     try:
-        chain = dns.follow_cname(identifier.challenge_owner)
+        chain = dns.follow_cname(owner or identifier.challenge_owner)
         zone = dns.find_zone(chain[-1])
     except CertV6Error as error:
         return fail(name, "challenge", error.message, error.hint), None

@@ -52,6 +52,13 @@ class ServerReport:
     # changed without a new serial, so a secondary will never transfer it.
     serial_unchanged: bool = False
     stale: tuple[tuple[str, str], ...] = ()  # (owner, value) still served that must be gone
+    # (effective owner, every TXT string it served): what a standing record says
+    # at each server (dns-persist-01), not only whether a value is there.
+    seen: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def texts_at(self, owner: str) -> tuple[str, ...] | None:
+        """The TXT strings this server served at ``owner``; None if it never answered."""
+        return next((texts for name, texts in self.seen if name == owner), None)
 
     @property
     def label(self) -> str:
@@ -240,6 +247,7 @@ def _server_report(
         rounds_answered=known.rounds_answered,
         serial_unchanged=serial_unchanged,
         stale=stale(plan, state, server),
+        seen=tuple((owner, tuple(sorted(texts))) for owner, texts in sorted(known.seen.items())),
     )
 
 

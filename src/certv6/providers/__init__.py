@@ -15,6 +15,10 @@ The contract every provider keeps (docs/providers.md has the long form):
                       preflight() when the names are known (``preflight`` below).
     close()           optional: release what present() started (a server, a session);
                       called once at the end of every run, after cleanup.
+    keeps_records     optional, default True: False for a provider whose values do not
+                      stay (standalone serves them only while certv6 runs, acme-dns
+                      keeps the last two): it cannot publish a standing dns-persist-01
+                      record (``certv6 persist --publish``).
 
 Record types beyond dns-01 TXT (``certv6 aaaa``, issue #21) are optional:
 
@@ -33,7 +37,10 @@ Record types beyond dns-01 TXT (``certv6 aaaa``, issue #21) are optional:
                       where the API allows; returns without waiting for propagation.
 
 Records arrive with their owner already at the end of any ``_acme-challenge``
-CNAME chain, so a provider writes exactly where it is told.
+CNAME chain, so a provider writes exactly where it is told. Owners may be one
+label deeper (dns-account-01's ``_<label>._acme-challenge.<name>``) and values
+longer than 255 octets (a dns-persist-01 record: one TXT record of several
+character-strings, RFC 1035 3.3.14).
 
 Providers are found through the ``certv6.providers`` entry-point group; a
 third party registers ``name = "package.module:Class"`` the same way.
@@ -131,8 +138,8 @@ ProviderFactory = Callable[[ProviderContext], Provider]
 class ProviderSession:
     """Calls a provider's optional ``close()`` (a server to stop, a session to close)."""
 
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
+    def __init__(self, provider: Provider | None) -> None:
+        self.provider = provider  # None: a run that publishes nothing (dns-persist-01)
 
     def close(self) -> None:
         close = getattr(self.provider, "close", None)

@@ -6,7 +6,10 @@
 
 The operator CNAMEs ``_acme-challenge.<domain>`` to the account's ``fulldomain``
 once; from then on certv6 posts each value to ``/update``. Credentials live per
-domain in ``<state_dir>/acme-dns/<server>/<domain>.json`` (mode 0600).
+domain in ``<state_dir>/acme-dns/<server>/<domain>.json`` (mode 0600). For
+dns-account-01 the name to CNAME is ``_<label>._acme-challenge.<domain>`` and
+it gets an acme-dns account of its own (``_<label>.<domain>.json``): each ACME
+account then has its own two values, never pushed out by another's.
 
 acme-dns keeps only the two most recent values per subdomain (enough for a name
 and its wildcard) and has no delete: cleanup does nothing, and the next update
@@ -36,6 +39,10 @@ log = logging.getLogger(__name__)
 OPTIONS = ("server", "allow_from", "ca_bundle", "timeout", "credentials_dir", *HINT_OPTIONS)
 VALUES_KEPT = 2  # acme-dns answers with the two most recent values of a subdomain
 _SAFE = re.compile(r"[^a-z0-9.-]")
+# _acme-challenge.<domain>, or _<label>._acme-challenge.<domain> (16 base32 characters).
+_CHALLENGE_OWNER = re.compile(
+    rf"(?:_(?P<label>[a-z2-7]{{16}})\.)?{CHALLENGE_LABEL}\.(?P<domain>.+)"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,6 +55,7 @@ class AcmeDnsAccount:
     password: str
     subdomain: str
     fulldomain: str
+    label: str = ""  # dns-account-01's account label; "" for _acme-challenge itself
 
     def __repr__(self) -> str:
         return f"AcmeDnsAccount(domain={self.domain!r}, fulldomain={self.fulldomain!r})"
@@ -59,11 +67,13 @@ class AcmeDnsAccount:
     @property
     def cname(self) -> str:
         """The record the operator adds once: ``_acme-challenge.<domain>. CNAME <fulldomain>.``"""
-        return f"{CHALLENGE_LABEL}.{self.domain}. CNAME {self.owner}"
+        prefix = f"_{self.label}." if self.label else ""
+        return f"{prefix}{CHALLENGE_LABEL}.{self.domain}. CNAME {self.owner}"
 
 
 class AcmeDnsProvider:
     name = "acme-dns"
+    keeps_records = False  # the next update pushes values out (no standing dns-persist-01)
 
     def __init__(self, context: ProviderContext) -> None:
         context.check_options(OPTIONS)
@@ -123,8 +133,9 @@ class AcmeDnsProvider:
     def close(self) -> None:
         self._api.close()
 
-    def register(self, domain: str) -> AcmeDnsAccount:
-        """Create an acme-dns account for ``domain`` and store it (0600).
+    def register(self, domain: str, label: str = "") -> AcmeDnsAccount:
+        """Create an acme-dns account for ``domain`` (with a dns-account-01 ``label``:
+        for its labelled name) and store it (0600).
 
         Raises:
             ProviderError: the server refused, or the state directory is not writable.
@@ -134,9 +145,11 @@ class AcmeDnsProvider:
             "POST", "/register", operation="register", record=domain, body=body, ok=(200, 201)
         )
         answer = self._api.json(response, operation="register", record=domain)
-        account = _account(answer, domain, self._api.base_url)
+        account = dataclasses.replace(_account(answer, domain, self._api.base_url), label=label)
         write_private(
-            self._path(domain), json.dumps(dataclasses.asdict(account)).encode(), provider=self.name
+            self._path(domain, label),
+            json.dumps(dataclasses.asdict(account)).encode(),
+            provider=self.name,
         )
         log.warning("acme-dns: registered %s; add this record once: %s", domain, account.cname)
         return account
@@ -152,8 +165,8 @@ class AcmeDnsProvider:
         for account in self.accounts():
             if account.owner == owner:
                 return account
-        domain = _domain_of(owner)
-        if domain is None:
+        named = _domain_of(owner)
+        if named is None:
             raise ProviderError(
                 f"acme-dns present of {record}: no stored acme-dns account has that fulldomain",
                 provider=self.name,
@@ -161,8 +174,8 @@ class AcmeDnsProvider:
                 record=str(record),
                 hint=f"accounts live in {self._dir}; did the CNAME change?",
             )
-        stored = self._path(domain)
-        account = self._load(stored) if stored.exists() else self.register(domain)
+        stored = self._path(*named)
+        account = self._load(stored) if stored.exists() else self.register(*named)
         raise ProviderError(
             f"acme-dns present of {record}: {owner} is not a CNAME to acme-dns yet",
             provider=self.name,
@@ -171,8 +184,9 @@ class AcmeDnsProvider:
             hint=f"add this DNS record, then run certv6 again: {account.cname}",
         )
 
-    def _path(self, domain: str) -> Path:
-        return self._dir / f"{_SAFE.sub('_', domain.lower())}.json"
+    def _path(self, domain: str, label: str = "") -> Path:
+        name = f"_{label}.{domain}" if label else domain
+        return self._dir / f"{_SAFE.sub('_', name.lower())}.json"
 
     def _load(self, path: Path) -> AcmeDnsAccount:
         data = read_secret_file(
@@ -181,7 +195,10 @@ class AcmeDnsProvider:
         try:
             fields = json.loads(data)
             return AcmeDnsAccount(
-                **{f.name: str(fields[f.name]) for f in dataclasses.fields(AcmeDnsAccount)}
+                **{
+                    f.name: str(fields[f.name] if f.name != "label" else fields.get("label", ""))
+                    for f in dataclasses.fields(AcmeDnsAccount)
+                }
             )
         except (ValueError, KeyError, TypeError):
             raise ConfigError(
@@ -203,10 +220,12 @@ def _account(answer: object, domain: str, server: str) -> AcmeDnsAccount:
     return AcmeDnsAccount(domain, server, *(str(answer[k]) for k in keys))
 
 
-def _domain_of(owner: str) -> str | None:
-    """``example.org`` for ``_acme-challenge.example.org.``; None for any other owner."""
-    prefix = CHALLENGE_LABEL + "."
-    return owner[len(prefix) :].rstrip(".") if owner.startswith(prefix) else None
+def _domain_of(owner: str) -> tuple[str, str] | None:
+    """(``example.org``, "") for ``_acme-challenge.example.org.``, (``example.org``,
+    label) for dns-account-01's ``_<label>._acme-challenge.example.org.``; None for
+    any other owner."""
+    found = _CHALLENGE_OWNER.fullmatch(owner.rstrip("."))
+    return (found["domain"], found["label"] or "") if found else None
 
 
 def _cidrs(value: object) -> tuple[str, ...]:

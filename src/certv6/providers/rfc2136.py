@@ -20,6 +20,7 @@ import dns.rcode
 import dns.rdata
 import dns.update
 
+from certv6.dnspersist import character_strings
 from certv6.errors import (
     CertV6Error,
     ConcurrentChange,
@@ -391,5 +392,8 @@ def _prerequisite(update: dns.update.UpdateMessage, change: RRsetChange) -> None
 
 
 def _quoted(value: str) -> str:
-    # dns-01 values are base64url (RFC 8555 8.4): no quotes or backslashes to escape.
-    return f'"{value}"'
+    # dns-01 values are base64url (RFC 8555 8.4), dns-persist-01 records printable
+    # ASCII without quotes or backslashes: nothing to escape. A record longer than
+    # 255 octets is one TXT record of several strings (RFC 1035 3.3.14); the same
+    # split for cleanup, so the delete names exactly the record that was added.
+    return " ".join(f'"{part}"' for part in character_strings(value))

@@ -61,6 +61,7 @@ class StandaloneProvider:
     name = "standalone"
     # AAAA records of a zone delegated to this host, served while `certv6 aaaa --watch` runs.
     record_support = RecordSupport(types=frozenset({"AAAA"}), while_running=True)
+    keeps_records = False  # it answers only while certv6 runs (no standing dns-persist-01)
 
     def __init__(self, context: ProviderContext) -> None:
         context.check_options(OPTIONS)

@@ -9,6 +9,11 @@ can then publish challenge values for these names and nothing else.
 Steps: the aliases to add, a key (made once, reused after), BIND and Knot
 configuration that grants the key only those TXT names, then a check from this
 host: every CNAME is there, and the delegated zone answers over IPv6.
+
+For dns-account-01 the names to delegate are this account's labelled ones,
+``_<label>._acme-challenge.<name>`` (draft-ietf-acme-dns-account-label), so the
+account must exist first: the stored one for the configured CA, else it is
+created here.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from certv6 import propagation
+from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.dnsquery import Dns
 from certv6.errors import ConfigError, DnsError
 from certv6.model import (
     CHALLENGE_LABEL,
     Identifier,
     TxtRecord,
+    account_label,
     parse_identifier,
     parse_identifiers,
 )
@@ -35,9 +42,10 @@ from certv6.providers.tsig import (
     render_key_file,
     render_knot_key,
 )
+from certv6.service.account import connect_account
 from certv6.service.runtime import build_dns
-from certv6.settings import Settings, read_secret_file
-from certv6.store import make_dirs, write_atomic
+from certv6.settings import DNS_ACCOUNT01, Settings, read_secret_file
+from certv6.store import Store, make_dirs, write_atomic
 
 log = logging.getLogger("certv6")
 
@@ -52,13 +60,15 @@ class DelegationRequest:
     key_file: Path | None = None
     algorithm: str = "hmac-sha256"
     verify: bool = True
+    challenge: str = "dns-01"  # or dns-account-01: this account's labelled names
 
 
 @dataclass(frozen=True, slots=True)
 class Alias:
-    """One ``_acme-challenge`` owner and the name in the challenge zone it should point at."""
+    """One ``_acme-challenge`` owner (or a dns-account-01 one below it) and the name in
+    the challenge zone it should point at."""
 
-    owner: str  # _acme-challenge.example.org.
+    owner: str  # _acme-challenge.example.org. (_<label>._acme-challenge.example.org.)
     target: str  # where the key may write: the CNAME's end if it already ends in the zone
     names: tuple[str, ...]  # the identifiers that share this owner (a name and its wildcard)
     status: str = "unchecked"  # ok | missing | elsewhere | unchecked
@@ -95,15 +105,20 @@ class Delegation:
         return not self.problems
 
 
-def delegate(settings: Settings, request: DelegationRequest) -> Delegation:
+def delegate(
+    settings: Settings, request: DelegationRequest, *, clock: Clock = SYSTEM_CLOCK
+) -> Delegation:
     """Plan the aliases, make (or reuse) the key, and check the delegation from this host.
 
     Raises:
         ConfigError: a bad name, zone, key name or algorithm; a key file of another key.
         StoreError: the key cannot be written.
+        AcmeError: dns-account-01 and no account yet, and the CA cannot be reached.
     """
     zone = _zone(request.zone)
-    aliases = _aliases(parse_identifiers(request.domains), zone)
+    identifiers = parse_identifiers(request.domains)
+    label = _label(settings, clock) if request.challenge == DNS_ACCOUNT01 else None
+    aliases = _aliases(identifiers, zone, label)
     key_name = request.key_name or f"certv6.{zone.rstrip('.')}"
     key_file = request.key_file or settings.state_dir / "keys" / f"{key_name}.key"
     key, created = _key(key_file, key_name, request.algorithm, settings.insecure_secrets)
@@ -123,19 +138,34 @@ def _zone(text: str) -> str:
     return zone.name + "."
 
 
-def _aliases(identifiers: Sequence[Identifier], zone: str) -> tuple[Alias, ...]:
+def _label(settings: Settings, clock: Clock) -> str:
+    """This account's dns-account-01 label; the account is created if there is none yet."""
+    store = Store(settings.state_dir)
+    url = store.account(settings.server).read_url()
+    if url is None:
+        log.info("delegate: dns-account-01 needs the account's URL; creating the account")
+        url = connect_account(settings, store.ensure(), clock).account_url
+    return account_label(url)
+
+
+def _aliases(
+    identifiers: Sequence[Identifier], zone: str, label: str | None = None
+) -> tuple[Alias, ...]:
+    """One alias per base name; with ``label``, at the account's labelled name (and the
+    target gets the label too, so two accounts' values never meet in the zone)."""
     names: dict[str, list[str]] = {}
     for identifier in identifiers:
         names.setdefault(identifier.base, []).append(identifier.name)
+    prefix = f"_{label}." if label else ""
     aliases = []
     for base, shared in names.items():
-        target = f"{base}.{zone}"
+        target = f"{prefix}{base}.{zone}"
         if len(target) > 254:
             raise ConfigError(
                 f"{target} is longer than a DNS name may be",
                 hint="use a shorter challenge zone",
             )
-        aliases.append(Alias(f"{CHALLENGE_LABEL}.{base}.", target, tuple(shared)))
+        aliases.append(Alias(f"{prefix}{CHALLENGE_LABEL}.{base}.", target, tuple(shared)))
     return tuple(aliases)
 
 

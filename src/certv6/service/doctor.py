@@ -2,8 +2,11 @@
 
 Reads the host, asks the resolvers, the CA's directory, the provider and every
 authoritative nameserver involved, and writes nothing (``--write-test`` writes
-one canary TXT value per name and removes it). Also the CAA check that
-``issue`` runs after fetching the directory and before ordering.
+one canary TXT value per name and removes it). With an account at the CA it
+orders the names once to see which challenges the CA offers, and deactivates
+the authorizations at once (doctor_challenges.py); the standing dns-persist-01
+records are judged on every nameserver. Also the CAA check that ``issue`` runs
+after fetching the directory and before ordering.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from certv6.errors import CertV6Error, ConfigError, ResolverUnreachable
 from certv6.model import Identifier, parse_identifiers
 from certv6.propagation import nat64
 from certv6.providers import Provider, ProviderSession, preflight
+from certv6.service import doctor_challenges
 from certv6.service.doctor_probes import NameProbes
 from certv6.service.runtime import build_dns, build_provider, choose_provider
-from certv6.settings import Settings
+from certv6.settings import DNS_PERSIST01, Settings, challenge_list, challenges_for
 from certv6.store import Store
 
 log = logging.getLogger("certv6")
@@ -42,6 +46,7 @@ class DoctorRequest:
     name: str | None = None  # a stored certificate: check its names and provider
     provider: str | None = None
     write_test: bool = False
+    challenges: tuple[str, ...] = ()  # --challenge; else the certificate's or the setting
 
 
 def doctor(
@@ -52,7 +57,7 @@ def doctor(
     Raises:
         ConfigError: a bad name, or ``--name`` of a certificate that does not exist.
     """
-    identifiers, provider_name = _what_to_check(settings, request)
+    identifiers, provider_name, kinds = _what_to_check(settings, request)
     store = Store(settings.state_dir)
     addresses = ifaddr.read_addresses()
     findings = [host.address_finding(addresses), host.route_finding(host.read_default_routes())]
@@ -64,7 +69,12 @@ def doctor(
     notes = [] if identifiers else ["no names given: pass -d NAME (or --name CERT) to check them"]
     if dns is None or not identifiers:
         return DoctorReport.of(findings, notes)
-    provider = _provider(settings, provider_name, dns, clock, findings, identifiers=identifiers)
+    asked, found, unasked = doctor_challenges.ask_ca(settings, store, identifiers, clock)
+    findings += asked
+    notes += unasked
+    provider = None
+    if any(kind != DNS_PERSIST01 for kind in kinds) or provider_name:
+        provider = _provider(settings, provider_name, dns, clock, findings, identifiers=identifiers)
     with contextlib.ExitStack() as stack:
         if provider is not None:
             stack.enter_context(contextlib.closing(ProviderSession(provider)))
@@ -76,12 +86,17 @@ def doctor(
             addresses=addresses,
             provider=provider,
             write_test=request.write_test,
+            labelled=doctor_challenges.labelled_owners(settings, store, kinds),
         )
         damaged = store.account(settings.server).problem()
         account_uri = None if damaged else store.account(settings.server).read_url()
         for identifier in identifiers:
             findings.append(names.caa_finding(identifier, dns, identities, account_uri))
             findings += checks.run(identifier)
+        findings += doctor_challenges.offered_findings(identifiers, kinds, found)
+        findings += doctor_challenges.standing_findings(
+            settings, identifiers, kinds, found, dns=dns, clock=clock
+        )
     if not request.write_test and provider is not None:
         notes.append("add --write-test to prove the provider may write in each zone")
     return DoctorReport.of(findings, notes)
@@ -132,8 +147,9 @@ def require_caa_permits(
 
 def _what_to_check(
     settings: Settings, request: DoctorRequest
-) -> tuple[tuple[Identifier, ...], str | None]:
+) -> tuple[tuple[Identifier, ...], str | None, tuple[str, ...]]:
     domains, provider = request.domains, request.provider
+    stored: tuple[str, ...] = ()
     if request.name:
         lineage = Store(settings.state_dir).lineages.get(request.name)
         if not lineage.exists():
@@ -143,7 +159,10 @@ def _what_to_check(
         config = lineage.config()
         domains = (*domains, *config.get("domains", ()))
         provider = provider or config.get("provider")
-    return (parse_identifiers(domains) if domains else ()), provider
+        with contextlib.suppress(TypeError, ValueError):
+            stored = challenge_list(config.get("challenge"))
+    kinds = challenges_for(settings, request.name, request.challenges, stored=stored)
+    return (parse_identifiers(domains) if domains else ()), provider, kinds
 
 
 def _resolvers(settings: Settings, clock: Clock) -> tuple[list[Finding], tuple[str, ...]]:

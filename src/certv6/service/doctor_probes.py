@@ -48,6 +48,7 @@ class NameProbes:
         addresses: Sequence[HostAddress],
         provider: Provider | None,
         write_test: bool,
+        labelled: str | None = None,
     ) -> None:
         self.settings = settings
         self.dns = dns
@@ -55,10 +56,16 @@ class NameProbes:
         self.clock = clock
         self.addresses = addresses
         self.provider = provider if write_test else None
+        self.labelled = labelled  # an account URL: check its dns-account-01 owners
         self._zones_seen: set[str] = set()
 
+    def _owner(self, identifier: Identifier) -> str:
+        if self.labelled:
+            return identifier.account_owner(self.labelled)
+        return identifier.challenge_owner
+
     def run(self, identifier: Identifier) -> list[Finding]:
-        chain, zone = names.challenge_finding(identifier, self.dns)
+        chain, zone = names.challenge_finding(identifier, self.dns, self._owner(identifier))
         found = [chain]
         if zone is not None:
             found += self._nameservers(identifier, zone)
@@ -75,7 +82,7 @@ class NameProbes:
         if zone in self._zones_seen:
             return [ok(name, "nameservers", f"zone {zone}: checked above")]
         self._zones_seen.add(zone)
-        record = TxtRecord(identifier.challenge_owner, PROBE_VALUE)
+        record = TxtRecord(self._owner(identifier), PROBE_VALUE)
         wait = self._propagation_settings()
         try:
             report = propagation.check_once([record], wait, dns=self.dns, clock=self.clock)
@@ -108,7 +115,7 @@ class NameProbes:
 
     def _write_test(self, identifier: Identifier, provider: Provider) -> Finding:
         name = identifier.name
-        record = TxtRecord(identifier.challenge_owner, f"certv6-doctor-{secrets.token_hex(8)}")
+        record = TxtRecord(self._owner(identifier), f"certv6-doctor-{secrets.token_hex(8)}")
         try:
             written = effective_records([record], self.dns)
         except CertV6Error as error:

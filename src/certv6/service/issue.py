@@ -16,26 +16,27 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from certv6 import keys, propagation
-from certv6.acme_client import AcmeSession, Order, PendingChallenge, choose_profile
+from certv6.acme_client import AcmeSession, Answerable, Order, PendingChallenge, choose_profile
 from certv6.clock import SYSTEM_CLOCK, Clock
-from certv6.dns01 import effective_records, owners_to_check
+from certv6.dns01 import effective_records
 from certv6.dnsquery import Dns
 from certv6.errors import AccountError, CertV6Error, ResolverUnreachable
 from certv6.model import Identifier, TxtRecord, parse_identifiers
-from certv6.providers import Provider, ProviderSession, preflight
+from certv6.providers import Provider, ProviderSession
 from certv6.renewal import parse_time
 from certv6.service.account import connect_account, register
+from certv6.service.challenges import (
+    check_before_answering,
+    describe,
+    preflight_for,
+    provider_for,
+)
 from certv6.service.cleanup import cleanup_published, cleanup_stale
 from certv6.service.doctor import require_caa_permits
 from certv6.service.install import install_config
 from certv6.service.issue_policy import Reissue, changed_while_waiting, check_existing
-from certv6.service.runtime import (
-    build_dns,
-    build_provider,
-    choose_provider,
-    propagation_settings,
-)
-from certv6.settings import Settings
+from certv6.service.runtime import build_dns, propagation_settings
+from certv6.settings import Settings, challenges_for
 from certv6.store import Lineage, Store, check_lineage_name, hold_lock
 
 log = logging.getLogger("certv6")
@@ -64,6 +65,7 @@ class IssueRequest:
     reissue: Reissue = field(default_factory=Reissue)
     renewal: bool = False
     expected_current: str | None = None
+    challenges: tuple[str, ...] = ()  # empty: [certificate.NAME] challenge, else the setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,10 @@ class IssueResult:
     # What the propagation check could not vouch for (also logged as warnings).
     warnings: tuple[str, ...] = ()
     kept: str = ""  # why the existing certificate was kept and nothing was ordered
+    challenges: tuple[str, ...] = ()  # the challenge types asked for, in order of preference
+    # (name, challenge type) per authorization answered in this run; names the CA
+    # still held valid for the account need none.
+    answered: tuple[tuple[str, str], ...] = ()
 
 
 def issue(
@@ -87,7 +93,8 @@ def issue(
     clock: Clock = SYSTEM_CLOCK,
     progress: Progress | None = None,
 ) -> IssueResult:
-    """Order, prove control of every name via dns-01, finalize, store.
+    """Order, prove control of every name (dns-01, dns-account-01 or a standing
+    dns-persist-01 record: service/challenges.py), finalize, store.
 
     Raises:
         CertV6Error: any failure; published TXT values are always removed first.
@@ -95,8 +102,9 @@ def issue(
     steps = StepTimer()
     identifiers = parse_identifiers(request.domains)
     name = check_lineage_name(request.name or identifiers[0].base)
+    request = replace(request, challenges=challenges_for(settings, name, request.challenges))
     dns = build_dns(settings)
-    provider = build_provider(settings, choose_provider(settings, request.provider), dns, clock)
+    provider = provider_for(settings, request.provider, request.challenges, dns, clock)
     install_config(settings, name)  # a bad install table fails now, not after issuance
     if not request.renewal:
         names = [identifier.name for identifier in identifiers]
@@ -105,7 +113,7 @@ def issue(
             Store(settings.state_dir), name, names, key_type, request.reissue, now=clock.now()
         )
         if existing.keep:
-            return kept(Store(settings.state_dir).lineages.get(name), existing.keep)
+            return kept(Store(settings.state_dir).lineages.get(name), existing.keep, request)
         request = replace(request, expected_current=existing.current)
     # Only now, with every setting checked, does anything get written.
     store = Store(settings.state_dir).ensure()
@@ -122,13 +130,20 @@ def issue(
             store.lineages.get(name), request.expected_current, renewal=request.renewal, clock=clock
         )
         if changed:
-            return kept(store.lineages.get(name), changed)
+            return kept(store.lineages.get(name), changed, request)
         warming = _DnsWarmUp(dns, identifiers)
         try:
             with steps("checks"):
                 # Fail on a provider that cannot work (no IPv6 route to its API, bad
                 # credentials, a key the server refuses) before an order exists at the CA.
-                preflight(provider, lambda: owners_to_check(identifiers, dns))
+                # (dns-account-01's owners need the account URL, if there is one yet)
+                preflight_for(
+                    provider,
+                    identifiers,
+                    request.challenges,
+                    dns,
+                    store.account(settings.server).read_url(),
+                )
                 cleanup_stale(settings, store, dns, clock)
             with steps("account"):
                 acme = connect_account(settings, store, clock)
@@ -146,8 +161,14 @@ def issue(
             request = replace(request, profile=profile)
         with steps("order"):
             order = _new_order(acme, settings, store, identifiers, request)
-            pending = acme.pending_challenges(order)
-        log.info("order: %d name(s), %d challenge(s) to answer", len(identifiers), len(pending))
+            pending = acme.open_challenges(order, request.challenges)
+        log.info("order: %d name(s), to answer: %s", len(identifiers), describe(pending) or "none")
+        with steps("checks"):
+            # dns-persist-01: every nameserver must serve a record that authorizes this
+            # order, before anything is answered.
+            standing = check_before_answering(
+                acme, pending, provider, settings, dns=dns, clock=clock
+            )
         proof = _Proof(acme, order, provider, store, dns, name, steps)
         with _account_known(store, settings):
             warnings = proof.run(pending, propagation_settings(settings, provider), clock, progress)
@@ -172,10 +193,22 @@ def issue(
         result.live_directory / "fullchain.pem",
         result.not_after.strftime("%Y-%m-%d %H:%M UTC"),
     )
-    return replace(result, timings={**steps.timings, "total": steps.total()}, warnings=warnings)
+    return replace(
+        result,
+        timings={**steps.timings, "total": steps.total()},
+        # A standing record whose persistUntil comes before the end of the new
+        # certificate still worked today: a warning now, not a failure later.
+        warnings=(*standing.warnings, *warnings, *standing.ending_before(result.not_after)),
+        challenges=request.challenges,
+        answered=tuple((_shown(c.identifier, c.wildcard), c.type) for c in pending),
+    )
 
 
-def kept(lineage: Lineage, reason: str) -> IssueResult:
+def _shown(identifier: str, wildcard: bool) -> str:
+    return f"*.{identifier}" if wildcard else identifier
+
+
+def kept(lineage: Lineage, reason: str, request: IssueRequest | None = None) -> IssueResult:
     """The result of an issue that ordered nothing: the lineage's current certificate."""
     version = lineage.current()
     config = lineage.config()
@@ -193,6 +226,7 @@ def kept(lineage: Lineage, reason: str) -> IssueResult:
         not_after,
         sha256,
         kept=reason,
+        challenges=request.challenges if request else (),
     )
 
 
@@ -290,11 +324,14 @@ def _account_known(store: Store, settings: Settings) -> Iterator[None]:
 
 @dataclass(frozen=True, slots=True)
 class _Proof:
-    """Publish every value, wait until every nameserver serves it, answer, always clean up."""
+    """Publish every value, wait until every nameserver serves it, answer, always clean up.
+
+    A dns-persist-01 challenge publishes nothing: it is only answered, with the rest.
+    """
 
     acme: AcmeSession
     order: Order
-    provider: Provider
+    provider: Provider | None  # None: every challenge is dns-persist-01
     store: Store
     dns: Dns
     lineage: str
@@ -302,23 +339,27 @@ class _Proof:
 
     def run(
         self,
-        pending: Sequence[PendingChallenge],
+        pending: Sequence[Answerable],
         wait: propagation.PropagationSettings,
         clock: Clock,
         progress: Progress | None,
     ) -> tuple[str, ...]:
         """Returns the propagation report's warnings (already logged)."""
-        if not pending:
+        records = [c.record for c in pending if isinstance(c, PendingChallenge)]
+        if not records or self.provider is None:
+            # Nothing to publish (dns-persist-01): the DNS is not touched.
+            with self.steps("validation"):
+                self._validate(pending)
             return ()
-        records = [challenge.record for challenge in pending]
+        provider = self.provider
         with self.steps("publish"):
             written = effective_records(records, self.dns)
-        with self.store.ledger.recording(self.provider.name, self.lineage, written) as entry:
+        with self.store.ledger.recording(provider.name, self.lineage, written) as entry:
             first_error: BaseException | None = None
             try:
                 with self.steps("publish"):
-                    self.provider.present(written)
-                log.info("published %d TXT value(s) with %s", len(written), self.provider.name)
+                    provider.present(written)
+                log.info("published %d TXT value(s) with %s", len(written), provider.name)
                 with self.steps("propagation"):
                     report = propagation.wait_until_visible(
                         records, wait, dns=self.dns, clock=clock, progress=progress
@@ -327,16 +368,20 @@ class _Proof:
                 for warning in report.warnings:
                     log.warning("%s", warning)
                 with self.steps("validation"):
-                    self.acme.answer(pending)
-                    self.acme.wait_ready(self.order, ORDER_TIMEOUT)
-                log.info("the CA validated every name")
+                    self._validate(pending)
             except BaseException as error:
                 first_error = error
                 raise
             finally:
                 with self.steps("cleanup"):
-                    cleanup_published(self.provider, written, self.store.ledger, entry, first_error)
+                    cleanup_published(provider, written, self.store.ledger, entry, first_error)
         return report.warnings
+
+    def _validate(self, pending: Sequence[Answerable]) -> None:
+        if pending:
+            self.acme.answer(pending)
+            self.acme.wait_ready(self.order, ORDER_TIMEOUT)
+            log.info("the CA validated every name")
 
 
 def _save(
@@ -347,7 +392,7 @@ def _save(
     fullchain: str,
     order: Order,
     request: IssueRequest,
-    provider: Provider,
+    provider: Provider | None,
     settings: Settings,
     now: datetime.datetime,
 ) -> IssueResult:
@@ -368,9 +413,10 @@ def _save(
     config = {
         "domains": list(domains),
         "key_type": request.key_type or settings.key_type,
-        "provider": provider.name,
+        "provider": provider.name if provider is not None else None,
         "server": settings.server,
         "profile": request.profile,
+        "challenge": list(request.challenges),
     }
     files = {
         "privkey.pem": keys.key_to_pem(key),

@@ -12,6 +12,7 @@ import logging
 from certv6.clock import Clock
 from certv6.dnsquery import Dns, DnsSettings
 from certv6.errors import ConfigError
+from certv6.model import ProviderHints
 from certv6.propagation import PropagationSettings
 from certv6.providers import Provider, ProviderContext, load_provider
 from certv6.settings import Settings
@@ -54,9 +55,10 @@ def build_provider(settings: Settings, name: str, dns: Dns, clock: Clock) -> Pro
     return load_provider(context)
 
 
-def propagation_settings(settings: Settings, provider: Provider) -> PropagationSettings:
-    """How long and how often to look: the config wins, else the provider's hints."""
-    hints = provider.hints()
+def propagation_settings(settings: Settings, provider: Provider | None) -> PropagationSettings:
+    """How long and how often to look: the config wins, else the provider's hints
+    (the defaults without a provider: dns-persist-01 publishes nothing)."""
+    hints = provider.hints() if provider is not None else ProviderHints()
     checker = PropagationSettings(
         timeout=settings.propagation_timeout or hints.propagation_timeout,
         poll_interval=settings.poll_interval or hints.poll_interval,

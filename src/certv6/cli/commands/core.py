@@ -7,7 +7,7 @@ import datetime
 import click
 
 from certv6.cli.app import Options, cli, domain_option, json_option, pass_options, print_json
-from certv6.settings import KEY_TYPES, Settings
+from certv6.settings import CHALLENGE_TYPES, KEY_TYPES, Settings
 
 # certbot's --key-type values, with its default curve and size.
 CERTBOT_KEY_TYPES = {"ecdsa": "ec256", "rsa": "rsa2048"}
@@ -51,6 +51,14 @@ CERTBOT_KEY_TYPES = {"ecdsa": "ec256", "rsa": "rsa2048"}
     help="required: fail if the CA does not list the profile (default preferred).",
 )
 @click.option(
+    "--challenge",
+    "challenge",
+    type=click.Choice(CHALLENGE_TYPES),
+    multiple=True,
+    help="DNS challenge to answer; repeat for a fallback, the first the CA offers wins "
+    "(default: [certificate.NAME] challenge, else the challenge setting, else dns-01).",
+)
+@click.option(
     "--force",
     "--force-renewal",
     is_flag=True,
@@ -79,6 +87,7 @@ def issue(
     key_type: str | None,
     profile: str | None,
     profile_policy: str | None,
+    challenge: tuple[str, ...],
     force: bool,
     expand: bool,
     replace_names: bool,
@@ -86,7 +95,7 @@ def issue(
     as_json: bool,
     **flags: object,
 ) -> None:
-    """Get a certificate for the given names through dns-01.
+    """Get a certificate for the given names through dns-01 (or --challenge).
 
     Run again with the same names, it keeps the stored certificate until it is
     due (--force orders anyway); other names need --expand or --replace-names.
@@ -106,6 +115,7 @@ def issue(
         profile=profile or _text(table.get("profile")),
         profile_policy=profile_policy or _text(table.get("profile_policy")) or "preferred",
         reissue=Reissue(force=force, expand=expand, replace_names=replace_names),
+        challenges=challenge,
     )
     try:
         result = issue_certificate(settings, request, clock=options.clock, progress=progress)
@@ -124,6 +134,8 @@ def issue(
                 "warnings": list(result.warnings),
                 "kept": bool(result.kept),
                 "detail": result.kept or "issued",
+                "challenges": list(result.challenges),
+                "answered": [{"name": n, "challenge": kind} for n, kind in result.answered],
             },
         )
     elif result.kept:

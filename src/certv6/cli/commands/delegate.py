@@ -33,6 +33,14 @@ ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224")
 @click.option(
     "--algorithm", type=click.Choice(ALGORITHMS), default="hmac-sha256", show_default=True
 )
+@click.option(
+    "--challenge",
+    "challenge_type",
+    type=click.Choice(("dns-01", "dns-account-01")),
+    default="dns-01",
+    show_default=True,
+    help="dns-account-01: delegate this account's _<label>._acme-challenge names instead.",
+)
 @click.option("--no-verify", is_flag=True, help="Only print; do not check the DNS from this host.")
 @click.option("--state-dir", help="Where accounts, certificates and keys live.")
 @json_option
@@ -46,6 +54,7 @@ def delegate(
     key_name: str | None,
     key_file: Path | None,
     algorithm: str,
+    challenge_type: str,
     no_verify: bool,
     state_dir: str | None,
     as_json: bool,
@@ -54,7 +63,9 @@ def delegate(
 
     Prints the CNAME records to add, makes a TSIG key, prints BIND and Knot
     configuration that lets the key change only those TXT records, then checks
-    from this host that the CNAMEs exist and the zone answers over IPv6.
+    from this host that the CNAMEs exist and the zone answers over IPv6. With
+    --challenge dns-account-01 the names are this account's labelled ones (the
+    account is created first if there is none).
     """
     from certv6.errors import DnsError
     from certv6.service.delegate import DelegationRequest
@@ -68,10 +79,11 @@ def delegate(
         key_file=key_file.absolute() if key_file else None,
         algorithm=algorithm,
         verify=not no_verify,
+        challenge=challenge_type,
     )
-    result = run(settings, request)
+    result = run(settings, request, clock=options.clock)
     if as_json:
-        print_json("delegate", to_json(result))
+        print_json("delegate", {**to_json(result), "challenge": challenge_type})
     else:
         show(result, quiet=options.quiet)
     if not result.ok:

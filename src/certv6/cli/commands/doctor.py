@@ -8,6 +8,7 @@ import sys
 import click
 
 from certv6.cli.app import Options, cli, domain_option, json_option, pass_options, print_json
+from certv6.settings import CHALLENGE_TYPES
 
 
 @cli.command()
@@ -18,6 +19,13 @@ from certv6.cli.app import Options, cli, domain_option, json_option, pass_option
     "--write-test",
     is_flag=True,
     help="Publish one canary TXT value per name, wait until it is visible, remove it.",
+)
+@click.option(
+    "--challenge",
+    "challenge",
+    type=click.Choice(CHALLENGE_TYPES),
+    multiple=True,
+    help="The challenge(s) to check for (default: the certificate's, else the setting).",
 )
 @click.option("--server", help="ACME directory URL or letsencrypt / letsencrypt-staging.")
 @click.option("--ca-bundle", help="Extra CA certificates to trust for the CA's TLS.")
@@ -32,6 +40,7 @@ def doctor(
     name: str | None,
     provider: str | None,
     write_test: bool,
+    challenge: tuple[str, ...],
     as_json: bool,
     **flags: object,
 ) -> None:
@@ -41,8 +50,14 @@ def doctor(
     from certv6.service.doctor import doctor as run_doctor
 
     settings = options.settings(**flags)
-    request = DoctorRequest(domains=domains, name=name, provider=provider, write_test=write_test)
-    report = run_doctor(settings, request)
+    request = DoctorRequest(
+        domains=domains,
+        name=name,
+        provider=provider,
+        write_test=write_test,
+        challenges=challenge,
+    )
+    report = run_doctor(settings, request, clock=options.clock)
     if as_json:
         print_json("doctor", report.to_json())
     else:

@@ -20,7 +20,7 @@ from certv6.errors import CertV6Error, ConfigError, OrderError, StoreError
 from certv6.service.account import connect_account
 from certv6.service.issue import IssueRequest, IssueResult, issue
 from certv6.service.renew.plan import Candidate
-from certv6.settings import SERVER_SHORTCUTS, Settings
+from certv6.settings import SERVER_SHORTCUTS, Settings, challenge_list, challenges_for
 from certv6.store import Lineage, Store
 
 log = logging.getLogger("certv6")
@@ -65,6 +65,7 @@ class LineageConfig:
     provider: str | None
     key_type: str | None
     profile: str | None
+    challenge: tuple[str, ...] = ()  # what it was issued with; () before issue #15
 
 
 def lineage_config(lineage: Lineage, settings: Settings) -> LineageConfig:
@@ -80,6 +81,7 @@ def lineage_config(lineage: Lineage, settings: Settings) -> LineageConfig:
         provider=_optional(config.get("provider")),
         key_type=_optional(config.get("key_type")),
         profile=_optional(config.get("profile")),
+        challenge=_challenge(lineage, config.get("challenge")),
     )
 
 
@@ -166,6 +168,8 @@ def renew_one(
         replaces=replaces,
         renewal=True,
         expected_current=found.current if replacing else None,
+        # [certificate.NAME] challenge wins, then what it was issued with, then the setting.
+        challenges=challenges_for(settings, found.name, stored=config.challenge),
     )
     # --force on a certificate that is not due: say so, not a made-up reason.
     reason = found.decision.reason if found.due and found.decision else "forced"
@@ -229,6 +233,16 @@ def _text(table: Any, key: str, name: str) -> str | None:
     if value is None or isinstance(value, str):
         return value or None
     raise ConfigError(f"[certificate.{name}] {key} must be a string")
+
+
+def _challenge(lineage: Lineage, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    try:
+        return challenge_list(value)
+    except (TypeError, ValueError) as error:
+        where = lineage.directory / "lineage.json"
+        raise StoreError(f"{where}: challenge: {error}") from None
 
 
 def _optional(value: Any) -> str | None:

@@ -62,13 +62,17 @@ class ConfigError(CertV6Error):
 
 
 class AcmeError(CertV6Error):
-    """``code`` is the RFC 8555 error type without its URN prefix, when the CA sent one."""
+    """``code`` is the RFC 8555 error type without its URN prefix, when the CA sent one;
+    ``status`` the HTTP status of the CA's error response (0: none, or not an answer)."""
 
     exit_code = 4
 
-    def __init__(self, message: str, *, code: str = "", hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str = "", status: int = 0, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.code = code
+        self.status = status
 
 
 class AccountError(AcmeError):

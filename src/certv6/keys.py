@@ -1,7 +1,8 @@
 """Private keys, CSRs and what certv6 needs to know about a certificate.
 
 Certificate keys are fresh for every issuance (never reused across orders);
-the account key is EC P-256 because it signs every request (ES256, RFC 7518 3.4).
+the account key is EC P-256 unless asked otherwise (P-384 or RSA, docs/accounts.md):
+it signs every request (ES256, RFC 7518 3.4).
 """
 
 from __future__ import annotations
@@ -135,9 +136,24 @@ def _san_names(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(san.value.get_values_for_type(x509.DNSName))  # type: ignore[attr-defined]
 
 
-def load_account_key(pem: bytes, origin: str) -> ec.EllipticCurvePrivateKey:
-    """The account key: EC P-256 only, since every request is signed ES256."""
+def load_account_key(pem: bytes, origin: str) -> PrivateKey:
+    """An account key: EC P-256 (ES256, the default), P-384 (ES384) or RSA of 2048+ bits (RS256).
+
+    Raises:
+        StoreError: not a private key ACME requests can be signed with.
+    """
     key = load_private_key(pem, origin)
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise StoreError(f"{origin}: the account key must be EC P-256")
+    if key_type_of(key) is None:
+        raise StoreError(
+            f"{origin}: an account key must be EC P-256, EC P-384 or RSA of 2048 bits or more"
+        )
     return key
+
+
+def key_type_of(key: PrivateKey) -> str | None:
+    """The KEY_TYPES name of ``key`` ("ec256", "rsa3072", ...), None for other curves and sizes."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        size = {"secp256r1": 256, "secp384r1": 384}.get(key.curve.name)
+        return f"ec{size}" if size else None
+    name = f"rsa{key.key_size}"
+    return name if name in KEY_TYPES else "rsa" if key.key_size >= 2048 else None

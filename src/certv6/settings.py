@@ -1,6 +1,7 @@
 """Configuration: TOML file, then CERTV6_* environment, then flags; loaded once, frozen.
 
-    server = "letsencrypt"            # or letsencrypt-staging, or an https:// directory URL
+    server = "letsencrypt"            # a shortcut, a [ca.NAME] table or an https:// directory URL;
+                                      # a list is tried in order (docs/accounts.md)
     email = "ops@example.org"
     agree_tos = true
     state_dir = "/var/lib/certv6"
@@ -10,8 +11,12 @@
     deploy_hook = "systemctl reload nginx"    # also pre_hook, post_hook: certbot's
     metrics_file = "/var/lib/node_exporter/textfile/certv6.prom"  # after each renew
 
+    account_key_type = "ec256"        # or ec384, rsa2048, rsa3072, rsa4096
+
     [provider.rfc2136]
     key_file = "/etc/certv6/tsig.key"
+
+    [ca.zerossl]                      # one CA's options: eab_kid, eab_hmac_key_file, ... (cas.py)
 
 Relative paths in the file are relative to the file. Environment variables are
 ``CERTV6_<SETTING>`` (``CERTV6_STATE_DIR``) and ``CERTV6_PROVIDER_<NAME>_<OPTION>``
@@ -28,19 +33,28 @@ import re
 import stat
 import tomllib
 import types
-import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from certv6.cas import SERVER_SHORTCUTS, TABLE_KEYS, CaSettings, directory_url, resolve
 from certv6.errors import ConfigError
 
+__all__ = [
+    "DEFAULT_CONFIG",
+    "KEY_TYPES",
+    "POLICIES",
+    "SERVER_SHORTCUTS",
+    "SETTING_NAMES",
+    "CaSettings",
+    "ProviderSettings",
+    "Settings",
+    "check_email",
+    "load_settings",
+    "read_secret_file",
+]
 DEFAULT_CONFIG = Path("/etc/certv6/certv6.toml")
-SERVER_SHORTCUTS = {
-    "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
-    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
-}
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
 POLICIES = ("all-reachable", "strict")
 NAT64_PREFIX_LENGTHS = (32, 40, 48, 56, 64, 96)  # RFC 6052 section 2.2
@@ -55,7 +69,11 @@ class ProviderSettings:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    # The CA this use case talks to: the first of ``cas`` as loaded; ``at_ca``
+    # points it (and the account options below) at another.
     server: str = SERVER_SHORTCUTS["letsencrypt"]
+    # Every CA of ``server``, in the order orders try them (certv6.cas).
+    cas: tuple[CaSettings, ...] = ()
     email: str | None = None
     agree_tos: bool = False
     state_dir: Path = Path("/var/lib/certv6")
@@ -75,6 +93,7 @@ class Settings:
     unverified_grace: float | None = None
     eab_kid: str | None = None
     eab_hmac_key_file: Path | None = None
+    account_key_type: str = "ec256"
     preferred_chain: str | None = None
     insecure_secrets: bool = False
     # `certv6 renew`: the CA's staging directory for --dry-run (letsencrypt has one
@@ -93,14 +112,39 @@ class Settings:
     )
     config_path: Path | None = None
 
+    def ca_urls(self) -> tuple[str, ...]:
+        """The directory URLs an order tries, in order."""
+        return tuple(ca.url for ca in self.cas) or (self.server,)
+
+    def ca(self, url: str) -> CaSettings:
+        """The options of the CA at ``url``; one outside the list gets the defaults only."""
+        for ca in self.cas:
+            if ca.url == url:
+                return ca
+        return CaSettings(url, url, account_key_type=self.account_key_type)
+
+    def at_ca(self, url: str) -> Settings:
+        """These settings for talking to the CA at ``url``, with its account's options."""
+        ca = self.ca(url)
+        return replace(
+            self,
+            server=ca.url,
+            eab_kid=ca.eab_kid,
+            eab_hmac_key_file=ca.eab_hmac_key_file,
+            account_key_type=ca.account_key_type,
+            caa_identities=ca.caa_identities,
+        )
+
 
 _PATHS = {"state_dir", "ca_bundle", "eab_hmac_key_file", "metrics_file"}
 _BOOLS = {"agree_tos", "allow_ipv4", "insecure_secrets", "discover_nat64"}
 _FLOATS = {"propagation_timeout", "poll_interval"}
 _SECONDS = {"unverified_grace"}  # 0 allowed
-_TABLES = {"provider", "certificate"}
+_TABLES = {"provider", "certificate", "ca"}
 SETTING_NAMES = tuple(
-    f.name for f in fields(Settings) if f.name not in {"providers", "certificates", "config_path"}
+    f.name
+    for f in fields(Settings)
+    if f.name not in {"providers", "certificates", "config_path", "cas"}
 )
 
 
@@ -123,14 +167,20 @@ def load_settings(
     base = path.parent if path else Path.cwd()
     values = _from_mapping(raw, base, origin=str(path))
     providers = _providers(raw.get("provider", {}), base, str(path))
+    ca_tables = _ca_tables(raw.get("ca", {}), base, str(path))
     values.update(_from_env(env))
     _merge_provider_env(providers, env, [*providers, *provider_names])
     values.update(
         {k: _convert(k, v, Path.cwd(), "flag") for k, v in (flags or {}).items() if v is not None}
     )
+    entries = values.pop("server", ("letsencrypt",))
+    defaults = {key: values.get(key) for key in TABLE_KEYS}
+    cas = resolve(entries, ca_tables, defaults, origin="server")
     settings = replace(
         Settings(),
         **values,
+        server=cas[0].url,
+        cas=cas,
         providers=types.MappingProxyType(providers),
         certificates=types.MappingProxyType(_certificates(raw.get("certificate", {}), str(path))),
         config_path=path,
@@ -201,8 +251,9 @@ def _convert(key: str, value: Any, base: Path, origin: str) -> Any:
             return _positive_float(value)
         if key in _SECONDS:
             return _seconds(value)
-        if key in {"resolvers", "caa_identities"}:
-            return _str_tuple(value)
+        if key in {"resolvers", "caa_identities", "server"}:
+            # server: one CA or a list (a string may list them separated by commas)
+            return _str_tuple(value) if key != "server" or isinstance(value, list) else _cas(value)
         return _str(value)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{origin}: setting {key!r}: {error}") from None
@@ -243,6 +294,24 @@ def _merge_provider_env(
         providers[name] = ProviderSettings(name, types.MappingProxyType(options))
 
 
+def _ca_tables(raw: Any, base: Path, origin: str) -> dict[str, dict[str, Any]]:
+    """The ``[ca.NAME]`` tables, each value converted like the top-level setting it mirrors."""
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ConfigError(f"{origin}: [ca.NAME] must be tables")
+    tables = {}
+    for name, table in raw.items():
+        where = f"{origin}: [ca.{name}]"
+        converted: dict[str, Any] = {}
+        for key, value in table.items():
+            if key not in TABLE_KEYS:
+                close = difflib.get_close_matches(key, TABLE_KEYS, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(TABLE_KEYS)}"
+                raise ConfigError(f"unknown setting {key!r} in {where}", hint=hint)
+            converted[key] = _str(value) if key == "url" else _convert(key, value, base, where)
+        tables[name] = converted
+    return tables
+
+
 def _certificates(raw: Any, origin: str) -> dict[str, Mapping[str, Any]]:
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
         raise ConfigError(f"{origin}: [certificate.NAME] must be tables")
@@ -250,40 +319,33 @@ def _certificates(raw: Any, origin: str) -> dict[str, Mapping[str, Any]]:
 
 
 def _validated(settings: Settings) -> Settings:
-    server = _directory_url(settings.server, "server")
     if settings.key_type not in KEY_TYPES:
         raise ConfigError(
             f"unknown key type {settings.key_type!r}", hint=f"choose one of {', '.join(KEY_TYPES)}"
         )
+    for ca in settings.cas:
+        if ca.account_key_type not in KEY_TYPES:
+            where = "" if ca.name == ca.url or len(settings.cas) == 1 else f" for {ca.name}"
+            raise ConfigError(
+                f"unknown account_key_type {ca.account_key_type!r}{where}",
+                hint=f"choose one of {', '.join(KEY_TYPES)} (default ec256)",
+            )
     if settings.propagation_policy not in POLICIES:
         raise ConfigError(
             f"unknown propagation_policy {settings.propagation_policy!r}",
             hint=f"choose one of {', '.join(POLICIES)}",
         )
     staging = settings.staging_server
-    staging = _directory_url(staging, "staging_server") if staging else None
-    _check_email(settings.email)
+    staging = directory_url(staging, "staging_server") if staging else None
+    check_email(settings.email)
     _check_ca_bundle(settings.ca_bundle)
     _check_eab(settings)
     _check_nat64_prefix(settings.nat64_prefix)
-    return replace(settings, server=server, staging_server=staging)
+    return replace(settings, staging_server=staging)
 
 
-def _directory_url(value: str, key: str) -> str:
-    url = SERVER_SHORTCUTS.get(value, value)
-    hint = f"use an https:// URL or one of: {', '.join(SERVER_SHORTCUTS)}"
-    if not url.startswith("https://"):
-        raise ConfigError(f"{key} {value!r} is not an https:// directory URL", hint=hint)
-    try:
-        host = urllib.parse.urlsplit(url).hostname
-    except ValueError as error:
-        raise ConfigError(f"{key} {value!r} is not a valid URL: {error}", hint=hint) from None
-    if not host or any(c.isspace() for c in url):
-        raise ConfigError(f"{key} {value!r} has no valid host name", hint=hint)
-    return url
-
-
-def _check_email(email: str | None) -> None:
+def check_email(email: str | None) -> None:
+    """Raises ConfigError for a contact address that is not one."""
     # RFC 8555 7.3: a mailto: contact; the CA checks it properly, this catches typos.
     if email is not None and not _EMAIL.match(email):
         raise ConfigError(f"email {email!r} is not an e-mail address", hint="e.g. ops@example.org")
@@ -301,13 +363,16 @@ def _check_ca_bundle(path: Path | None) -> None:
 
 
 def _check_eab(settings: Settings) -> None:
-    if settings.eab_kid and settings.eab_hmac_key_file is None:
-        raise ConfigError(
-            "eab_kid is set but eab_hmac_key_file is not",
-            hint="both come from your CA's account page",
-        )
-    if settings.eab_hmac_key_file is not None and not settings.eab_hmac_key_file.is_file():
-        raise ConfigError(f"cannot read EAB HMAC key file {settings.eab_hmac_key_file}")
+    # The pairs themselves are checked per CA (certv6.cas); the file's content where
+    # an account needs it (service/account.py), so `list` never reads a secret.
+    for ca in settings.cas:
+        path = ca.eab_hmac_key_file
+        if path is not None and not path.is_file():
+            what = "missing" if not path.exists() else "not a regular file"
+            raise ConfigError(
+                f"cannot read EAB HMAC key file {path}: {what}",
+                hint="check eab_hmac_key_file (the HMAC key from your CA's account page)",
+            )
 
 
 def _check_nat64_prefix(prefix: str | None) -> None:
@@ -369,6 +434,10 @@ def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
     return value
+
+
+def _cas(value: Any) -> tuple[str, ...]:
+    return _str_tuple(_str(value))
 
 
 def _str_tuple(value: Any) -> tuple[str, ...]:

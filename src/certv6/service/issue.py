@@ -145,7 +145,7 @@ def issue(
             )
             request = replace(request, profile=profile)
         with steps("order"):
-            order = _new_order(acme, settings, store, identifiers, request)
+            order = _new_order(acme, settings, store, identifiers, request, clock=clock)
             pending = acme.pending_challenges(order)
         log.info("order: %d name(s), %d challenge(s) to answer", len(identifiers), len(pending))
         proof = _Proof(acme, order, provider, store, dns, name, steps)
@@ -249,6 +249,8 @@ def _new_order(
     store: Store,
     identifiers: Sequence[Identifier],
     request: IssueRequest,
+    *,
+    clock: Clock,
 ) -> Order:
     names = [identifier.name for identifier in identifiers]
     try:
@@ -260,7 +262,7 @@ def _new_order(
     # register the same key again and retry once.
     log.info("account: the CA does not know the stored account; registering again")
     store.account(settings.server).forget_url()
-    register(acme, settings, store)
+    register(acme, settings, store, clock)
     return acme.new_order(names, profile=request.profile, replaces=request.replaces)
 
 

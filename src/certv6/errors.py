@@ -7,6 +7,7 @@
     │   ├── OrderError                         order refused, finalize failed
     │   ├── AcmeTimeout                        the CA did not finish in time
     │   ├── CaUnreachable                      no IPv6 route, TLS, connection refused
+    │   ├── NoCaCouldIssue                     every CA of a server list failed (each named)
     │   └── ValidationFailed          exit 5   the CA looked and did not see the value
     ├── DnsError                      exit 6   looking things up in the DNS
     │   ├── ZoneNotFound
@@ -89,6 +90,10 @@ class AcmeTimeout(AcmeError):
 
 class CaUnreachable(AcmeError):
     default_hint = "check that the CA has an IPv6 address, or set HTTPS_PROXY"
+
+
+class NoCaCouldIssue(AcmeError):
+    """Every CA of ``server = [...]`` failed with its own trouble (service/fallback.py)."""
 
 
 class ValidationFailed(AcmeError):

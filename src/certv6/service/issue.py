@@ -78,6 +78,8 @@ class IssueResult:
     # What the propagation check could not vouch for (also logged as warnings).
     warnings: tuple[str, ...] = ()
     kept: str = ""  # why the existing certificate was kept and nothing was ordered
+    ca: str = ""  # the directory URL of the CA that issued it
+    skipped: tuple[str, ...] = ()  # the CAs of the list that could not ("URL: why")
 
 
 def issue(
@@ -377,7 +379,13 @@ def _save(
     # makes owed, before ``current`` moves.
     version = lineage.add_version(files, meta, config, now=now, deploy_hook=request.renewal)
     return IssueResult(
-        lineage.name, domains, version.directory, lineage.current_link, info.not_after, info.sha256
+        lineage.name,
+        domains,
+        version.directory,
+        lineage.current_link,
+        info.not_after,
+        info.sha256,
+        ca=settings.server,
     )
 
 

@@ -158,8 +158,15 @@ def renew_one(
         log.info("%s: the CAs to try: %s", found.name, ", ".join(cas))
 
     def attempt(ca: str) -> IssueResult:
-        here = replacing and ca == settings.server
-        return _renew_at(found, config, settings.at_ca(ca), sessions, replacing=here, clock=clock)
+        return _renew_at(
+            found,
+            config,
+            settings.at_ca(ca),
+            sessions,
+            live=replacing,
+            replacing=replacing and ca == settings.server,
+            clock=clock,
+        )
 
     result, skipped = through_cas(cas, attempt)
     if not result.kept:
@@ -179,9 +186,11 @@ def _renew_at(
     settings: Settings,
     sessions: CaSessions,
     *,
+    live: bool,
     replacing: bool,
     clock: Clock,
 ) -> IssueResult:
+    """One renewal order at ``settings.server``; ``replacing``: that CA issued the current one."""
     session = sessions.get(settings.server)
     table = settings.certificates.get(found.name, {})
     profile = choose_profile(
@@ -199,7 +208,7 @@ def _renew_at(
         profile=profile,
         replaces=replaces,
         renewal=True,
-        expected_current=found.current if replacing else None,
+        expected_current=found.current if live else None,
     )
     # --force on a certificate that is not due: say so, not a made-up reason.
     reason = found.decision.reason if found.due and found.decision else "forced"

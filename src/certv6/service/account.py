@@ -85,10 +85,26 @@ def open_existing(
     pem = files.read_key()
     if pem is None:
         raise ConfigError(f"no account key in {files.directory}")
-    session = connect(settings, load_key(files, pem), clock)
+    key = load_key(files, pem)
+    try:
+        session = connect(settings, key, clock)
+    except CertV6Error as error:
+        if files.next_key_path.exists():
+            raise _pending(files, error) from error
+        raise
     if url:
         session.use_account(url)
     return session
+
+
+def _pending(files: AccountFiles, error: CertV6Error) -> AccountError:
+    return AccountError(
+        f"{error}; and a key rollover of this account was interrupted, so which key the CA "
+        "holds is not known yet",
+        hint="run the command again once the CA answers: it keeps the key the CA holds; both "
+        f"keys are kept until then ({files.key_path.name}, {files.next_key_path.name}; "
+        "docs/accounts.md)",
+    )
 
 
 def connect(settings: Settings, key: AccountKey, clock: Clock) -> AcmeSession:
@@ -172,12 +188,7 @@ def settle_rollover(session: AcmeSession, files: AccountFiles, *, drop_unused: b
     try:
         holder = account_for_key(session, new_key)
     except CertV6Error as error:
-        raise AccountError(
-            f"a key rollover of the account {session.net.account_url} was interrupted, and "
-            f"the CA could not be asked which key it holds now: {error}",
-            hint="run the command again once the CA answers; both keys are kept until then "
-            f"({files.key_path.name} and {files.next_key_path.name}, docs/accounts.md)",
-        ) from error
+        raise _pending(files, error) from error
     if holder == session.net.account_url:
         files.promote_next_key()
         session.use_key(new_key)

@@ -28,8 +28,14 @@ def make_tls(
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "certv6 test stand-in CA")])
-    ca = _builder(ca_name, ca_name, ca_key.public_key(), now).add_extension(
-        x509.BasicConstraints(ca=True, path_length=0), critical=True
+    # Key identifiers: two stand-ins' CAs share a name, and a bundle holding both must
+    # still lead each certificate to its own issuer.
+    ca = (
+        _builder(ca_name, ca_name, ca_key.public_key(), now)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
     )
     ca_cert = ca.sign(ca_key, hashes.SHA256())
     key = ec.generate_private_key(ec.SECP256R1())
@@ -40,6 +46,10 @@ def make_tls(
         _builder(subject, ca_name, key.public_key(), now)
         .add_extension(x509.SubjectAlternativeName(san), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
         .sign(ca_key, hashes.SHA256())
     )
     files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")

@@ -158,7 +158,7 @@ def test_register_refuses_a_second_account_and_a_bad_eab_key_before_writing(
     assert not (tmp_path / "state").exists()
     hmac.write_text(HMAC_KEY)
     register_account(strict, clock=CLOCK)
-    with pytest.raises(ConfigError, match="has an account with .* already"):
+    with pytest.raises(ConfigError, match=r"has an account with .* already"):
         register_account(strict, clock=CLOCK)
 
 

@@ -115,5 +115,5 @@ def test_bad_ca_settings_are_config_errors(tmp_path: Path, text: str, fragment: 
 
 
 def test_a_missing_hmac_key_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read EAB HMAC key file .*missing"):
+    with pytest.raises(ConfigError, match=r"cannot read EAB HMAC key file .*missing"):
         load(tmp_path, 'server = "zerossl"\neab_kid = "k"\neab_hmac_key_file = "nope.hmac"\n')

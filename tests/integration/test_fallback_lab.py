@@ -130,14 +130,20 @@ def fronts(second_ca: Any) -> Iterator[tuple[AriCa, AriCa]]:
         threads.close()
 
 
+def faulted_then_second(lab: Any, first: AriCa, where: str, fault: Fault, tmp: Path) -> Host:
+    """A host whose list is [the stand-in before the first Pebble, the second Pebble]."""
+    first.script.faults[where] = fault
+    host = Host(lab, tmp, [first.directory_url, lab.ca2_directory])
+    host.write()
+    return host
+
+
 def test_rate_limited_first_ca_the_second_issues_with_its_own_chain(
     second_ca: Any, fronts: tuple[AriCa, AriCa], tmp_path: Path
 ) -> None:
     lab = second_ca
-    first, _second = fronts
-    first.script.faults["newOrder"] = RATE_LIMITED
-    host = Host(lab, tmp_path, [first.directory_url, lab.ca2_directory])
-    host.write()
+    first = fronts[0]
+    host = faulted_then_second(lab, first, "newOrder", RATE_LIMITED, tmp_path)
     result, stderr = host.issue("fb-rate")
     assert result["ca"] == lab.ca2_directory
     assert len(result["skipped"]) == 1 and result["skipped"][0].startswith(first.directory_url)
@@ -166,10 +172,8 @@ def test_first_ca_failing_mid_order_with_503_the_second_issues(
 ) -> None:
     # The order at the first CA is validated, then finalize meets 503 after every retry.
     lab = second_ca
-    first, _second = fronts
-    first.script.faults["/finalize-order/"] = OVERLOADED
-    host = Host(lab, tmp_path, [first.directory_url, lab.ca2_directory])
-    host.write()
+    first = fronts[0]
+    host = faulted_then_second(lab, first, "/finalize-order/", OVERLOADED, tmp_path)
     result, stderr = host.issue("fb-503")
     assert result["ca"] == lab.ca2_directory, stderr
     assert len(first.seen.faulted) > 1  # retried before moving on

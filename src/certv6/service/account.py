@@ -68,6 +68,10 @@ def open_session(
                 what=f"the account with {settings.server}",
             ):
                 settle_rollover(session, files)
+                # Another run may have finished the rollover while this one waited.
+                stored = files.read_key()
+                if stored is not None:
+                    session.use_key(load_key(files, stored))
     elif create:
         register(session, settings, store, clock)
     return session

@@ -7,6 +7,7 @@
     │   ├── OrderError                         order refused, finalize failed
     │   ├── AcmeTimeout                        the CA did not finish in time
     │   ├── CaUnreachable                      no IPv6 route, TLS, connection refused
+    │   ├── NoCaCouldIssue                     every CA of a server list failed (each named)
     │   └── ValidationFailed          exit 5   the CA looked and did not see the value
     ├── DnsError                      exit 6   looking things up in the DNS
     │   ├── ZoneNotFound
@@ -63,13 +64,17 @@ class ConfigError(CertV6Error):
 
 
 class AcmeError(CertV6Error):
-    """``code`` is the RFC 8555 error type without its URN prefix, when the CA sent one."""
+    """``code`` is the RFC 8555 error type without its URN prefix, when the CA sent one;
+    ``status`` the HTTP status of the CA's error response (0: none, or not an answer)."""
 
     exit_code = 4
 
-    def __init__(self, message: str, *, code: str = "", hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str = "", status: int = 0, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.code = code
+        self.status = status
 
 
 class AccountError(AcmeError):
@@ -86,6 +91,10 @@ class AcmeTimeout(AcmeError):
 
 class CaUnreachable(AcmeError):
     default_hint = "check that the CA has an IPv6 address, or set HTTPS_PROXY"
+
+
+class NoCaCouldIssue(AcmeError):
+    """Every CA of ``server = [...]`` failed with its own trouble (service/fallback.py)."""
 
 
 class ValidationFailed(AcmeError):

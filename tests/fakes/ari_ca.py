@@ -8,6 +8,10 @@ A TLS reverse proxy on an IPv6 address. It speaks the real JSON:
   and ``explanationURL`` (RFC 9773 4.2, 4.3); 404 for a certificate it has no window for;
 - ``POST <newOrder>``: recorded (``replaces``, ``profile``, identifiers) and refused
   with 409 ``alreadyReplaced`` (RFC 9773 5) when scripted, otherwise forwarded;
+- scripted faults (``Script.faults``): a request to ``newOrder`` or to a path
+  prefix (``/finalize-order/``) answered with a problem document instead, e.g.
+  503 ``serverInternal`` or 429 ``rateLimited`` with a Retry-After, as a CA that
+  cannot issue now answers (certv6 then falls back to its next CA);
 - everything else: forwarded to Pebble unchanged.
 
 Forwarding keeps the ``Host`` header, so Pebble writes URLs that point at the proxy
@@ -51,6 +55,17 @@ class Script:
     renewal_info_status: int = 200  # e.g. 503 to test Retry-After on errors
     already_replaced: set[str] = field(default_factory=set)  # certIDs; "*" for any
     profiles: dict[str, str] | None = None
+    faults: dict[str, Fault] = field(default_factory=dict)  # "newOrder" or a path prefix
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A problem document (RFC 8555 6.7) answered instead of forwarding."""
+
+    status: int
+    kind: str  # "serverInternal", "rateLimited", ...
+    detail: str
+    retry_after: str | None = None
 
 
 @dataclass
@@ -58,6 +73,7 @@ class Seen:
     renewal_info: list[str] = field(default_factory=list)  # certIDs asked for
     orders: list[dict[str, Any]] = field(default_factory=list)  # newOrder payloads
     refused: list[str] = field(default_factory=list)  # replaces values answered 409
+    faulted: list[str] = field(default_factory=list)  # "METHOD path" answered with a fault
     requests: list[str] = field(default_factory=list)  # "METHOD path" of every request
 
 
@@ -121,9 +137,15 @@ class AriCa:
         if method == "GET" and path.startswith(RENEWAL_INFO + "/"):
             return self._renewal_info(path.removeprefix(RENEWAL_INFO + "/"))
         if method == "POST" and path == self._new_order_path:
-            refused = self._new_order(body, headers)
+            refused = self._new_order(body, headers)  # recorded, faulted or not
             if refused is not None:
                 return refused
+        fault = self._fault(method, path)
+        if fault is not None:
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            return self._with_nonce(
+                _problem(fault.status, fault.kind, fault.detail, extra), headers
+            )
         if self._upstream is None:
             return self._standalone(method, path)
         return self._forward(method, path, headers, body)
@@ -174,8 +196,20 @@ class AriCa:
         if not refuse:
             return None
         reply = _problem(409, "alreadyReplaced", f"{replaces} was already replaced", {})
+        return self._with_nonce(reply, headers)
+
+    def _fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for where, fault in self.script.faults.items():
+                prefix = self._new_order_path if where == "newOrder" else where
+                if method == "POST" and path.startswith(prefix):
+                    self.seen.faulted.append(f"{method} {path}")
+                    return fault
+        return None
+
+    def _with_nonce(self, reply: Reply, headers: dict[str, str]) -> Reply:
+        """Like a real CA, a fresh nonce with the error (RFC 8555 6.5)."""
         if self._upstream is not None:
-            # Like a real CA, a fresh nonce with the error (RFC 8555 6.5).
             nonce = self._forward("HEAD", "/nonce-plz", headers, b"").headers.get("Replay-Nonce")
             reply.headers["Replay-Nonce"] = nonce or ""
         return reply

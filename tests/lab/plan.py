@@ -83,6 +83,9 @@ IPV4ONLY_ADDRESSES = ("192.0.0.170", "192.0.0.171")
 RELAY_PORT = 10053
 PEBBLE_PORT = 14000
 PEBBLE_MANAGEMENT_PORT = 15000
+# A second CA on the same host (its own issuing root), on demand: Lab.start_second_ca().
+PEBBLE2_PORT = 14002
+PEBBLE2_MANAGEMENT_PORT = 15002
 
 
 def synthesize(prefix: str, ipv4: str) -> str:

@@ -50,7 +50,8 @@ def problem_to_error(step: str, problem: Problem) -> AcmeError:
     """
     if not problem.document:
         return AcmeError(
-            f"{step}: the CA answered HTTP {problem.status} without a problem document"
+            f"{step}: the CA answered HTTP {problem.status} without a problem document",
+            status=problem.status,
         )
     code = problem.code
     message = f"{step}: {problem.detail or code or 'no detail'}"
@@ -61,4 +62,4 @@ def problem_to_error(step: str, problem: Problem) -> AcmeError:
         name = identifier.get("value") if isinstance(identifier, dict) else None
         message += f"; {name or 'a name'}: {sub.get('detail') or sub.get('type') or 'refused'}"
     error_class = AccountError if code in ACCOUNT_PROBLEMS else OrderError
-    return error_class(message, code=code, hint=HINTS.get(code))
+    return error_class(message, code=code, status=problem.status, hint=HINTS.get(code))

@@ -17,12 +17,11 @@ from typing import Any, TypeVar
 
 from acme import challenges, messages
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.json_util import field
-from josepy.jwk import JWKEC
 
 from certv6.acme_client.ari import RenewalInfo, RenewalInfoError, fetch_renewal_info
 from certv6.acme_client.convert import acme_error
+from certv6.acme_client.jws import AccountKey, jwk_of
 from certv6.acme_client.network import Network
 from certv6.acme_client.resources import (
     Authorization,
@@ -59,17 +58,14 @@ class AcmeSession:
     def connect(
         cls,
         directory_url: str,
-        account_key: ec.EllipticCurvePrivateKey,
+        account_key: AccountKey,
         *,
         ca_bundle: str | None,
         clock: Clock,
         allow_ipv4: bool = False,
     ) -> AcmeSession:
         """Fetch the directory. Raises CaUnreachable or AcmeError."""
-        # josepy's generic JWK.load would accept garbage as a symmetric key; be explicit.
-        net = Network(
-            JWKEC(key=account_key), ca_bundle=ca_bundle, clock=clock, allow_ipv4=allow_ipv4
-        )
+        net = Network(jwk_of(account_key), ca_bundle=ca_bundle, clock=clock, allow_ipv4=allow_ipv4)
         with acme_error("fetching the directory"):
             directory = net.get(directory_url).json()
             if not isinstance(directory, dict) or not isinstance(directory.get("newNonce"), str):
@@ -101,17 +97,11 @@ class AcmeSession:
     def register(
         self, *, email: str | None, agree_tos: bool, eab: tuple[str, str] | None = None
     ) -> str:
-        """Create the account (or find the existing one for this key); return its URL."""
-        if self.terms_of_service and not agree_tos:
-            raise AccountError(
-                f"the CA requires agreeing to its terms of service: {self.terms_of_service}",
-                hint="read them, then set agree_tos = true or pass --agree-tos",
-            )
-        if self.external_account_required and eab is None:
-            raise AccountError(
-                "the CA requires external account binding",
-                hint="set eab_kid and eab_hmac_key_file from your CA's account page",
-            )
+        """Create the account (or find the existing one for this key); return its URL.
+
+        ``email``: one address or several separated by commas (each a mailto: contact).
+        """
+        self.check_registration(agree_tos=agree_tos, eab=eab)
         with acme_error("creating the account"):
             registration = messages.NewRegistration.from_data(
                 email=email,
@@ -125,9 +115,27 @@ class AcmeSession:
             raise AccountError("the CA created the account but sent no account URL (Location)")
         return self.use_account(reply.location)
 
+    def check_registration(self, *, agree_tos: bool, eab: tuple[str, str] | None) -> None:
+        """What ``register`` refuses before asking the CA: its terms, or its EAB, missing."""
+        if self.terms_of_service and not agree_tos:
+            raise AccountError(
+                f"the CA requires agreeing to its terms of service: {self.terms_of_service}",
+                hint="read them, then set agree_tos = true or pass --agree-tos",
+            )
+        if self.external_account_required and eab is None:
+            raise AccountError(
+                "the CA requires external account binding",
+                hint="set eab_kid and eab_hmac_key_file from your CA's account page "
+                "(docs/accounts.md)",
+            )
+
     def use_account(self, url: str) -> str:
         self.net.account_url = url
         return url
+
+    def use_key(self, key: AccountKey) -> None:
+        """Sign with ``key`` from now on (the CA holds it since a key change)."""
+        self.net.key = jwk_of(key)
 
     def new_order(
         self, identifiers: Sequence[str], *, profile: str | None = None, replaces: str | None = None

@@ -78,6 +78,8 @@ class IssueResult:
     # What the propagation check could not vouch for (also logged as warnings).
     warnings: tuple[str, ...] = ()
     kept: str = ""  # why the existing certificate was kept and nothing was ordered
+    ca: str = ""  # the directory URL of the CA that issued it
+    skipped: tuple[str, ...] = ()  # the CAs of the list that could not ("URL: why")
 
 
 def issue(
@@ -145,7 +147,7 @@ def issue(
             )
             request = replace(request, profile=profile)
         with steps("order"):
-            order = _new_order(acme, settings, store, identifiers, request)
+            order = _new_order(acme, settings, store, identifiers, request, clock=clock)
             pending = acme.pending_challenges(order)
         log.info("order: %d name(s), %d challenge(s) to answer", len(identifiers), len(pending))
         proof = _Proof(acme, order, provider, store, dns, name, steps)
@@ -256,6 +258,8 @@ def _new_order(
     store: Store,
     identifiers: Sequence[Identifier],
     request: IssueRequest,
+    *,
+    clock: Clock,
 ) -> Order:
     names = [identifier.name for identifier in identifiers]
     try:
@@ -267,7 +271,7 @@ def _new_order(
     # register the same key again and retry once.
     log.info("account: the CA does not know the stored account; registering again")
     store.account(settings.server).forget_url()
-    register(acme, settings, store)
+    register(acme, settings, store, clock)
     return acme.new_order(names, profile=request.profile, replaces=request.replaces)
 
 
@@ -382,7 +386,13 @@ def _save(
     # makes owed, before ``current`` moves.
     version = lineage.add_version(files, meta, config, now=now, deploy_hook=request.renewal)
     return IssueResult(
-        lineage.name, domains, version.directory, lineage.current_link, info.not_after, info.sha256
+        lineage.name,
+        domains,
+        version.directory,
+        lineage.current_link,
+        info.not_after,
+        info.sha256,
+        ca=settings.server,
     )
 
 

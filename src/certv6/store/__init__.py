@@ -14,7 +14,15 @@ from pathlib import Path
 
 from certv6 import fsatomic
 from certv6.errors import StoreError
-from certv6.store.accounts import AccountFiles, account_files, all_accounts
+from certv6.store.accounts import (
+    DEACTIVATED,
+    DEACTIVATING,
+    VALID,
+    AccountFiles,
+    AccountRecord,
+    account_files,
+    all_accounts,
+)
 from certv6.store.atomic import make_dirs, write_atomic
 from certv6.store.health import Health, TargetState
 from certv6.store.ledger import Ledger, LedgerEntry
@@ -24,9 +32,13 @@ from certv6.store.recovery import needs_recovery, recover
 from certv6.store.snapshot import REPAIR, Snapshot, config_problem
 
 __all__ = [
+    "DEACTIVATED",
+    "DEACTIVATING",
     "FILES",
     "REPAIR",
+    "VALID",
     "AccountFiles",
+    "AccountRecord",
     "Health",
     "Ledger",
     "LedgerEntry",
@@ -84,6 +96,10 @@ class Store:
 
     def account(self, server: str) -> AccountFiles:
         return account_files(self.root / "accounts", server)
+
+    def account_lock(self, account: AccountFiles) -> Path:
+        """Held while an account's key or state changes (register, rollover, deactivate)."""
+        return self.lock_path(f"account-{account.directory.name}")
 
     def accounts(self) -> list[AccountFiles]:
         return all_accounts(self.root / "accounts")

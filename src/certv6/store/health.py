@@ -3,7 +3,8 @@
     switch     a version being made current (the write-ahead intent: written
                before ``versions/NNNN`` gets its name, cleared once ``current``
                points at it); a pending switch also means an install is owed
-    issued     when the current version was stored, its serial
+    issued     when the current version was stored, its serial, the CA that issued
+               it and the CAs of the list that could not (server = [...])
     attempt    the last renewal attempt: when, and its error and exit code
     failures   consecutive failed attempts, and since when
     install    the version owed to the servers, and each target's state:
@@ -86,6 +87,8 @@ class Health:
     switch: Switch | None = None
     issued_at: datetime.datetime | None = None
     issued_serial: str = ""
+    issued_ca: str = ""
+    skipped_cas: tuple[str, ...] = ()  # "URL: why" for each CA the order skipped
     attempt: Attempt | None = None
     failures: int = 0
     failing_since: datetime.datetime | None = None
@@ -125,6 +128,8 @@ class Health:
             switch=None,
             issued_at=now,
             issued_serial=serial,
+            issued_ca=str(self.switch.config.get("server") or ""),
+            skipped_cas=(),
             install=install,
             revoked=None,  # that record was about the certificate this one replaces
         )
@@ -137,6 +142,10 @@ class Health:
     def switch_abandoned(self) -> Health:
         """The intent named a version that never got written (killed before the rename)."""
         return replace(self, switch=None)
+
+    def issued_after(self, skipped: tuple[str, ...]) -> Health:
+        """The current version's order skipped these CAs of the list (service/fallback.py)."""
+        return replace(self, skipped_cas=skipped)
 
     def attempted(self, now: datetime.datetime, error: str = "", exit_code: int = 0) -> Health:
         if not error:
@@ -230,7 +239,12 @@ class Health:
     def to_json(self) -> dict[str, Any]:
         return {
             "switch": _switch_json(self.switch),
-            "issued": {"at": _iso(self.issued_at), "serial": self.issued_serial}
+            "issued": {
+                "at": _iso(self.issued_at),
+                "serial": self.issued_serial,
+                "ca": self.issued_ca or None,
+                "skipped": list(self.skipped_cas),
+            }
             if self.issued_at
             else None,
             "attempt": _attempt_json(self.attempt),
@@ -257,6 +271,8 @@ class Health:
                 switch=_switch(data.get("switch")),
                 issued_at=_time(issued["at"]) if issued else None,
                 issued_serial=str(issued.get("serial", "")) if issued else "",
+                issued_ca=str(issued.get("ca") or "") if issued else "",
+                skipped_cas=tuple(map(str, issued.get("skipped") or ())) if issued else (),
                 attempt=_attempt(data.get("attempt")),
                 failures=int(data.get("failures") or 0),
                 failing_since=_time(data.get("failing_since")),

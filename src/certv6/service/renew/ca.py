@@ -1,5 +1,11 @@
 """``certv6 renew`` at the CA: sessions, renewal info (RFC 9773), one lineage's new order.
 
+A lineage renews through the configured list of CAs, starting with the first,
+when the CA that issued it is in that list (service/fallback.py); otherwise
+with the CA that issued it alone (certbot's rule: a config that names another
+CA today does not move existing certificates). Renewal info and ``replaces``
+only ever go to the CA that issued the certificate being replaced.
+
 Imported (through run.py) only once something is due or its renewal info
 is: acme, cryptography and dnspython come with it.
 """
@@ -18,6 +24,7 @@ from certv6.acme_client import AcmeSession, RenewalInfoError, certificate_id, ch
 from certv6.clock import Clock
 from certv6.errors import CertV6Error, ConfigError, OrderError, StoreError
 from certv6.service.account import connect_account
+from certv6.service.fallback import record_issuer, through_cas
 from certv6.service.issue import IssueRequest, IssueResult, issue
 from certv6.service.renew.plan import Candidate
 from certv6.settings import SERVER_SHORTCUTS, Settings
@@ -45,9 +52,7 @@ class CaSessions:
         known = self._known.get(server)
         if known is None:
             try:
-                known = connect_account(
-                    replace(self._settings, server=server), self._store, self._clock
-                )
+                known = connect_account(self._settings.at_ca(server), self._store, self._clock)
             except CertV6Error as error:
                 known = error
             self._known[server] = known
@@ -142,12 +147,50 @@ def renew_one(
     replacing: bool,
     clock: Clock,
 ) -> IssueResult:
-    """Order a new certificate for ``found`` at ``settings.server`` and store it.
+    """Order a new certificate for ``found`` and store it; ``settings.server`` issued it.
 
     ``replacing`` allows ``replaces`` (RFC 9773 5): only for the CA that issued
     the current certificate, so never in a dry run against staging.
     """
     config = lineage_config(found.lineage, settings)
+    cas = renewal_cas(settings)
+    if len(cas) > 1:
+        log.info("%s: the CAs to try: %s", found.name, ", ".join(cas))
+
+    def attempt(ca: str) -> IssueResult:
+        return _renew_at(
+            found,
+            config,
+            settings.at_ca(ca),
+            sessions,
+            live=replacing,
+            replacing=replacing and ca == settings.server,
+            clock=clock,
+        )
+
+    result, skipped = through_cas(cas, attempt)
+    if not result.kept:
+        record_issuer(found.lineage, skipped)
+    return replace(result, skipped=tuple(map(str, skipped)))
+
+
+def renewal_cas(settings: Settings) -> tuple[str, ...]:
+    """The configured list when it holds the issuing CA (``settings.server``), else that CA."""
+    listed = settings.ca_urls()
+    return listed if settings.server in listed else (settings.server,)
+
+
+def _renew_at(
+    found: Candidate,
+    config: LineageConfig,
+    settings: Settings,
+    sessions: CaSessions,
+    *,
+    live: bool,
+    replacing: bool,
+    clock: Clock,
+) -> IssueResult:
+    """One renewal order at ``settings.server``; ``replacing``: that CA issued the current one."""
     session = sessions.get(settings.server)
     table = settings.certificates.get(found.name, {})
     profile = choose_profile(
@@ -165,12 +208,16 @@ def renew_one(
         profile=profile,
         replaces=replaces,
         renewal=True,
-        expected_current=found.current if replacing else None,
+        expected_current=found.current if live else None,
     )
     # --force on a certificate that is not due: say so, not a made-up reason.
     reason = found.decision.reason if found.due and found.decision else "forced"
     log.info(
-        "%s: renewing (%s)%s", found.name, reason, f", replaces {replaces}" if replaces else ""
+        "%s: renewing at %s (%s)%s",
+        found.name,
+        settings.server,
+        reason,
+        f", replaces {replaces}" if replaces else "",
     )
     try:
         return issue(settings, request, clock=clock)
@@ -197,7 +244,8 @@ def dry_run_settings(settings: Settings, server: str, directory: Path) -> Settin
         scratch.write_key(key)
         if url:
             scratch.write_url(staging, url)
-    return replace(settings, server=staging, state_dir=directory)
+    # The staging CA alone: a dry run never falls back to another (live) CA.
+    return replace(settings.at_ca(staging), cas=(), state_dir=directory)
 
 
 def _known_staging(server: str) -> str:

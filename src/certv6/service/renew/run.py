@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from certv6.clock import Clock
@@ -122,7 +122,7 @@ def _renewed(found: Candidate, run: _Run) -> Outcome:
     try:
         server = lineage_config(found.lineage, run.settings).server
         if run.scratch is None:
-            settings = replace(run.settings, server=server)
+            settings = run.settings.at_ca(server)
         else:
             settings = dry_run_settings(run.settings, server, run.scratch)
         sessions = run.sessions_for(settings)
@@ -176,7 +176,7 @@ def _after_renewal(
     # (or not keeping the answer) only delays that: the next run asks again.
     try:
         fresh = candidate(found.lineage, now=run.clock.now())
-        refresh_ari(fresh, sessions, settings.server, clock=run.clock, rng=run.rng)
+        refresh_ari(fresh, sessions, result.ca or settings.server, clock=run.clock, rng=run.rng)
     except CertV6Error as error:
         log.warning("%s: renewal info not kept: %s", found.name, error)
     return problem

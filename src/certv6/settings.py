@@ -9,6 +9,7 @@
     staging_server = "letsencrypt-staging"    # certv6 renew --dry-run (docs/renewal.md)
     deploy_hook = "systemctl reload nginx"    # also pre_hook, post_hook: certbot's
     metrics_file = "/var/lib/node_exporter/textfile/certv6.prom"  # after each renew
+    renew_concurrency = 8             # certificates worked on at once (docs/renewal.md)
 
     [provider.rfc2136]
     key_file = "/etc/certv6/tsig.key"
@@ -85,6 +86,8 @@ class Settings:
     deploy_hook: str | None = None
     # Prometheus textfile-collector metrics, rewritten after every `certv6 renew`.
     metrics_file: Path | None = None
+    # `certv6 renew`: certificates worked on at once; waiting (DNS, CA) holds no slot.
+    renew_concurrency: int = 8
     providers: Mapping[str, ProviderSettings] = field(
         default_factory=lambda: types.MappingProxyType({})
     )
@@ -96,8 +99,10 @@ class Settings:
 
 _PATHS = {"state_dir", "ca_bundle", "eab_hmac_key_file", "metrics_file"}
 _BOOLS = {"agree_tos", "allow_ipv4", "insecure_secrets", "discover_nat64"}
+# Numbers: positive seconds; seconds where 0 is allowed; whole numbers from 1.
 _FLOATS = {"propagation_timeout", "poll_interval"}
-_SECONDS = {"unverified_grace"}  # 0 allowed
+_SECONDS = {"unverified_grace"}
+_COUNTS = {"renew_concurrency"}
 _TABLES = {"provider", "certificate"}
 SETTING_NAMES = tuple(
     f.name for f in fields(Settings) if f.name not in {"providers", "certificates", "config_path"}
@@ -197,10 +202,8 @@ def _convert(key: str, value: Any, base: Path, origin: str) -> Any:
             return _path(value, base)
         if key in _BOOLS:
             return _bool(value)
-        if key in _FLOATS:
-            return _positive_float(value)
-        if key in _SECONDS:
-            return _seconds(value)
+        if key in _FLOATS | _SECONDS | _COUNTS:
+            return _number(key, value)
         if key in {"resolvers", "caa_identities"}:
             return _str_tuple(value)
         return _str(value)
@@ -362,6 +365,24 @@ def _seconds(value: Any) -> float:
     number = float(value)
     if not number >= 0 or not math.isfinite(number):
         raise ValueError("expected 0 or more seconds (and not infinity)")
+    return number
+
+
+def _number(key: str, value: Any) -> float | int:
+    if key in _COUNTS:
+        return _count(value)
+    return _seconds(value) if key in _SECONDS else _positive_float(value)
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise TypeError(f"expected a whole number, got {value!r}")
+    try:
+        number = int(value if isinstance(value, int | float) else str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise ValueError("expected 1 or more")
     return number
 
 

@@ -24,17 +24,13 @@ from certv6.errors import AccountError, CertV6Error
 from certv6.model import Identifier, TxtRecord, parse_identifiers
 from certv6.providers import Provider, ProviderSession, preflight
 from certv6.renewal import parse_time
-from certv6.service.account import connect_account, register
+from certv6.service.account import register
 from certv6.service.cleanup import cleanup_published, cleanup_stale
 from certv6.service.doctor import require_caa_permits
 from certv6.service.install import install_config
 from certv6.service.issue_policy import Reissue, changed_while_waiting, check_existing
-from certv6.service.runtime import (
-    build_dns,
-    build_provider,
-    choose_provider,
-    propagation_settings,
-)
+from certv6.service.runtime import build_provider, choose_provider, propagation_settings
+from certv6.service.sharing import ALONE, Sharing
 from certv6.settings import Settings
 from certv6.store import Lineage, Store, check_lineage_name, hold_lock
 
@@ -86,8 +82,12 @@ def issue(
     *,
     clock: Clock = SYSTEM_CLOCK,
     progress: Progress | None = None,
+    sharing: Sharing = ALONE,
 ) -> IssueResult:
     """Order, prove control of every name via dns-01, finalize, store.
+
+    ``sharing``: what this issuance shares with others running beside it
+    (``certv6 renew``: the CA session, the UPDATEs, the propagation check).
 
     Raises:
         CertV6Error: any failure; published TXT values are always removed first.
@@ -95,7 +95,7 @@ def issue(
     steps = StepTimer()
     identifiers = parse_identifiers(request.domains)
     name = check_lineage_name(request.name or identifiers[0].base)
-    dns = build_dns(settings)
+    dns = sharing.dns(settings)
     provider = build_provider(settings, choose_provider(settings, request.provider), dns, clock)
     install_config(settings, name)  # a bad install table fails now, not after issuance
     if not request.renewal:
@@ -123,7 +123,7 @@ def issue(
         )
         if changed:
             return kept(store.lineages.get(name), changed)
-        warming = _DnsWarmUp(dns, identifiers)
+        warming = _DnsWarmUp(dns, identifiers, start=sharing.warm_up)
         try:
             with steps("checks"):
                 # Fail on a provider that cannot work (no IPv6 route to its API, bad
@@ -131,7 +131,7 @@ def issue(
                 preflight(provider, lambda: owners_to_check(identifiers, dns))
                 cleanup_stale(settings, store, dns, clock)
             with steps("account"):
-                acme = connect_account(settings, store, clock)
+                acme = sharing.session(settings, store, clock)
         except BaseException:
             warming.stop()
             raise
@@ -148,7 +148,7 @@ def issue(
             order = _new_order(acme, settings, store, identifiers, request)
             pending = acme.pending_challenges(order)
         log.info("order: %d name(s), %d challenge(s) to answer", len(identifiers), len(pending))
-        proof = _Proof(acme, order, provider, store, dns, name, steps)
+        proof = _Proof(acme, order, sharing.provider(provider), store, dns, name, steps, sharing)
         with _account_known(store, settings):
             warnings = proof.run(pending, propagation_settings(settings, provider), clock, progress)
             with steps("finalize"):
@@ -209,15 +209,17 @@ class _DnsWarmUp:
 
     JOIN_SECONDS = 10.0
 
-    def __init__(self, dns: Dns, identifiers: Sequence[Identifier]) -> None:
+    def __init__(self, dns: Dns, identifiers: Sequence[Identifier], *, start: bool = True) -> None:
         self._dns = dns
         self._identifiers = identifiers
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._warm, name="certv6-dns-warm", daemon=True)
-        self._thread.start()
+        if start:
+            self._thread.start()
 
     def join(self) -> None:
-        self._thread.join(self.JOIN_SECONDS)
+        if self._thread.ident is not None:
+            self._thread.join(self.JOIN_SECONDS)
 
     def stop(self) -> None:
         self._stop.set()
@@ -292,6 +294,7 @@ class _Proof:
     dns: Dns
     lineage: str
     steps: StepTimer
+    sharing: Sharing
 
     def run(
         self,
@@ -313,7 +316,7 @@ class _Proof:
                     self.provider.present(written)
                 log.info("published %d TXT value(s) with %s", len(written), self.provider.name)
                 with self.steps("propagation"):
-                    report = propagation.wait_until_visible(
+                    report = self.sharing.wait_until_visible(
                         records, wait, dns=self.dns, clock=clock, progress=progress
                     )
                 log.info("%s (%s)", report.outcome(), report.summary())

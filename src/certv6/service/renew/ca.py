@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import logging
 import random
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from certv6.errors import CertV6Error, ConfigError, OrderError, StoreError
 from certv6.service.account import connect_account
 from certv6.service.issue import IssueRequest, IssueResult, issue
 from certv6.service.renew.plan import Candidate
+from certv6.service.sharing import ALONE, Sharing
 from certv6.settings import SERVER_SHORTCUTS, Settings
 from certv6.store import Lineage, Store
 
@@ -32,7 +34,9 @@ class CaSessions:
     """One ACME session per CA directory for the whole run.
 
     A CA that could not be reached is not tried again for every other
-    certificate of the run: its error is kept and raised again.
+    certificate of the run: its error is kept and raised again. The lineages
+    of a run renewed side by side ask from their threads: one connects, the
+    others wait for it.
     """
 
     def __init__(self, settings: Settings, store: Store, clock: Clock) -> None:
@@ -40,17 +44,19 @@ class CaSessions:
         self._store = store
         self._clock = clock
         self._known: dict[str, AcmeSession | CertV6Error] = {}
+        self._lock = threading.Lock()
 
     def get(self, server: str) -> AcmeSession:
-        known = self._known.get(server)
-        if known is None:
-            try:
-                known = connect_account(
-                    replace(self._settings, server=server), self._store, self._clock
-                )
-            except CertV6Error as error:
-                known = error
-            self._known[server] = known
+        with self._lock:
+            known = self._known.get(server)
+            if known is None:
+                try:
+                    known = connect_account(
+                        replace(self._settings, server=server), self._store, self._clock
+                    )
+                except CertV6Error as error:
+                    known = error
+                self._known[server] = known
         if isinstance(known, CertV6Error):
             raise known
         return known
@@ -141,6 +147,7 @@ def renew_one(
     *,
     replacing: bool,
     clock: Clock,
+    sharing: Sharing = ALONE,
 ) -> IssueResult:
     """Order a new certificate for ``found`` at ``settings.server`` and store it.
 
@@ -173,14 +180,14 @@ def renew_one(
         "%s: renewing (%s)%s", found.name, reason, f", replaces {replaces}" if replaces else ""
     )
     try:
-        return issue(settings, request, clock=clock)
+        return issue(settings, request, clock=clock, sharing=sharing)
     except OrderError as error:
         if error.code != "alreadyReplaced" or replaces is None:
             raise
     # RFC 9773 5: another order already replaced this certificate (a run that
     # died after finalizing, or another client). A fresh order still works.
     log.info("%s: the CA says it was already replaced; ordering without 'replaces'", found.name)
-    return issue(settings, replace(request, replaces=None), clock=clock)
+    return issue(settings, replace(request, replaces=None), clock=clock, sharing=sharing)
 
 
 def dry_run_settings(settings: Settings, server: str, directory: Path) -> Settings:

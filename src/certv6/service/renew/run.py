@@ -3,9 +3,12 @@
 One failure never stops the others: each certificate is renewed on its own,
 and whatever goes wrong becomes that certificate's outcome in the report and
 its health record (health.json: the attempt, its error and exit code).
-A certificate that is not due but still owes its servers an install (a failed
-install, or a run killed before it) gets that install, and its deploy hook,
-in every run until it works (issue #13).
+The due certificates are renewed side by side, sharing the CA session, the
+UPDATEs and the propagation wait (together.py, issue #19); installs and
+deploy hooks then run one certificate after the other, in the order of the
+report, as before. A certificate that is not due but still owes its servers
+an install (a failed install, or a run killed before it) gets that install,
+and its deploy hook, in every run until it works (issue #13).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from certv6.clock import Clock
-from certv6.errors import CertV6Error
+from certv6.errors import CertV6Error, CleanupIncomplete
 from certv6.service.install import install_configured
 from certv6.service.issue import IssueResult
 from certv6.service.renew.ca import (
@@ -38,27 +41,33 @@ from certv6.service.renew.report import (
     not_attempted,
 )
 from certv6.service.renew.shell_hooks import run_hook
+from certv6.service.renew.together import Together
 from certv6.settings import Settings
 from certv6.store import Health, Lineage, Store
 
 log = logging.getLogger("certv6")
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class _Run:
     settings: Settings
-    live: CaSessions
     scratch: Path | None  # a dry run's state directory
-    clock: Clock
+    together: Together
+    live: CaSessions
     rng: random.Random
-    staged: CaSessions | None = None
 
-    def sessions_for(self, settings: Settings) -> CaSessions:
-        if self.scratch is None:
-            return self.live
-        if self.staged is None:
-            self.staged = CaSessions(settings, Store(self.scratch), self.clock)
-        return self.staged
+    @property
+    def clock(self) -> Clock:
+        return self.together.clock
+
+
+@dataclass(frozen=True, slots=True)
+class _Issued:
+    """A lineage after the side-by-side part: its outcome, or the result still to install."""
+
+    outcome: Outcome
+    result: IssueResult | None = None
+    settings: Settings | None = None
 
 
 def renew_due(
@@ -80,7 +89,8 @@ def renew_due(
     ``scratch`` set means a dry run: state goes there, no renewal info is asked
     (the staging CA did not issue the live certificates) and no hook runs.
     """
-    run = _Run(settings, CaSessions(settings, store, clock), scratch, clock, rng)
+    together = Together(clock, concurrency=settings.renew_concurrency)
+    run = _Run(settings, scratch, together, together.sessions(settings, store), rng)
     if scratch is None:
         found = [_asked(each, run) if each.check_ari else each for each in found]
     due = [each for each in found if not each.problem and (force or each.due)]
@@ -93,9 +103,25 @@ def renew_due(
     owed = [e for e in found if e.name not in chosen and e.install_owed] if scratch is None else []
     hooks = scratch is None and bool(due)  # a dry run runs no hooks and installs nothing
     problems = [run_hook("pre", settings.pre_hook, {})] if hooks else []
+    issued: dict[str, _Issued] = {}
     try:
-        for each in due:
-            outcomes[each.name] = _renewed(each, run)
+        if due:
+            log.info(
+                "renewing %d certificate(s), %d at a time", len(due), settings.renew_concurrency
+            )
+        try:
+            together.each(
+                lambda each: _issued(each, run),
+                due,
+                lambda each, result: issued.__setitem__(each.name, result),
+                label=lambda each: each.name,
+            )
+        finally:
+            together.close()
+            # What was renewed before an interrupt still counts, for the post hook too.
+            outcomes.update({name: done.outcome for name, done in issued.items()})
+        for each in due:  # installs and deploy hooks: one after the other, in order
+            outcomes[each.name] = _installed(each, issued[each.name], run)
         for each in owed:
             outcomes[each.name] = _guarded(_finish_install, each, run)
     finally:
@@ -118,60 +144,50 @@ def _asked(found: Candidate, run: _Run) -> Candidate:
         return found
 
 
-def _renewed(found: Candidate, run: _Run) -> Outcome:
+def _issued(found: Candidate, run: _Run) -> _Issued:
+    """Order, validate, store (side by side with the others); never raises but interrupts."""
     try:
-        server = lineage_config(found.lineage, run.settings).server
-        if run.scratch is None:
-            settings = replace(run.settings, server=server)
-        else:
-            settings = dry_run_settings(run.settings, server, run.scratch)
-        sessions = run.sessions_for(settings)
-        result = renew_one(
-            found, settings, sessions, replacing=run.scratch is None, clock=run.clock
-        )
+        return _issue(found, run)
+    except CleanupIncomplete:
+        raise  # interrupted and values left in the DNS: the run's exit code says so
     except CertV6Error as error:
         log.error("%s: renewal failed: %s", found.name, error)
         if error.hint:
             log.error("  hint: %s", error.hint)
         _attempted(found, run, str(error), error.exit_code)
-        return Outcome(
+        outcome = Outcome(
             found.name, FAILED, str(error), _domains(found), hint=error.hint, step="renewal"
         )
+        return _Issued(outcome)
     except Exception as error:  # a bug in one renewal must not stop the others
         log.debug("%s: internal error", found.name, exc_info=True)
         detail = f"internal error: {type(error).__name__}: {error} (--debug shows more)"
         log.error("%s: %s", found.name, detail)
         _attempted(found, run, detail, 1)
-        return Outcome(found.name, FAILED, detail, _domains(found), step="renewal")
+        return _Issued(Outcome(found.name, FAILED, detail, _domains(found), step="renewal"))
+
+
+def _issue(found: Candidate, run: _Run) -> _Issued:
+    server = lineage_config(found.lineage, run.settings).server
+    if run.scratch is None:
+        settings = replace(run.settings, server=server)
+    else:
+        settings = dry_run_settings(run.settings, server, run.scratch)
+    sessions = run.together.sessions(settings, Store(settings.state_dir))
+    result = renew_one(
+        found,
+        settings,
+        sessions,
+        replacing=run.scratch is None,
+        clock=run.clock,
+        sharing=run.together,
+    )
     if run.scratch is not None:
-        return Outcome(
-            found.name, RENEWED, "dry run: staging issued", result.domains, result.not_after
-        )
+        detail = "dry run: staging issued"
+        return _Issued(Outcome(found.name, RENEWED, detail, result.domains, result.not_after))
     if result.kept:
-        return changed_while_waiting(found, f"versions/{result.directory.name}")
+        return _Issued(changed_while_waiting(found, f"versions/{result.directory.name}"))
     _attempted(found, run, "", 0)
-    problem, step, hint = _after_renewal(found, result, settings, sessions, run)
-    detail = f"renewed, valid until {result.not_after:%Y-%m-%d}"
-    if problem:
-        return Outcome(
-            found.name,
-            FAILED,
-            detail,
-            result.domains,
-            result.not_after,
-            problem,
-            hint,
-            renewed=True,
-            step=step,
-        )
-    return Outcome(found.name, RENEWED, "renewed", result.domains, result.not_after, renewed=True)
-
-
-def _after_renewal(
-    found: Candidate, result: IssueResult, settings: Settings, sessions: CaSessions, run: _Run
-) -> tuple[str, str, str]:
-    """Installer, deploy hook, the new certificate's renewal info; (problem, step, hint)."""
-    problem = _install_and_hook(found.lineage, result.domains, settings, run)
     # RFC 9773 4.3: ask about the new certificate right after issuance. Not asking
     # (or not keeping the answer) only delays that: the next run asks again.
     try:
@@ -179,7 +195,35 @@ def _after_renewal(
         refresh_ari(fresh, sessions, settings.server, clock=run.clock, rng=run.rng)
     except CertV6Error as error:
         log.warning("%s: renewal info not kept: %s", found.name, error)
-    return problem
+    renewed = Outcome(
+        found.name, RENEWED, "renewed", result.domains, result.not_after, renewed=True
+    )
+    return _Issued(renewed, result, settings)
+
+
+def _installed(found: Candidate, issued: _Issued, run: _Run) -> Outcome:
+    """The renewed certificate's installer and deploy hook; a failure is the outcome."""
+    result, settings = issued.result, issued.settings
+    if result is None or settings is None:
+        return issued.outcome
+    try:
+        problem, step, hint = _install_and_hook(found.lineage, result.domains, settings, run)
+    except Exception as error:  # a bug in one install must not stop the others
+        log.debug("%s: internal error", found.name, exc_info=True)
+        problem, step, hint = f"internal error: {type(error).__name__}: {error}", "install", ""
+    if not problem:
+        return issued.outcome
+    return Outcome(
+        found.name,
+        FAILED,
+        f"renewed, valid until {result.not_after:%Y-%m-%d}",
+        result.domains,
+        result.not_after,
+        problem,
+        hint,
+        renewed=True,
+        step=step,
+    )
 
 
 def _guarded(step: Callable[[Candidate, _Run], Outcome], found: Candidate, run: _Run) -> Outcome:

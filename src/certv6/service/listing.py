@@ -35,6 +35,7 @@ class CertificateSummary:
     health: dict[str, Any]
     revoked: bool = False  # the current certificate was revoked through certv6
     install_owed: bool = False
+    postponed_until: datetime.datetime | None = None  # the CA asked to wait (rate limit)
 
     @property
     def problem(self) -> str:
@@ -116,6 +117,7 @@ def _summary(
         health=found.health.to_json(),
         revoked=found.certificate is not None and found.health.is_revoked(found.certificate.serial),
         install_owed=found.health.install_owed,
+        postponed_until=found.postponed.until if found.postponed else None,
     )
 
 

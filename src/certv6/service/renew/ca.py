@@ -28,6 +28,8 @@ from certv6.store import Lineage, Store
 log = logging.getLogger("certv6")
 
 LETSENCRYPT_STAGING = SERVER_SHORTCUTS["letsencrypt-staging"]
+# Orders the CA rate-limited in a row, after which a run stops asking it (issue #19).
+RATE_LIMIT_STREAK = 3
 
 
 class CaSessions:
@@ -37,6 +39,10 @@ class CaSessions:
     certificate of the run: its error is kept and raised again. The lineages
     of a run renewed side by side ask from their threads: one connects, the
     others wait for it.
+
+    A CA that rate-limited RATE_LIMIT_STREAK orders in a row (each such
+    lineage is postponed to the CA's Retry-After) is held back: the run's
+    other lineages at that CA are postponed too, without asking it again.
     """
 
     def __init__(self, settings: Settings, store: Store, clock: Clock) -> None:
@@ -44,6 +50,7 @@ class CaSessions:
         self._store = store
         self._clock = clock
         self._known: dict[str, AcmeSession | CertV6Error] = {}
+        self._limited: dict[str, tuple[int, datetime.datetime]] = {}  # in a row, until
         self._lock = threading.Lock()
 
     def get(self, server: str) -> AcmeSession:
@@ -60,6 +67,22 @@ class CaSessions:
         if isinstance(known, CertV6Error):
             raise known
         return known
+
+    def rate_limited(self, server: str, until: datetime.datetime) -> None:
+        with self._lock:
+            count, latest = self._limited.get(server, (0, until))
+            self._limited[server] = (count + 1, max(latest, until))
+
+    def answered(self, server: str) -> None:
+        """An order at ``server`` went through: it is not holding everyone back."""
+        with self._lock:
+            self._limited.pop(server, None)
+
+    def held_back(self, server: str) -> datetime.datetime | None:
+        """Until when not to ask ``server`` at all, after a streak of rate limits."""
+        with self._lock:
+            count, until = self._limited.get(server, (0, None))
+        return until if count >= RATE_LIMIT_STREAK else None
 
 
 @dataclass(frozen=True, slots=True)

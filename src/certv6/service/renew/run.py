@@ -13,6 +13,7 @@ and its deploy hook, in every run until it works (issue #13).
 
 from __future__ import annotations
 
+import datetime
 import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -20,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from certv6.clock import Clock
-from certv6.errors import CertV6Error, CleanupIncomplete
+from certv6.errors import AcmeError, CertV6Error, CleanupIncomplete
 from certv6.service.install import install_configured
 from certv6.service.issue import IssueResult
 from certv6.service.renew.ca import (
@@ -39,6 +40,7 @@ from certv6.service.renew.report import (
     RenewReport,
     changed_while_waiting,
     not_attempted,
+    postponed,
 )
 from certv6.service.renew.shell_hooks import run_hook
 from certv6.service.renew.together import Together
@@ -46,6 +48,9 @@ from certv6.settings import Settings
 from certv6.store import Health, Lineage, Store
 
 log = logging.getLogger("certv6")
+
+# A rate limit without Retry-After (RFC 8555 6.6 says to send one): wait this long.
+DEFAULT_POSTPONE = datetime.timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +156,11 @@ def _issued(found: Candidate, run: _Run) -> _Issued:
     except CleanupIncomplete:
         raise  # interrupted and values left in the DNS: the run's exit code says so
     except CertV6Error as error:
+        if isinstance(error, AcmeError) and asked_to_wait(error):
+            wait = error.retry_after or DEFAULT_POSTPONE
+            until = run.clock.now() + wait
+            _sessions(found, run).rate_limited(_server(found, run), until)
+            return _postponed(found, run, until, f"the CA rate-limited it ({error})")
         log.error("%s: renewal failed: %s", found.name, error)
         if error.hint:
             log.error("  hint: %s", error.hint)
@@ -168,12 +178,16 @@ def _issued(found: Candidate, run: _Run) -> _Issued:
 
 
 def _issue(found: Candidate, run: _Run) -> _Issued:
-    server = lineage_config(found.lineage, run.settings).server
+    server = _server(found, run)
     if run.scratch is None:
         settings = replace(run.settings, server=server)
     else:
         settings = dry_run_settings(run.settings, server, run.scratch)
     sessions = run.together.sessions(settings, Store(settings.state_dir))
+    held = sessions.held_back(settings.server)
+    if held is not None:
+        reason = "the CA rate-limited the orders before it in this run; not asked again"
+        return _postponed(found, run, held, reason)
     result = renew_one(
         found,
         settings,
@@ -185,6 +199,7 @@ def _issue(found: Candidate, run: _Run) -> _Issued:
     if run.scratch is not None:
         detail = "dry run: staging issued"
         return _Issued(Outcome(found.name, RENEWED, detail, result.domains, result.not_after))
+    sessions.answered(settings.server)
     if result.kept:
         return _Issued(changed_while_waiting(found, f"versions/{result.directory.name}"))
     _attempted(found, run, "", 0)
@@ -199,6 +214,30 @@ def _issue(found: Candidate, run: _Run) -> _Issued:
         found.name, RENEWED, "renewed", result.domains, result.not_after, renewed=True
     )
     return _Issued(renewed, result, settings)
+
+
+def asked_to_wait(error: AcmeError) -> bool:
+    """A rate limit, or the CA's Retry-After longer than a request waits (RFC 8555 6.6)."""
+    return error.code == "rateLimited" or error.retry_after is not None
+
+
+def _postponed(found: Candidate, run: _Run, until: datetime.datetime, reason: str) -> _Issued:
+    """Not failed: the CA asked to wait. Kept in its health for ``list`` and the next run."""
+    log.warning("%s: postponed until %s UTC: %s", found.name, f"{until:%Y-%m-%d %H:%M}", reason)
+    if run.scratch is None:
+        now = run.clock.now()
+        found.lineage.record(lambda health: health.postponed_until(until, reason, now))
+    return _Issued(postponed(found.name, until, reason, _domains(found)))
+
+
+def _server(found: Candidate, run: _Run) -> str:
+    return lineage_config(found.lineage, run.settings).server
+
+
+def _sessions(found: Candidate, run: _Run) -> CaSessions:
+    if run.scratch is None:
+        return run.live
+    return run.together.sessions(run.settings, Store(run.scratch))
 
 
 def _installed(found: Candidate, issued: _Issued, run: _Run) -> Outcome:

@@ -256,7 +256,7 @@ class _LineageName(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         name = record.threadName or ""
         if name.startswith(THREAD_PREFIX) and not getattr(record, "certv6_named", False):
-            lineage = name.removeprefix(THREAD_PREFIX)
+            lineage = name.removeprefix(THREAD_PREFIX).split("/")[0]  # parallel.py's workers
             message = record.getMessage()
             if not message.startswith(f"{lineage}:"):
                 record.msg, record.args = f"{lineage}: {message}", ()

@@ -51,6 +51,14 @@ class Candidate:
     def check_ari(self) -> bool:
         return self.decision is not None and self.decision.check_ari
 
+    def configured_domains(self) -> tuple[str, ...]:
+        """The names lineage.json lists (none when it cannot be read)."""
+        try:
+            domains = self.lineage.config().get("domains") or ()
+        except CertV6Error:
+            return ()
+        return tuple(str(domain) for domain in domains)
+
     @property
     def install_owed(self) -> bool:
         return not self.problem and self.health.install_owed

@@ -16,13 +16,12 @@ from __future__ import annotations
 import datetime
 import logging
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from certv6.clock import Clock
 from certv6.errors import AcmeError, CertV6Error, CleanupIncomplete
-from certv6.service.install import install_configured
 from certv6.service.issue import IssueResult
 from certv6.service.renew.ca import (
     CaSessions,
@@ -31,10 +30,10 @@ from certv6.service.renew.ca import (
     refresh_ari,
     renew_one,
 )
+from certv6.service.renew.installs import install_all
 from certv6.service.renew.plan import Candidate, candidate
 from certv6.service.renew.report import (
     FAILED,
-    INSTALLED,
     RENEWED,
     Outcome,
     RenewReport,
@@ -45,7 +44,7 @@ from certv6.service.renew.report import (
 from certv6.service.renew.shell_hooks import run_hook
 from certv6.service.renew.together import Together
 from certv6.settings import Settings
-from certv6.store import Health, Lineage, Store
+from certv6.store import Store
 
 log = logging.getLogger("certv6")
 
@@ -68,11 +67,10 @@ class _Run:
 
 @dataclass(frozen=True, slots=True)
 class _Issued:
-    """A lineage after the side-by-side part: its outcome, or the result still to install."""
+    """A lineage after the side-by-side part: its outcome, and a new certificate to install."""
 
     outcome: Outcome
     result: IssueResult | None = None
-    settings: Settings | None = None
 
 
 def renew_due(
@@ -125,10 +123,8 @@ def renew_due(
             together.close()
             # What was renewed before an interrupt still counts, for the post hook too.
             outcomes.update({name: done.outcome for name, done in issued.items()})
-        for each in due:  # installs and deploy hooks: one after the other, in order
-            outcomes[each.name] = _installed(each, issued[each.name], run)
-        for each in owed:
-            outcomes[each.name] = _guarded(_finish_install, each, run)
+        renewed = [(each, result) for each in due if (result := issued[each.name].result)]
+        outcomes.update(install_all(settings, renewed, owed, clock=run.clock))
     finally:
         if hooks:
             problems.append(run_hook("post", settings.post_hook, _post_env(outcomes.values())))
@@ -166,7 +162,12 @@ def _issued(found: Candidate, run: _Run) -> _Issued:
             log.error("  hint: %s", error.hint)
         _attempted(found, run, str(error), error.exit_code)
         outcome = Outcome(
-            found.name, FAILED, str(error), _domains(found), hint=error.hint, step="renewal"
+            found.name,
+            FAILED,
+            str(error),
+            found.configured_domains(),
+            hint=error.hint,
+            step="renewal",
         )
         return _Issued(outcome)
     except Exception as error:  # a bug in one renewal must not stop the others
@@ -174,7 +175,9 @@ def _issued(found: Candidate, run: _Run) -> _Issued:
         detail = f"internal error: {type(error).__name__}: {error} (--debug shows more)"
         log.error("%s: %s", found.name, detail)
         _attempted(found, run, detail, 1)
-        return _Issued(Outcome(found.name, FAILED, detail, _domains(found), step="renewal"))
+        return _Issued(
+            Outcome(found.name, FAILED, detail, found.configured_domains(), step="renewal")
+        )
 
 
 def _issue(found: Candidate, run: _Run) -> _Issued:
@@ -213,7 +216,7 @@ def _issue(found: Candidate, run: _Run) -> _Issued:
     renewed = Outcome(
         found.name, RENEWED, "renewed", result.domains, result.not_after, renewed=True
     )
-    return _Issued(renewed, result, settings)
+    return _Issued(renewed, result)
 
 
 def asked_to_wait(error: AcmeError) -> bool:
@@ -227,7 +230,7 @@ def _postponed(found: Candidate, run: _Run, until: datetime.datetime, reason: st
     if run.scratch is None:
         now = run.clock.now()
         found.lineage.record(lambda health: health.postponed_until(until, reason, now))
-    return _Issued(postponed(found.name, until, reason, _domains(found)))
+    return _Issued(postponed(found.name, until, reason, found.configured_domains()))
 
 
 def _server(found: Candidate, run: _Run) -> str:
@@ -238,81 +241,6 @@ def _sessions(found: Candidate, run: _Run) -> CaSessions:
     if run.scratch is None:
         return run.live
     return run.together.sessions(run.settings, Store(run.scratch))
-
-
-def _installed(found: Candidate, issued: _Issued, run: _Run) -> Outcome:
-    """The renewed certificate's installer and deploy hook; a failure is the outcome."""
-    result, settings = issued.result, issued.settings
-    if result is None or settings is None:
-        return issued.outcome
-    try:
-        problem, step, hint = _install_and_hook(found.lineage, result.domains, settings, run)
-    except Exception as error:  # a bug in one install must not stop the others
-        log.debug("%s: internal error", found.name, exc_info=True)
-        problem, step, hint = f"internal error: {type(error).__name__}: {error}", "install", ""
-    if not problem:
-        return issued.outcome
-    return Outcome(
-        found.name,
-        FAILED,
-        f"renewed, valid until {result.not_after:%Y-%m-%d}",
-        result.domains,
-        result.not_after,
-        problem,
-        hint,
-        renewed=True,
-        step=step,
-    )
-
-
-def _guarded(step: Callable[[Candidate, _Run], Outcome], found: Candidate, run: _Run) -> Outcome:
-    try:
-        return step(found, run)
-    except Exception as error:  # a bug in one certificate's step must not stop the others
-        log.debug("%s: internal error", found.name, exc_info=True)
-        detail = f"internal error: {type(error).__name__}: {error} (--debug shows more)"
-        log.error("%s: %s", found.name, detail)
-        return Outcome(found.name, FAILED, detail, _domains(found), step="install")
-
-
-def _finish_install(found: Candidate, run: _Run) -> Outcome:
-    """Install what an earlier run owes the servers (and run its deploy hook)."""
-    install = found.health.install
-    since = found.health.switch.since if found.health.switch else install.since if install else None
-    owed = f" (owed since {since:%Y-%m-%d %H:%M} UTC)" if since else ""
-    log.info("%s: installing %s%s", found.name, found.current, owed)
-    problem, step, hint = _install_and_hook(found.lineage, _domains(found), run.settings, run)
-    if problem:
-        return Outcome(
-            found.name,
-            FAILED,
-            f"install of {found.current}{owed} failed again",
-            _domains(found),
-            problem=problem,
-            hint=hint,
-            step=step,
-        )
-    return Outcome(found.name, INSTALLED, f"installed {found.current}{owed}", _domains(found))
-
-
-def _install_and_hook(
-    lineage: Lineage, domains: tuple[str, ...], settings: Settings, run: _Run
-) -> tuple[str, str, str]:
-    """The certificate's install tables (only those not done), then the global deploy hook."""
-    try:
-        install_configured(settings, lineage.name, clock=run.clock, owed_only=True)
-    except CertV6Error as error:
-        log.error("%s: installing the certificate failed: %s", lineage.name, error)
-        return f"installing failed: {error}", "install", error.hint
-    install = lineage.health().install
-    if install is None or not install.deploy_hook:
-        return "", "", ""
-    env = {"RENEWED_LINEAGE": str(lineage.current_link), "RENEWED_DOMAINS": " ".join(domains)}
-    problem = run_hook("deploy", settings.deploy_hook, env)
-    if problem:
-        return problem, "deploy-hook", "it runs again at the next certv6 renew"
-    lineage.record(Health.deploy_hook_ran)
-    return "", "", ""
 
 
 def _attempted(found: Candidate, run: _Run, error: str, exit_code: int) -> None:
@@ -331,11 +259,3 @@ def _post_env(outcomes: Iterable[Outcome]) -> dict[str, str]:
         for domain in each.domains
     ]
     return {"RENEWED_DOMAINS": " ".join(renewed), "FAILED_DOMAINS": " ".join(failed)}
-
-
-def _domains(found: Candidate) -> tuple[str, ...]:
-    try:
-        domains = found.lineage.config().get("domains") or ()
-    except CertV6Error:
-        return ()
-    return tuple(str(domain) for domain in domains)

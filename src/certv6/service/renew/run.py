@@ -127,7 +127,9 @@ def renew_due(
         outcomes.update(install_all(settings, renewed, owed, clock=run.clock))
     finally:
         if hooks:
-            problems.append(run_hook("post", settings.post_hook, _post_env(outcomes.values())))
+            # In the order of the report, whatever order the renewals ended in.
+            ended = [outcomes[each.name] for each in found if each.name in outcomes]
+            problems.append(run_hook("post", settings.post_hook, _post_env(ended)))
     return RenewReport(
         tuple(outcomes[each.name] for each in found),
         dry_run=scratch is not None,

@@ -25,7 +25,7 @@ from certv6.model import Identifier, TxtRecord, parse_identifiers
 from certv6.providers import Provider, ProviderSession, preflight
 from certv6.renewal import parse_time
 from certv6.service.account import register
-from certv6.service.cleanup import cleanup_published, cleanup_stale
+from certv6.service.cleanup import cleanup_published
 from certv6.service.doctor import require_caa_permits
 from certv6.service.install import install_config
 from certv6.service.issue_policy import Reissue, changed_while_waiting, check_existing
@@ -129,7 +129,7 @@ def issue(
                 # Fail on a provider that cannot work (no IPv6 route to its API, bad
                 # credentials, a key the server refuses) before an order exists at the CA.
                 preflight(provider, lambda: owners_to_check(identifiers, dns))
-                cleanup_stale(settings, store, dns, clock)
+                sharing.remove_stale(settings, store, dns, clock)
             with steps("account"):
                 acme = sharing.session(settings, store, clock)
         except BaseException:

@@ -22,6 +22,7 @@ from certv6.dnsquery import Dns
 from certv6.model import TxtRecord
 from certv6.providers import Provider
 from certv6.service.account import connect_account
+from certv6.service.cleanup import cleanup_stale
 from certv6.service.runtime import build_dns
 from certv6.settings import Settings
 from certv6.store import Store
@@ -36,6 +37,10 @@ class Sharing(Protocol):
         ...
 
     def dns(self, settings: Settings) -> Dns: ...
+
+    def remove_stale(self, settings: Settings, store: Store, dns: Dns, clock: Clock) -> None:
+        """Remove the TXT values killed runs left (``cleanup_stale``), when it is this one's job."""
+        ...
 
     def session(self, settings: Settings, store: Store, clock: Clock) -> AcmeSession:
         """The ACME session with ``settings.server``'s account (created if needed)."""
@@ -65,6 +70,9 @@ class Alone:
 
     def dns(self, settings: Settings) -> Dns:
         return build_dns(settings)
+
+    def remove_stale(self, settings: Settings, store: Store, dns: Dns, clock: Clock) -> None:
+        cleanup_stale(settings, store, dns, clock)
 
     def session(self, settings: Settings, store: Store, clock: Clock) -> AcmeSession:
         return connect_account(settings, store, clock)

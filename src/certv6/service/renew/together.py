@@ -145,6 +145,9 @@ class Together:
                 self._resolvers[key] = build_dns(settings)
             return self._resolvers[key]
 
+    def remove_stale(self, settings: Settings, store: Store, dns: Dns, clock: Clock) -> None:
+        """Done once, by the run, before any lineage started (recipe.py step 2)."""
+
     def session(self, settings: Settings, store: Store, clock: Clock) -> AcmeSession:
         return self.sessions(settings, store).get(settings.server)
 

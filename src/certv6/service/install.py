@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from certv6 import install, keys
+from certv6 import install
 from certv6.clock import SYSTEM_CLOCK, Clock
 from certv6.errors import CertV6Error, ConfigError, InstallError, StoreError
 from certv6.install import InstallSpec, Material, TargetReport
@@ -265,6 +265,8 @@ def _finish(
 
 
 def _material(lineage: Lineage, version: Version) -> Material:
+    from certv6 import keys  # noqa: PLC0415 (cryptography: issue checks tables long before)
+
     privkey, cert = version.read("privkey.pem"), version.read("cert.pem")
     # Never hand a server a key that does not match its certificate.
     if not keys.key_matches_certificate(

@@ -13,21 +13,22 @@ values are visible.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from certv6 import propagation
-from certv6.acme_client import AcmeSession
 from certv6.clock import Clock
 from certv6.dnsquery import Dns
 from certv6.model import TxtRecord
 from certv6.providers import Provider
-from certv6.service.account import connect_account
 from certv6.service.cleanup import cleanup_stale
 from certv6.service.runtime import build_dns
 from certv6.settings import Settings
 from certv6.store import Store
 
-Progress = Callable[[propagation.Report], None]
+if TYPE_CHECKING:
+    from certv6.acme_client import AcmeSession
+
+Progress = Callable[["propagation.Report"], None]
 
 
 class Sharing(Protocol):
@@ -75,6 +76,9 @@ class Alone:
         cleanup_stale(settings, store, dns, clock)
 
     def session(self, settings: Settings, store: Store, clock: Clock) -> AcmeSession:
+        # acme and cryptography: imported only now (issue.py imports them meanwhile).
+        from certv6.service.account import connect_account  # noqa: PLC0415
+
         return connect_account(settings, store, clock)
 
     def provider(self, provider: Provider) -> Provider:

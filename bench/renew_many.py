@@ -338,10 +338,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             for tool, fleet in made.items():
                 runs = args.runs if tool == "certv6" else args.peer_runs
                 results.setdefault(lag, {})[tool] = measure(lab, fleet, runs, lag)
+        peers = {tool: fleet.count for tool, fleet in made.items() if tool != "certv6"}
         print(
-            f"certv6 renews all {args.count}; the peers renew {args.peer_count} "
-            f"(certbot 60 s: {args.slow_count}) one after the other, and their time per "
-            f"lineage times {args.count} is shown as extrapolated."
+            f"\ncertv6 renews all {args.count}. The peers renew one lineage after the other: "
+            + ", ".join(f"{tool} {count}" for tool, count in peers.items())
+            + f"; their time per lineage times {args.count} is shown as extrapolated."
+            if peers
+            else f"\ncertv6 renews all {args.count}."
         )
         report(results, args.count, args.lag)
 

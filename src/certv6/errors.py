@@ -21,7 +21,7 @@
     ├── InstallError                  exit 10  config test, reload or verification failed
     ├── RenewFailed                   exit 12  `certv6 renew`: some certificates failed (others may
     │                                          have renewed; the summary says which)
-    ├── RenewPostponed                exit 13  `certv6 renew`: nothing failed, but the CA asked to
+    ├── RenewPostponed                exit 15  `certv6 renew`: nothing failed, but the CA asked to
     │                                          wait (rate limit) for some due certificates
     └── CleanupIncomplete             exit 14  interrupted, and some published TXT values could
                                                not be removed: they are in the ledger
@@ -211,7 +211,7 @@ class RenewFailed(CertV6Error):
 class RenewPostponed(CertV6Error):
     """Nothing failed, but some due certificates were postponed: the CA asked to wait."""
 
-    exit_code = 13
+    exit_code = 15
     default_hint = (
         "the CA rate-limited them; the first certv6 renew after the time shown renews them"
     )

@@ -149,7 +149,7 @@ def test_many_lineages_side_by_side_each_with_its_own_fate(
     # The server and the key are fixed: the install and the renewal go through.
     (tmp_path / "fixed").touch()
     renewer.rewrite(str(lab.limited_key_file), str(lab.tsig_key_file))
-    fixed = renew(renewer, 13)
+    fixed = renew(renewer, 15)
     assert fixed["summary"] == "1 renewed, 1 installed, 4 skipped, 0 failed, 1 postponed"
     assert statuses(fixed)["rm-inst"] == "installed" and statuses(fixed)[FAILING] == "renewed"
     listing = renewer.run("list", "--json")

@@ -2,7 +2,7 @@
 
 The lineages here are due, and their health says the CA rate-limited them until a
 moment still ahead: ``certv6 renew`` does not ask the CA (it is closed: any request
-would fail the test), reports them as postponed and exits 13; ``list`` warns and the
+would fail the test), reports them as postponed and exits 15; ``list`` warns and the
 metrics carry the time. Rate limits from a real CA are in tests/integration.
 """
 
@@ -63,15 +63,15 @@ def test_a_postponed_lineage_is_reported_and_the_ca_is_not_asked(store: Store) -
     assert report.summary() == "0 renewed, 0 skipped, 0 failed, 1 postponed"
 
 
-def test_cli_exits_13_and_says_why_even_with_quiet(store: Store) -> None:
+def test_cli_exits_15_and_says_why_even_with_quiet(store: Store) -> None:
     make_lineage(store, "limited")
     postpone(store, "limited")
     done = run_cli(store, now=LATER)
-    assert done.returncode == 13, done.stderr
+    assert done.returncode == 15, done.stderr
     assert "postponed limited  postponed until" in done.stdout
     assert "certv6: error: 1 certificate(s) postponed at the CA's request: limited" in done.stderr
     quiet = certv6(store, "--quiet", "renew")
-    assert quiet.returncode == 13
+    assert quiet.returncode == 15
     assert "postponed limited" in quiet.stdout and "1 postponed" in quiet.stdout
 
 
@@ -142,4 +142,4 @@ def test_a_rate_limit_keeps_the_cas_retry_after() -> None:
     error = problem_to_error("creating the order", Problem(reply))
     assert error.code == "rateLimited"
     assert error.retry_after == dt.timedelta(hours=2)
-    assert error.exit_code == 4 and RenewPostponed("x").exit_code == 13
+    assert error.exit_code == 4 and RenewPostponed("x").exit_code == 15

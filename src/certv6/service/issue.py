@@ -437,7 +437,9 @@ def _import_later() -> threading.Thread:
             except Exception:  # the step that uses it imports it again and says why
                 return
 
-    thread = threading.Thread(target=run, name="certv6-import", daemon=True)
+    # Not a daemon: a process that ends early (a config error) waits the few tenths of a
+    # second for it; a daemon thread stopped inside an extension module's import aborts it.
+    thread = threading.Thread(target=run, name="certv6-import")
     thread.start()
     return thread
 

@@ -1,5 +1,5 @@
 """Subcommand: renew (exit 0: all renewed or not due; 11: another run holds the lock;
-12: some certificates or hooks failed, the others were still renewed; 13: nothing
+12: some certificates or hooks failed, the others were still renewed; 15: nothing
 failed, but the CA asked to wait before renewing some: postponed)."""
 
 from __future__ import annotations

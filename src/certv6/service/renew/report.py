@@ -6,7 +6,7 @@ whose summary looks green must have put every new certificate in place.
 
 A due certificate the CA asked to wait for (a rate limit and its Retry-After,
 issue #19) is ``postponed``: not failed -- nothing is wrong with it, and the
-next run after that time renews it -- but not fine either: the run exits 13
+next run after that time renews it -- but not fine either: the run exits 15
 (12 when something also failed), and ``list`` warns until it is renewed.
 """
 

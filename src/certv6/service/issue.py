@@ -15,6 +15,7 @@ import contextlib
 import datetime
 import importlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -428,10 +429,13 @@ def _save(
 
 
 def _import_later() -> threading.Thread:
-    """Import LATER on a thread while this one starts with the DNS (see the docstring)."""
+    """Import LATER on a thread while this one starts with the DNS (see the docstring).
+
+    Already imported (the second issuance of a ``certv6 renew``): a thread with nothing to do.
+    """
 
     def run() -> None:
-        for module in LATER:
+        for module in (m for m in LATER if m not in sys.modules):
             try:
                 importlib.import_module(module)
             except Exception:  # the step that uses it imports it again and says why

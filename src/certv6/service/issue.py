@@ -4,18 +4,16 @@ Read it top to bottom: every step is one call and one log line.
 
 What is needed only after the first request -- the ACME session (acme, josepy,
 requests), keys and the CSR (cryptography), the CAA check and the propagation
-checker (asyncio) -- is imported on a thread of its own while the first DNS
-look-ups and the provider's preflight wait for their answers, and each step
-imports what it uses (issue #19: about 0.2 s less before the first request).
+checker (asyncio): LATER -- is imported on a thread of its own while the first
+DNS look-ups and the provider's preflight wait for their answers, and each
+step imports what it uses (issue #19: about 0.2 s less before the first request).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
-import importlib
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +33,7 @@ from certv6.renewal import parse_time
 from certv6.service.cleanup import cleanup_published
 from certv6.service.install import install_config
 from certv6.service.issue_policy import Reissue, changed_while_waiting, check_existing
+from certv6.service.preload import import_later
 from certv6.service.runtime import build_provider, choose_provider, propagation_settings
 from certv6.service.sharing import ALONE, Sharing
 from certv6.settings import Settings
@@ -49,8 +48,7 @@ log = logging.getLogger("certv6")
 ORDER_TIMEOUT = 120.0
 LOCK_WAIT = 10.0
 Progress = Callable[["propagation.Report"], None]
-# Imported while the first requests wait for their answers (see the module docstring).
-LATER = (
+LATER = (  # see the module docstring
     "certv6.acme_client",
     "certv6.keys",
     "certv6.service.account",
@@ -111,7 +109,7 @@ def issue(
         CertV6Error: any failure; published TXT values are always removed first.
     """
     steps = StepTimer()
-    importing = _import_later()
+    importing = import_later(LATER)
     identifiers = parse_identifiers(request.domains)
     name = check_lineage_name(request.name or identifiers[0].base)
     dns = sharing.dns(settings)
@@ -426,26 +424,6 @@ def _save(
     return IssueResult(
         lineage.name, domains, version.directory, lineage.current_link, info.not_after, info.sha256
     )
-
-
-def _import_later() -> threading.Thread:
-    """Import LATER on a thread while this one starts with the DNS (see the docstring).
-
-    Already imported (the second issuance of a ``certv6 renew``): a thread with nothing to do.
-    """
-
-    def run() -> None:
-        for module in (m for m in LATER if m not in sys.modules):
-            try:
-                importlib.import_module(module)
-            except Exception:  # the step that uses it imports it again and says why
-                return
-
-    # Not a daemon: a process that ends early (a config error) waits the few tenths of a
-    # second for it; a daemon thread stopped inside an extension module's import aborts it.
-    thread = threading.Thread(target=run, name="certv6-import")
-    thread.start()
-    return thread
 
 
 class StepTimer:

@@ -23,6 +23,8 @@
     ├── InstallError                  exit 10  config test, reload or verification failed
     ├── RenewFailed                   exit 12  `certv6 renew`: some certificates failed (others may
     │                                          have renewed; the summary says which)
+    ├── RenewPostponed                exit 16  `certv6 renew`: nothing failed, but the CA asked to
+    │                                          wait (rate limit) for some due certificates
     └── CleanupIncomplete             exit 14  interrupted, and some published TXT values could
                                                not be removed: they are in the ledger
 
@@ -34,6 +36,7 @@ with ``raise ... from`` so ``--debug`` still shows where they came from.
 
 from __future__ import annotations
 
+import datetime
 import errno
 from typing import ClassVar
 
@@ -65,16 +68,24 @@ class ConfigError(CertV6Error):
 
 class AcmeError(CertV6Error):
     """``code`` is the RFC 8555 error type without its URN prefix, when the CA sent one;
-    ``status`` the HTTP status of the CA's error response (0: none, or not an answer)."""
+    ``status`` the HTTP status of the CA's error response (0: none, or not an answer);
+    ``retry_after`` how long the CA asked to wait (its Retry-After), when it did."""
 
     exit_code = 4
 
     def __init__(
-        self, message: str, *, code: str = "", status: int = 0, hint: str | None = None
+        self,
+        message: str,
+        *,
+        code: str = "",
+        status: int = 0,
+        hint: str | None = None,
+        retry_after: datetime.timedelta | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.code = code
         self.status = status
+        self.retry_after = retry_after
 
 
 class AccountError(AcmeError):
@@ -94,7 +105,19 @@ class CaUnreachable(AcmeError):
 
 
 class NoCaCouldIssue(AcmeError):
-    """Every CA of ``server = [...]`` failed with its own trouble (service/fallback.py)."""
+    """Every CA of ``server = [...]`` failed with its own trouble (service/fallback.py);
+    ``errors`` holds each CA's, in the order of the list."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: tuple[CertV6Error, ...] = (),
+        code: str = "",
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, hint=hint)
+        self.errors = errors
 
 
 class ValidationFailed(AcmeError):
@@ -213,6 +236,22 @@ class RenewFailed(CertV6Error):
     ) -> None:
         super().__init__(message, hint=hint)
         self.failed = failed
+
+
+class RenewPostponed(CertV6Error):
+    """Nothing failed, but some due certificates were postponed: the CA asked to wait."""
+
+    # 15 is NoHostAddress (`certv6 aaaa`, issue #21), merged beside this.
+    exit_code = 16
+    default_hint = (
+        "the CA rate-limited them; the first certv6 renew after the time shown renews them"
+    )
+
+    def __init__(
+        self, message: str, *, postponed: tuple[str, ...] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.postponed = postponed
 
 
 # Why a socket could not send, in words. Linux turns each kind of route into its own

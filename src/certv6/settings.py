@@ -11,6 +11,7 @@
     deploy_hook = "systemctl reload nginx"    # also pre_hook, post_hook: certbot's
     metrics_file = "/var/lib/node_exporter/textfile/certv6.prom"  # after each renew
     account_key_type = "ec256"        # or ec384, rsa2048, rsa3072, rsa4096
+    renew_concurrency = 8             # certificates worked on at once (docs/renewal.md)
 
     [provider.rfc2136]
     key_file = "/etc/certv6/tsig.key"
@@ -180,6 +181,11 @@ class Settings:
     )
     log_max_bytes: int = setting(
         1_048_576, values.BYTES, "The log file is rotated at this size; 5 old files are kept."
+    )
+    renew_concurrency: int = setting(
+        8,
+        values.COUNT,
+        "`renew`: certificates worked on at once; waiting (DNS, the CA) holds no slot.",
     )
     providers: Mapping[str, ProviderSettings] = field(
         default_factory=lambda: types.MappingProxyType({})

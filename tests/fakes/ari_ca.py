@@ -7,7 +7,9 @@ A TLS reverse proxy on an IPv6 address. It speaks the real JSON:
 - ``GET /renewal-info/<certID>``: the scripted suggested window, with ``Retry-After``
   and ``explanationURL`` (RFC 9773 4.2, 4.3); 404 for a certificate it has no window for;
 - ``POST <newOrder>``: recorded (``replaces``, ``profile``, identifiers) and refused
-  with 409 ``alreadyReplaced`` (RFC 9773 5) when scripted, otherwise forwarded;
+  with 409 ``alreadyReplaced`` (RFC 9773 5) when scripted, or with 429
+  ``rateLimited`` and a Retry-After (RFC 8555 6.6) for scripted identifiers,
+  otherwise forwarded;
 - scripted faults (``Script.faults``): a request to ``newOrder`` or to a path
   prefix (``/finalize-order/``) answered with a problem document instead, e.g.
   503 ``serverInternal`` or 429 ``rateLimited`` with a Retry-After, as a CA that
@@ -56,6 +58,7 @@ class Script:
     already_replaced: set[str] = field(default_factory=set)  # certIDs; "*" for any
     profiles: dict[str, str] | None = None
     faults: dict[str, Fault] = field(default_factory=dict)  # "newOrder" or a path prefix
+    rate_limited: dict[str, str] = field(default_factory=dict)  # identifier -> Retry-After
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,10 @@ class Seen:
     orders: list[dict[str, Any]] = field(default_factory=list)  # newOrder payloads
     refused: list[str] = field(default_factory=list)  # replaces values answered 409
     faulted: list[str] = field(default_factory=list)  # "METHOD path" answered with a fault
+    limited: list[str] = field(default_factory=list)  # identifiers answered 429
     requests: list[str] = field(default_factory=list)  # "METHOD path" of every request
+    in_flight: int = 0  # requests being handled now
+    most_in_flight: int = 0  # the most handled at once
 
 
 class AriCa:
@@ -132,6 +138,15 @@ class AriCa:
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         with self.lock:
             self.seen.requests.append(f"{method} {path}")
+            self.seen.in_flight += 1
+            self.seen.most_in_flight = max(self.seen.most_in_flight, self.seen.in_flight)
+        try:
+            return self._handle(method, path, headers, body)
+        finally:
+            with self.lock:
+                self.seen.in_flight -= 1
+
+    def _handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         if method == "GET" and path == "/dir":
             return self._directory(headers)
         if method == "GET" and path.startswith(RENEWAL_INFO + "/"):
@@ -187,15 +202,24 @@ class AriCa:
 
     def _new_order(self, body: bytes, headers: dict[str, str]) -> Reply | None:
         payload = _jws_payload(body)
+        names = [str(i.get("value")) for i in payload.get("identifiers", []) if isinstance(i, dict)]
         with self.lock:
             self.seen.orders.append(payload)
             replaces = payload.get("replaces")
             refuse = replaces and ({"*", replaces} & self.script.already_replaced)
             if refuse:
                 self.seen.refused.append(str(replaces))
-        if not refuse:
+            limited = [name for name in names if name in self.script.rate_limited]
+            if limited and not refuse:
+                self.seen.limited.append(limited[0])
+                wait = self.script.rate_limited[limited[0]]
+        if limited and not refuse:
+            detail = f"too many certificates already issued for {limited[0]}"
+            reply = _problem(429, "rateLimited", detail, {"Retry-After": wait})
+        elif refuse:
+            reply = _problem(409, "alreadyReplaced", f"{replaces} was already replaced", {})
+        else:
             return None
-        reply = _problem(409, "alreadyReplaced", f"{replaces} was already replaced", {})
         return self._with_nonce(reply, headers)
 
     def _fault(self, method: str, path: str) -> Fault | None:

@@ -23,8 +23,10 @@ import pytest
 from certv6_run import CERTV6
 
 from certv6.acme_client import certificate_id
+from certv6.service.renew.sessions import RATE_LIMIT_STREAK
 from fakes import certv6_at
 from fakes.ari_ca import AriCa, Fault
+from jsonschemas import validated
 from lab import verify_chain
 from lab.netns import NamespaceThreads
 
@@ -67,7 +69,7 @@ class Host:
     def issue(self, name: str) -> tuple[dict[str, Any], str]:
         done = self.run("issue", "--json", "--name", name, "-d", f"{name}.{ZONE}")
         assert done.returncode == 0, f"exit {done.returncode}\n{done.stderr}"
-        return json.loads(done.stdout), done.stderr
+        return validated("issue", done.stdout), done.stderr
 
     def lineage(self, name: str) -> Path:
         return self.state / "certificates" / name
@@ -160,7 +162,7 @@ def test_rate_limited_first_ca_the_second_issues_with_its_own_chain(
     assert issued["ca"] == lab.ca2_directory and len(issued["skipped"]) == 1
     listed = host.run("list", "--json")
     assert listed.returncode == 0, listed.stderr
-    (entry,) = json.loads(listed.stdout)
+    (entry,) = validated("list", listed.stdout)["certificates"]
     assert entry["ca"] == lab.ca2_directory
     text = host.run("list")
     assert f"fb-rate: issued by {lab.ca2_directory} after: {first.directory_url}" in text.stdout
@@ -289,3 +291,43 @@ def test_ari_and_replaces_only_ever_go_to_the_issuing_ca(
     assert "replaces" not in first.seen.orders[-1]
     assert len(second.seen.orders) == orders_at_second
     assert host.lineage_json("fb-ari")["server"] == first.directory_url
+
+
+def test_renew_side_by_side_moves_on_from_a_rate_limited_ca_and_postpones_only_when_none_can(
+    second_ca: Any, fronts: tuple[AriCa, AriCa], tmp_path: Path
+) -> None:
+    # Issue #19's concurrent renew with #14's list: a CA that rate-limits is a CA that
+    # cannot issue now, so each renewal goes on to the next CA inside the shared run; the
+    # streak holds the first CA back for the rest of the run (asked three times, not five).
+    first, second = fronts
+    host = Host(second_ca, tmp_path, [first.directory_url, second.directory_url])
+    host.write()
+    host.config.write_text("renew_concurrency = 1\n" + host.config.read_text())
+    names = [f"fb-many{i}" for i in range(5)]
+    for name in names:
+        host.issue(name)
+    first.script.faults["newOrder"] = RATE_LIMITED
+    done = host.run("renew", "--force", "--json")
+    assert done.returncode == 0, done.stderr
+    report = validated("renew", done.stdout)
+    assert report["complete"] and report["counts"]["renewed"] == 5, report["summary"]
+    assert len(first.seen.faulted) == RATE_LIMIT_STREAK, first.seen.faulted
+    assert "not asked again before" in done.stderr
+    for name in names:
+        assert host.lineage_json(name)["server"] == second.directory_url
+        (skipped,) = host.health(name)["issued"]["skipped"]
+        assert skipped.startswith(first.directory_url)
+        assert host.health(name)["postponed"] is None
+
+    # Both CAs rate-limited: no CA of the list can issue, so it is postponed (not failed),
+    # until the earlier of their Retry-Afters, with both reasons; exit 16.
+    second.script.faults["newOrder"] = Fault(429, "rateLimited", "slow down", "600")
+    before = dt.datetime.now(dt.UTC)
+    done = host.run("renew", "--force", "--json", "--name", names[0])
+    assert done.returncode == 16, done.stderr
+    (outcome,) = validated("renew", done.stdout)["certificates"]
+    assert outcome["status"] == "postponed", outcome
+    assert first.directory_url in outcome["detail"] and second.directory_url in outcome["detail"]
+    until = dt.datetime.fromisoformat(host.health(names[0])["postponed"]["until"])
+    assert before + dt.timedelta(seconds=590) <= until <= before + dt.timedelta(seconds=900)
+    assert txt_left(host.lab, f"{names[0]}.{ZONE}") == set()

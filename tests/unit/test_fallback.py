@@ -1,8 +1,14 @@
-"""Which errors move an order on to the next CA of the list, and what happens when all fail."""
+"""Which errors move an order on to the next CA of the list, and what happens when all fail.
+
+In ``certv6 renew`` too: when a renewal is postponed rather than failed, and the run's
+rate-limit streak, which is kept per CA.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +27,17 @@ from certv6.errors import (
     ValidationFailed,
 )
 from certv6.service.fallback import cannot_issue_now, through_cas
+from certv6.service.renew.sessions import (
+    DEFAULT_POSTPONE,
+    RATE_LIMIT_STREAK,
+    CaSessions,
+    asked_to_wait,
+    held_back,
+    postpone_for,
+)
+from certv6.settings import Settings
+from certv6.store import Store
+from fakes.clock import FakeClock
 
 MOVES_ON = [
     CaUnreachable("refused"),
@@ -101,3 +118,62 @@ def test_a_single_ca_raises_its_own_error() -> None:
     with pytest.raises(CaUnreachable) as raised:
         through_cas(["a"], attempt)
     assert raised.value is down
+
+
+# --- inside `certv6 renew` (issue #19's rate-limit holds with #14's list of CAs) -----------
+
+HOUR = dt.timedelta(hours=1)
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def limited(retry_after: dt.timedelta | None) -> OrderError:
+    return OrderError("too many", code="rateLimited", status=429, retry_after=retry_after)
+
+
+def every_ca_failed(*errors: CertV6Error) -> NoCaCouldIssue:
+    names = "abcdefgh"
+    _asked, attempt = attempts({names[i]: error for i, error in enumerate(errors)})
+    with pytest.raises(NoCaCouldIssue) as raised:
+        through_cas(list(names[: len(errors)]), attempt)
+    return raised.value
+
+
+def test_every_ca_is_kept_in_the_error_in_the_order_of_the_list() -> None:
+    first, second = CaUnreachable("refused"), limited(HOUR)
+    assert every_ca_failed(first, second).errors == (first, second)
+
+
+def test_one_ca_asking_to_wait_postpones_until_the_first_that_takes_orders_again() -> None:
+    both = every_ca_failed(limited(3 * HOUR), limited(HOUR / 2))
+    assert postpone_for(both) == HOUR / 2
+    # The other CA down: still no CA of the list could issue, and one asked to wait.
+    assert postpone_for(every_ca_failed(CaUnreachable("refused"), limited(HOUR))) == HOUR
+    # A rate limit without Retry-After (RFC 8555 6.6 says to send one).
+    assert postpone_for(limited(None)) == DEFAULT_POSTPONE
+
+
+def test_no_ca_asking_to_wait_is_a_failure() -> None:
+    down = every_ca_failed(CaUnreachable("refused"), AcmeTimeout("slow"))
+    assert postpone_for(down) is None
+    assert postpone_for(ValidationFailed("not seen")) is None
+
+
+def test_a_ca_held_back_in_the_run_moves_the_order_on_without_asking_it() -> None:
+    error = held_back("https://ca.example/dir", NOW + HOUR, NOW)
+    assert cannot_issue_now(error) and asked_to_wait(error)
+    assert error.retry_after == HOUR and "not asked again before" in str(error)
+    asked, attempt = attempts({"a": error, "b": "cert"})
+    assert through_cas(["a", "b"], attempt)[0] == "cert" and asked == ["a", "b"]
+
+
+def test_the_streak_is_counted_per_ca_url(tmp_path: Path) -> None:
+    sessions = CaSessions(Settings(state_dir=tmp_path), Store(tmp_path), FakeClock(NOW))
+    for _ in range(RATE_LIMIT_STREAK - 1):
+        sessions.rate_limited("https://a.example/dir", NOW + HOUR)
+    sessions.rate_limited("https://b.example/dir", NOW + HOUR)
+    assert sessions.held_back("https://a.example/dir") is None
+    sessions.rate_limited("https://a.example/dir", NOW + 2 * HOUR)
+    assert sessions.held_back("https://a.example/dir") == NOW + 2 * HOUR
+    assert sessions.held_back("https://b.example/dir") is None
+    sessions.answered("https://a.example/dir")  # an order went through: the streak ends
+    assert sessions.held_back("https://a.example/dir") is None

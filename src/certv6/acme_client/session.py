@@ -11,9 +11,8 @@ start at 50 ms and back off, and a Retry-After from the server always wins
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from acme import challenges, messages
 from cryptography import x509
@@ -34,11 +33,10 @@ from certv6.acme_client.retry import retry_after_seconds
 from certv6.clock import Clock
 from certv6.errors import AccountError, AcmeTimeout, OrderError, ValidationFailed
 from certv6.model import TxtRecord
+from certv6.parallel import map_in_parallel
 
 log = logging.getLogger(__name__)
 
-_Item = TypeVar("_Item")
-_Result = TypeVar("_Result")
 PARALLEL_REQUESTS = 8  # requests in flight to the CA at once, for big orders
 FIRST_POLL = 0.05
 MAX_POLL = 2.0
@@ -175,7 +173,9 @@ class AcmeSession:
 
     def authorizations(self, order: Order) -> list[Authorization]:
         """Every authorization of ``order``, fetched in parallel, raw JSON kept."""
-        return _in_parallel(self._authorization, order.authorization_urls)
+        return map_in_parallel(
+            self._authorization, order.authorization_urls, threads=PARALLEL_REQUESTS
+        )
 
     def pending_challenges(self, order: Order) -> list[PendingChallenge]:
         """The dns-01 challenges of every authorization that is not valid yet."""
@@ -187,7 +187,7 @@ class AcmeSession:
 
     def answer(self, pending: Sequence[PendingChallenge]) -> None:
         """Tell the CA to look (RFC 8555 7.5.1): an empty JSON object per challenge."""
-        _in_parallel(self._answer_one, pending)
+        map_in_parallel(self._answer_one, pending, threads=PARALLEL_REQUESTS)
 
     def _authorization(self, url: str) -> Authorization:
         with acme_error("fetching an authorization"):
@@ -311,15 +311,3 @@ def _pick_chain(chains: list[str], preferred_issuer: str | None) -> str:
             if any(attribute.value == preferred_issuer for attribute in names):
                 return chain
     return chains[0]
-
-
-def _in_parallel(work: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
-    """``work`` over ``items`` on a few threads, results in order; the first error wins.
-
-    An order with 100 names means 100 authorizations to fetch and 100 challenges
-    to answer; one after the other that is most of the time spent with the CA.
-    """
-    if len(items) <= 1:
-        return [work(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(PARALLEL_REQUESTS, len(items))) as pool:
-        return list(pool.map(work, items))

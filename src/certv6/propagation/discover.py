@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from certv6.dnsquery import Dns, NameserverAddresses
 from certv6.errors import DnsError, NoReachableNameserver
 from certv6.model import TxtRecord
+from certv6.parallel import map_in_parallel
 from certv6.propagation import nat64
 from certv6.propagation.plan import (
     Delegation,
@@ -70,9 +70,10 @@ def find_targets(records: Sequence[TxtRecord], dns: Dns) -> tuple[Target, ...]:
     values: dict[str, set[str]] = {}
     for record in records:
         values.setdefault(_absolute(record.owner), set()).add(record.value)
-    with ThreadPoolExecutor(max_workers=_DISCOVERY_THREADS) as pool:
-        found = pool.map(lambda owner: _target(dns, owner, values[owner]), list(values))
-        return tuple(found)
+    found = map_in_parallel(
+        lambda owner: _target(dns, owner, values[owner]), list(values), threads=_DISCOVERY_THREADS
+    )
+    return tuple(found)
 
 
 def _target(dns: Dns, owner: str, values: set[str]) -> Target:

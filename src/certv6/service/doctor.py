@@ -13,7 +13,6 @@ import contextlib
 import logging
 import urllib.parse
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from certv6 import httpnet, x509strict
@@ -25,6 +24,7 @@ from certv6.doctor.caa import CaaForbidden, CaaVerdict, evaluate
 from certv6.doctor.report import DoctorReport, Finding, Status, fail, ok, warn
 from certv6.errors import CertV6Error, ConfigError, ResolverUnreachable
 from certv6.model import Identifier, parse_identifiers
+from certv6.parallel import map_in_parallel
 from certv6.propagation import nat64
 from certv6.providers import Provider, ProviderSession, preflight
 from certv6.service.account import refuse_retired
@@ -121,8 +121,7 @@ def require_caa_permits(
             lookup, wildcard=identifier.wildcard, identities=identities, account_uri=account_uri
         )
 
-    with ThreadPoolExecutor(CAA_THREADS) as pool:
-        verdicts = list(pool.map(judge, identifiers))
+    verdicts = map_in_parallel(judge, identifiers, threads=CAA_THREADS)
     for identifier, verdict in zip(identifiers, verdicts, strict=True):
         if isinstance(verdict, ResolverUnreachable):
             # Nothing after this works without a resolver: stop before the order exists.

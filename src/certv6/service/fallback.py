@@ -86,6 +86,7 @@ def through_cas(
     if not cas:
         raise ValueError("through_cas needs at least one CA")
     skipped: list[Skipped] = []
+    errors: list[CertV6Error] = []
     for index, ca in enumerate(cas):
         try:
             return attempt(ca), tuple(skipped)
@@ -93,11 +94,13 @@ def through_cas(
             if not cannot_issue_now(error):
                 raise
             skipped.append(Skipped(ca, str(error)))
+            errors.append(error)
             if index + 1 == len(cas):
                 if len(cas) == 1:
                     raise
                 raise NoCaCouldIssue(
                     "no CA of the list could issue: " + "; ".join(map(str, skipped)),
+                    errors=tuple(errors),
                     code=getattr(error, "code", ""),
                     hint=error.hint,
                 ) from error

@@ -37,6 +37,7 @@ class CertificateSummary:
     install_owed: bool = False
     ca: str = ""  # the CA that issued the current certificate (lineage.json "server")
     skipped_cas: tuple[str, ...] = ()  # the CAs of the list its order skipped, and why
+    postponed_until: datetime.datetime | None = None  # the CA asked to wait (rate limit)
 
     @property
     def problem(self) -> str:
@@ -121,6 +122,7 @@ def _summary(
         install_owed=found.health.install_owed,
         ca=str(config.get("server") or ""),
         skipped_cas=found.health.skipped_cas,
+        postponed_until=found.postponed.until if found.postponed else None,
     )
 
 

@@ -24,7 +24,7 @@ from certv6.store.accounts import (
     all_accounts,
 )
 from certv6.store.atomic import make_dirs, write_atomic
-from certv6.store.health import Health, TargetState
+from certv6.store.health import Health, Postponement, TargetState
 from certv6.store.ledger import Ledger, LedgerEntry
 from certv6.store.lineage import FILES, Lineage, Lineages, Version, check_lineage_name
 from certv6.store.locks import hold_lock, lock_is_free
@@ -44,6 +44,7 @@ __all__ = [
     "LedgerEntry",
     "Lineage",
     "Lineages",
+    "Postponement",
     "Snapshot",
     "Store",
     "TargetState",

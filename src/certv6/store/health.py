@@ -10,6 +10,8 @@
     install    the version owed to the servers, and each target's state:
                pending, failed (step and reason) or done (what it served)
     revoked    the serial revoked through certv6, when and why
+    postponed  the CA asked to wait (a rate limit, its Retry-After): renewal is
+               not tried again before ``until`` (issue #19)
 
 Every change is a new value (``Health`` is frozen); the store writes it
 atomically. A ``health.json`` that cannot be read gives ``Health(damaged=...)``:
@@ -83,6 +85,13 @@ class Revocation:
 
 
 @dataclass(frozen=True, slots=True)
+class Postponement:
+    until: datetime.datetime
+    reason: str
+    since: datetime.datetime  # the first postponement in a row
+
+
+@dataclass(frozen=True, slots=True)
 class Health:
     switch: Switch | None = None
     issued_at: datetime.datetime | None = None
@@ -94,6 +103,7 @@ class Health:
     failing_since: datetime.datetime | None = None
     install: Install | None = None
     revoked: Revocation | None = None
+    postponed: Postponement | None = None
     damaged: str = ""  # why health.json could not be read
 
     # --- questions --------------------------------------------------------------------------
@@ -109,6 +119,12 @@ class Health:
 
     def is_revoked(self, serial: str) -> bool:
         return self.revoked is not None and self.revoked.serial == serial
+
+    def postponed_at(self, now: datetime.datetime) -> Postponement | None:
+        """The postponement still running at ``now``, if any."""
+        if self.postponed is not None and self.postponed.until > now:
+            return self.postponed
+        return None
 
     # --- changes ----------------------------------------------------------------------------
 
@@ -149,13 +165,23 @@ class Health:
 
     def attempted(self, now: datetime.datetime, error: str = "", exit_code: int = 0) -> Health:
         if not error:
-            return replace(self, attempt=Attempt(now, True), failures=0, failing_since=None)
+            return replace(
+                self, attempt=Attempt(now, True), failures=0, failing_since=None, postponed=None
+            )
         return replace(
             self,
             attempt=Attempt(now, False, error, exit_code),
             failures=self.failures + 1,
             failing_since=self.failing_since or now,
+            postponed=None,
         )
+
+    def postponed_until(
+        self, until: datetime.datetime, reason: str, now: datetime.datetime
+    ) -> Health:
+        """The CA asked to wait: no renewal before ``until`` (not a failed attempt)."""
+        since = self.postponed.since if self.postponed is not None else now
+        return replace(self, postponed=Postponement(until, reason, since))
 
     def target_done(
         self,
@@ -258,6 +284,7 @@ class Health:
             }
             if self.revoked
             else None,
+            "postponed": _postponement_json(self.postponed),
         }
 
     @classmethod
@@ -278,6 +305,7 @@ class Health:
                 failing_since=_time(data.get("failing_since")),
                 install=_install(data.get("install")),
                 revoked=_revocation(data.get("revoked")),
+                postponed=_postponement(data.get("postponed")),
             )
         except (AttributeError, KeyError, IndexError, TypeError, ValueError) as error:
             return cls(damaged=f"unexpected content ({type(error).__name__}: {error})")
@@ -406,3 +434,21 @@ def _revocation(data: Any) -> Revocation | None:
     if data is None:
         return None
     return Revocation(_required_time(data["at"]), str(data["reason"]), str(data["serial"]))
+
+
+def _postponement_json(postponed: Postponement | None) -> dict[str, Any] | None:
+    if postponed is None:
+        return None
+    return {
+        "until": _iso(postponed.until),
+        "reason": postponed.reason,
+        "since": _iso(postponed.since),
+    }
+
+
+def _postponement(data: Any) -> Postponement | None:
+    if data is None:
+        return None
+    return Postponement(
+        _required_time(data["until"]), str(data.get("reason") or ""), _required_time(data["since"])
+    )

@@ -203,7 +203,7 @@ def test_sigterm_while_they_wait_removes_every_value(lab: Any, tmp_path: Path) -
         os.killpg(running.pid, signal.SIGTERM)
         _, err = running.communicate(timeout=120)
     assert running.returncode == 130, err
-    assert "certv6: interrupted" in err and "Traceback" not in err
+    assert "certv6: error: interrupted" in err and "Traceback" not in err
     assert not list(ledger.glob("*.json"))
     for name in names:
         assert renewer.versions(name) == ["0001"]

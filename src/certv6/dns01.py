@@ -9,11 +9,11 @@ dns-account-01's ``_<label>._acme-challenge.<name>``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from certv6.dnsquery import Dns
 from certv6.errors import CertV6Error
 from certv6.model import Identifier, TxtRecord
+from certv6.parallel import map_in_parallel
 
 PARALLEL_LOOKUPS = 8
 
@@ -29,10 +29,8 @@ def effective_records(records: Sequence[TxtRecord], dns: Dns) -> tuple[TxtRecord
         DnsError: a chain loops or is too long; a zone cannot be found.
     """
     owners = list(dict.fromkeys(record.owner for record in records))
-    with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_LOOKUPS, len(owners)))) as pool:
-        ends = dict(
-            zip(owners, pool.map(lambda owner: _chain_end(owner, dns), owners), strict=True)
-        )
+    found = map_in_parallel(lambda owner: _chain_end(owner, dns), owners, threads=PARALLEL_LOOKUPS)
+    ends = dict(zip(owners, found, strict=True))
     return tuple(TxtRecord(ends[record.owner], record.value) for record in records)
 
 

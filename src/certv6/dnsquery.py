@@ -93,11 +93,15 @@ class Dns:
         self._resolver = _build_resolver(self.settings)
         # One Dns lives for one run. The provider, the propagation checker and the
         # CAA check all ask where each _acme-challenge chain ends and which zone
-        # holds it; an order of 100 names would ask each question three times.
-        # Answers (never failures) are kept for the run; callers may use threads.
+        # holds it; an order of 100 names would ask each question three times, and
+        # a renew run of 100 lineages asks for the same zone's nameservers and
+        # primary 100 times (issue #19). Answers (never failures) are kept for the
+        # run; callers may use threads.
         self._chains: dict[str, tuple[str, ...]] = {}
         self._zones: dict[str, str] = {}
         self._caa: dict[str, dns.resolver.Answer | None] = {}
+        self._addresses: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._records: dict[tuple[str, str], dns.resolver.Answer] = {}
         self._memo_lock = threading.Lock()
 
     @property
@@ -193,14 +197,23 @@ class Dns:
 
     def addresses(self, host: str, rdtype: str) -> tuple[str, ...]:
         """AAAA or A addresses of ``host``; empty when it has none."""
+        key = (_absolute(host).lower(), rdtype)
+        with self._memo_lock:
+            known = self._addresses.get(key)
+        if known is not None:
+            return known
         try:
             answer = self._resolver.resolve(_absolute(host), rdtype)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return ()
+            found: tuple[str, ...] = ()
         except dns.exception.DNSException as error:
             self._raise_if_no_resolver(f"{rdtype} look-up of {host}", host, error)
             raise DnsError(f"cannot resolve {rdtype} of {host}: {error}", qname=host) from error
-        return tuple(sorted(rdata.address for rdata in answer))
+        else:
+            found = tuple(sorted(rdata.address for rdata in answer))
+        with self._memo_lock:
+            self._addresses[key] = found
+        return found
 
     def relevant_caa(self, name: str) -> CaaLookup:
         """The CAA RRset a CA applies to ``name`` (RFC 8659 section 3).
@@ -286,11 +299,20 @@ class Dns:
                 return
 
     def _resolve(self, name: str, rdtype: str) -> dns.resolver.Answer:
+        """A zone's SOA or NS RRset, kept for the run once it was found."""
+        key = (_absolute(name).lower(), rdtype)
+        with self._memo_lock:
+            known = self._records.get(key)
+        if known is not None:
+            return known
         try:
-            return self._resolver.resolve(_absolute(name), rdtype)
+            answer = self._resolver.resolve(_absolute(name), rdtype)
         except dns.exception.DNSException as error:
             self._raise_if_no_resolver(f"{rdtype} look-up of {name}", name, error)
             raise DnsError(f"cannot resolve {rdtype} of {name}: {error}", qname=name) from error
+        with self._memo_lock:
+            self._records[key] = answer
+        return answer
 
     def _raise_if_no_resolver(self, what: str, name: str, error: Exception) -> None:
         """A look-up that timed out at every resolver: say so, with where they come from.

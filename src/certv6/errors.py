@@ -7,6 +7,7 @@
     │   ├── OrderError                         order refused, finalize failed
     │   ├── AcmeTimeout                        the CA did not finish in time
     │   ├── CaUnreachable                      no IPv6 route, TLS, connection refused
+    │   ├── NoCaCouldIssue                     every CA of a server list failed (each named)
     │   └── ValidationFailed          exit 5   the CA looked and did not see the value
     ├── DnsError                      exit 6   looking things up in the DNS
     │   ├── ZoneNotFound
@@ -25,8 +26,10 @@
     │                                          have renewed; the summary says which)
     ├── CleanupIncomplete             exit 14  interrupted, and some published TXT values could
     │                                          not be removed: they are in the ledger
-    └── NoHostAddress                 exit 15  `certv6 aaaa`: no address of this host fits an AAAA
-                                               record (none global, all temporary, deprecated, ...)
+    ├── NoHostAddress                 exit 15  `certv6 aaaa`: no address of this host fits an AAAA
+    │                                          record (none global, all temporary, deprecated, ...)
+    └── RenewPostponed                exit 16  `certv6 renew`: nothing failed, but the CA asked to
+                                               wait (rate limit) for some due certificates
 
 An interrupt (Ctrl-C, SIGTERM) whose cleanup worked exits 130 (EXIT_INTERRUPTED).
 
@@ -36,6 +39,7 @@ with ``raise ... from`` so ``--debug`` still shows where they came from.
 
 from __future__ import annotations
 
+import datetime
 import errno
 from typing import ClassVar
 
@@ -66,13 +70,25 @@ class ConfigError(CertV6Error):
 
 
 class AcmeError(CertV6Error):
-    """``code`` is the RFC 8555 error type without its URN prefix, when the CA sent one."""
+    """``code`` is the RFC 8555 error type without its URN prefix, when the CA sent one;
+    ``status`` the HTTP status of the CA's error response (0: none, or not an answer);
+    ``retry_after`` how long the CA asked to wait (its Retry-After), when it did."""
 
     exit_code = 4
 
-    def __init__(self, message: str, *, code: str = "", hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        status: int = 0,
+        hint: str | None = None,
+        retry_after: datetime.timedelta | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.code = code
+        self.status = status
+        self.retry_after = retry_after
 
 
 class AccountError(AcmeError):
@@ -89,6 +105,22 @@ class AcmeTimeout(AcmeError):
 
 class CaUnreachable(AcmeError):
     default_hint = "check that the CA has an IPv6 address, or set HTTPS_PROXY"
+
+
+class NoCaCouldIssue(AcmeError):
+    """Every CA of ``server = [...]`` failed with its own trouble (service/fallback.py);
+    ``errors`` holds each CA's, in the order of the list."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: tuple[CertV6Error, ...] = (),
+        code: str = "",
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, hint=hint)
+        self.errors = errors
 
 
 class ValidationFailed(AcmeError):
@@ -220,6 +252,21 @@ class NoHostAddress(CertV6Error):
 
     exit_code = 15  # 13: doctor found a failing check; 14: CleanupIncomplete (#13+#23)
     default_hint = "give the host a stable global IPv6 address"
+
+
+class RenewPostponed(CertV6Error):
+    """Nothing failed, but some due certificates were postponed: the CA asked to wait."""
+
+    exit_code = 16  # 15 is NoHostAddress (`certv6 aaaa`, issue #21)
+    default_hint = (
+        "the CA rate-limited them; the first certv6 renew after the time shown renews them"
+    )
+
+    def __init__(
+        self, message: str, *, postponed: tuple[str, ...] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.postponed = postponed
 
 
 # Why a socket could not send, in words. Linux turns each kind of route into its own

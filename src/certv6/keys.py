@@ -1,7 +1,8 @@
 """Private keys, CSRs and what certv6 needs to know about a certificate.
 
 Certificate keys are fresh for every issuance (never reused across orders);
-the account key is EC P-256 because it signs every request (ES256, RFC 7518 3.4).
+the account key is EC P-256 unless asked otherwise (P-384 or RSA, docs/accounts.md):
+it signs every request (ES256, RFC 7518 3.4).
 """
 
 from __future__ import annotations
@@ -146,9 +147,17 @@ def _san_names(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(san.value.get_values_for_type(x509.DNSName))  # type: ignore[attr-defined]
 
 
-def load_account_key(pem: bytes, origin: str) -> ec.EllipticCurvePrivateKey:
-    """The account key: EC P-256 only, since every request is signed ES256."""
+def load_account_key(pem: bytes, origin: str) -> PrivateKey:
+    """An account key: EC P-256 (ES256, the default), P-384 (ES384) or RSA of 2048+ bits (RS256).
+
+    Raises:
+        StoreError: not a private key ACME requests can be signed with.
+    """
     key = load_private_key(pem, origin)
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise StoreError(f"{origin}: the account key must be EC P-256")
+    # RSA of another size above 2048 bits signs RS256 as well (one certbot made, say).
+    long_rsa = isinstance(key, rsa.RSAPrivateKey) and key.key_size >= 2048
+    if key_type_of(key) is None and not long_rsa:
+        raise StoreError(
+            f"{origin}: an account key must be EC P-256, EC P-384 or RSA of 2048 bits or more"
+        )
     return key

@@ -140,6 +140,11 @@ def revoked(at: datetime.datetime, reason: str) -> Decision:
     return Decision(True, at, f"revoked ({reason})", check_ari=False)
 
 
+def postponed(decision: Decision, until: datetime.datetime, reason: str) -> Decision:
+    """Due, but the CA asked to wait (a rate limit's Retry-After): not before ``until``."""
+    return replace(decision, due=False, renew_at=until, reason=f"postponed by the CA: {reason}")
+
+
 def retry_interval(retry_after: datetime.timedelta | None) -> datetime.timedelta:
     """When to ask again: the CA's Retry-After within [1 min, 1 day], else 6 hours."""
     if retry_after is None:

@@ -1,6 +1,7 @@
 """Configuration: TOML file, then CERTV6_* environment, then flags; loaded once, frozen.
 
-    server = "letsencrypt"            # or letsencrypt-staging, or an https:// directory URL
+    server = "letsencrypt"                    # a shortcut, a [ca.NAME] table or a directory URL;
+                                              # a list is tried in order (docs/accounts.md)
     email = "ops@example.org"
     agree_tos = true
     state_dir = "/var/lib/certv6"
@@ -11,9 +12,13 @@
     metrics_file = "/var/lib/node_exporter/textfile/certv6.prom"  # after each renew
     aaaa_names = ["www.example.org"]          # certv6 aaaa: AAAA follows this host (docs/aaaa.md)
     challenge = ["dns-persist-01", "dns-01"]  # the first the CA offers (docs/challenges.md)
+    account_key_type = "ec256"                # or ec384, rsa2048, rsa3072, rsa4096
+    renew_concurrency = 8                     # certificates worked on at once (docs/renewal.md)
 
     [provider.rfc2136]
     key_file = "/etc/certv6/tsig.key"
+
+    [ca.zerossl]                              # one CA's options: eab_kid, ... (cas.py)
 
     [certificate.www]
     deploy_hook = "systemctl reload nginx"
@@ -29,8 +34,9 @@ Adding a setting is one place: a field of ``Settings`` declared with
 docs/settings.md follow from that field. A command flag for it is a click
 option whose parameter has the setting's name (``--state-dir`` -> state_dir);
 docs/settings.md finds it there. A key of ``[certificate.NAME]`` is one row of
-``CERTIFICATE_KEYS``. Then run ``scripts/reference`` (a test fails until the
-generated docs are current).
+``CERTIFICATE_KEYS``; a key of ``[ca.NAME]`` is one of ``cas.TABLE_KEYS`` (each
+but ``url`` a top-level setting too, converted by its kind). Then run
+``scripts/reference`` (a test fails until the generated docs are current).
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from certv6 import values
+from certv6.cas import TABLE_KEYS, CaSettings, resolve
 from certv6.errors import ConfigError
 from certv6.values import (
     CHALLENGE_TYPES,
@@ -63,9 +70,11 @@ __all__ = [
     "DNS_ACCOUNT01",
     "DNS_PERSIST01",
     "SERVER_SHORTCUTS",
+    "CaSettings",
     "Settings",
     "challenge_list",
     "challenges_for",
+    "check_email",
     "load_settings",
     "read_secret_file",
 ]
@@ -91,7 +100,16 @@ class ProviderSettings:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    server: str = setting(SERVER_SHORTCUTS["letsencrypt"], values.URL, "The CA's ACME directory.")
+    # As loaded, the first CA of the list; ``at_ca`` points it (and the account
+    # options below) at another. The setting itself is the list (certv6.cas).
+    server: str = setting(
+        SERVER_SHORTCUTS["letsencrypt"],
+        values.CA_LIST,
+        "The CA: a shortcut, a `[ca.NAME]` table's name or an ACME directory URL; a list is "
+        "tried in order by every order (docs/accounts.md).",
+    )
+    # Every CA of ``server``, in the order orders try them (certv6.cas).
+    cas: tuple[CaSettings, ...] = ()
     email: str | None = setting(None, values.EMAIL, "Contact address for the ACME account.")
     agree_tos: bool = setting(
         False, values.BOOL, "You agree to the CA's terms of service (needed for a new account)."
@@ -145,6 +163,11 @@ class Settings:
     )
     eab_hmac_key_file: Path | None = setting(
         None, values.PATH, "File holding the EAB HMAC key (base64url), mode 0600."
+    )
+    account_key_type: str = setting(
+        "ec256",
+        values.choice(KEY_TYPES, "account_key_type"),
+        "Key of a new ACME account (every CA's default; `[ca.NAME]` may set its own).",
     )
     preferred_chain: str | None = setting(
         None, values.TEXT, "Pick the alternate chain whose root has this common name."
@@ -206,6 +229,11 @@ class Settings:
         values.DOMAIN_NAME,
         "dns-persist-01: the CA's issuer domain name, when its challenges name none.",
     )
+    renew_concurrency: int = setting(
+        8,
+        values.COUNT,
+        "`renew`: certificates worked on at once; waiting (DNS, the CA) holds no slot.",
+    )
     providers: Mapping[str, ProviderSettings] = field(
         default_factory=lambda: types.MappingProxyType({})
     )
@@ -213,6 +241,30 @@ class Settings:
         default_factory=lambda: types.MappingProxyType({})
     )
     config_path: Path | None = None
+
+    def ca_urls(self) -> tuple[str, ...]:
+        """The directory URLs an order tries, in order."""
+        return tuple(ca.url for ca in self.cas) or (self.server,)
+
+    def ca(self, url: str) -> CaSettings:
+        """The options of the CA at ``url``; one outside the list gets the defaults only."""
+        for ca in self.cas:
+            if ca.url == url:
+                return ca
+        return CaSettings(url, url, account_key_type=self.account_key_type)
+
+    def at_ca(self, url: str) -> Settings:
+        """These settings for talking to the CA at ``url``, with its account's options."""
+        ca = self.ca(url)
+        return replace(
+            self,
+            server=ca.url,
+            eab_kid=ca.eab_kid,
+            eab_hmac_key_file=ca.eab_hmac_key_file,
+            account_key_type=ca.account_key_type,
+            caa_identities=ca.caa_identities,
+            issuer_domain_name=ca.issuer_domain_name,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +314,7 @@ CERTIFICATE_KEYS = (
     TableKey("install", "tables", "none", "`[[certificate.NAME.install]]`: servers to install "
              "into (see the install options below)."),
 )  # fmt: skip
-_TABLES = {"provider", "certificate"}
+_TABLES = {"provider", "certificate", "ca"}
 # CERTV6_* variables that are not settings (the hooks and the config path).
 _OTHER_ENV = {"CERTV6_CONFIG", "CERTV6_BIN", "CERTV6_HOOK_PROVIDER", "CERTV6_HOOK_VERBOSE"}
 
@@ -290,13 +342,18 @@ def load_settings(
     known_providers = list(provider_names)
     result = _from_mapping(raw, base, origin)
     providers = _providers(raw.get("provider", {}), base, origin, known_providers)
+    ca_tables = _ca_tables(raw.get("ca", {}), base, origin)
     result.update(_from_env(env))
     _merge_provider_env(providers, env, [*providers, *known_providers])
     given = {k: v for k, v in (flags or {}).items() if v is not None}
     result.update({k: _convert(k, v, Path.cwd(), "flag") for k, v in given.items()})
+    entries = result.pop("server", ("letsencrypt",))
+    cas = resolve(entries, ca_tables, {key: result.get(key) for key in TABLE_KEYS}, origin="server")
     settings = replace(
         Settings(),
         **result,
+        server=cas[0].url,
+        cas=cas,
         providers=types.MappingProxyType(providers),
         certificates=types.MappingProxyType(_certificates(raw.get("certificate", {}), origin)),
         config_path=path,
@@ -406,6 +463,35 @@ def _merge_provider_env(
         providers[name] = ProviderSettings(name, types.MappingProxyType(options))
 
 
+def _ca_tables(raw: Any, base: Path, origin: str) -> dict[str, dict[str, Any]]:
+    """The ``[ca.NAME]`` tables, each value converted like the top-level setting it mirrors."""
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ConfigError(f"{origin}: [ca.NAME] must be tables")
+    tables = {}
+    for name, table in raw.items():
+        where = f"{origin}: [ca.{name}]"
+        converted: dict[str, Any] = {}
+        for key, value in table.items():
+            refuse_unknown(key, TABLE_KEYS, f"unknown setting {key!r} in {where}")
+            converted[key] = _table_value(name, key, value, base, where)
+        tables[name] = converted
+    return tables
+
+
+def _table_value(name: str, key: str, value: Any, base: Path, where: str) -> Any:
+    try:
+        if key == "url":
+            return values.text(value)
+        return _convert(key, value, base, where)
+    except TypeError as error:
+        raise ConfigError(f"{where}: {key}: {error}") from None
+    except ConfigError as error:
+        if error.message.startswith(where):
+            raise
+        # A kind's own message ("unknown account_key_type 'dsa'") names no table.
+        raise ConfigError(f"{error.message} for {name}", hint=error.hint) from None
+
+
 def _certificates(raw: Any, origin: str) -> dict[str, Mapping[str, Any]]:
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
         raise ConfigError(f"{origin}: [certificate.NAME] must be tables")
@@ -442,13 +528,22 @@ def challenges_for(
 
 
 def _check_eab(settings: Settings) -> None:
-    if settings.eab_kid and settings.eab_hmac_key_file is None:
-        raise ConfigError(
-            "eab_kid is set but eab_hmac_key_file is not",
-            hint="both come from your CA's account page",
-        )
-    if settings.eab_hmac_key_file is not None and not settings.eab_hmac_key_file.is_file():
-        raise ConfigError(f"cannot read EAB HMAC key file {settings.eab_hmac_key_file}")
+    # The pairs themselves are checked per CA (certv6.cas); the file's content where
+    # an account needs it (service/account.py), so `list` never reads a secret.
+    for ca in settings.cas:
+        path = ca.eab_hmac_key_file
+        if path is not None and not path.is_file():
+            what = "missing" if not path.exists() else "not a regular file"
+            raise ConfigError(
+                f"cannot read EAB HMAC key file {path}: {what}",
+                hint="check eab_hmac_key_file (the HMAC key from your CA's account page)",
+            )
+
+
+def check_email(email: str | None) -> None:
+    """Raises ConfigError for a contact address that is not one."""
+    if email is not None:
+        values.email(email)
 
 
 def refuse_unknown(key: str, known: Iterable[str], message: str) -> None:

@@ -25,6 +25,9 @@ from certv6.errors import ConfigError
 SERVER_SHORTCUTS = {
     "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
     "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "zerossl": "https://acme.zerossl.com/v2/DV90",
+    "google": "https://dv.acme-v02.api.pki.goog/directory",
+    "google-staging": "https://dv.acme-v02.test-api.pki.goog/directory",
 }
 # The DNS challenges certv6 answers (docs/challenges.md): a value per order at
 # _acme-challenge (RFC 8555 8.4), the same at a per-account label below it
@@ -179,9 +182,29 @@ def choice(options: Sequence[str], what: str) -> Kind:
     return Kind(" | ".join(options), convert)
 
 
-def directory_url(value: Any, base: Path | None = None, *, key: str = "server") -> str:
+def ca_list(value: Any, base: Path | None = None) -> tuple[str, ...]:
+    """``server``: one CA or a list (a string may list them separated by commas).
+
+    Each entry is resolved (shortcut, ``[ca.NAME]`` table or URL) by certv6.cas,
+    which sees the tables too.
+    """
+    return text_list(value if isinstance(value, list) else text(value))
+
+
+def directory_url(
+    value: Any, base: Path | None = None, *, key: str = "server", names: Sequence[str] = ()
+) -> str:
+    """An https:// ACME directory URL, or the URL of a shortcut.
+
+    ``names`` are the ``[ca.NAME]`` tables, offered in the hint beside the shortcuts.
+    """
     url = SERVER_SHORTCUTS.get(text(value), value)
-    hint = f"use an https:// URL or one of: {', '.join(SERVER_SHORTCUTS)}"
+    extra = [name for name in names if name not in SERVER_SHORTCUTS]
+    hint = f"use an https:// directory URL or one of: {', '.join([*SERVER_SHORTCUTS, *extra])}"
+    if "://" not in url and not any(c in url for c in "/[]:"):
+        raise ConfigError(
+            f"{key} {value!r} is not a known CA and not an https:// directory URL", hint=hint
+        )
     if not url.startswith("https://"):
         raise ConfigError(f"{key} {value!r} is not an https:// directory URL", hint=hint)
     try:
@@ -235,9 +258,11 @@ TTL = Kind("seconds (whole, a DNS TTL)", ttl)
 CHALLENGES = Kind("list of " + " | ".join(CHALLENGE_TYPES), challenge_list)
 DOMAIN_NAME = Kind("domain name", domain_name)
 INTERFACE_ID = Kind("interface identifier, like ::53", interface_identifier)
+COUNT = Kind("whole number", count)
 TEXT = Kind("string", text)
 TEXT_LIST = Kind("list of strings", text_list)
-URL = Kind("https:// URL or letsencrypt | letsencrypt-staging", directory_url)
+URL = Kind(f"https:// URL or {' | '.join(SERVER_SHORTCUTS)}", directory_url)
+CA_LIST = Kind(f"{URL.name} | [ca.NAME] name, or a list of them", ca_list)
 EMAIL = Kind("e-mail address", email)
 CA_BUNDLE = Kind("path (PEM)", ca_bundle)
 NAT64_PREFIX = Kind("IPv6 prefix", nat64_prefix)

@@ -16,7 +16,7 @@ and sends nothing anywhere. Every case must:
   directory, which holds the state directory.
 
 The cases are data; adding one is adding a line (see the header of each file):
-``domains.txt``, ``cli.txt``, ``keyfiles.txt``, ``configs.txt`` (blocks).
+``domains.txt``, ``cli.txt``, ``keyfiles.txt``, ``eabkeys.txt``, ``configs.txt`` (blocks).
 Placeholders in arguments, environment and configs:
 ``{tmp}`` the temporary directory, ``{state}`` its (not yet existing) state
 directory, ``{config}`` the working config, ``{key}`` the valid TSIG key file,
@@ -54,6 +54,7 @@ BASE_CONFIG = (
     "agree_tos = true\n"
 )
 RFC2136_TABLE = '\n[provider.rfc2136]\nkey_file = "{key_file}"\n'
+EAB_SETTINGS = 'eab_kid = "kid-1"\neab_hmac_key_file = "{eab_file}"\n'
 TIMEOUT = 60
 
 
@@ -70,6 +71,7 @@ class Case:
     key_file: str | bytes | None = None  # content of the TSIG key file the config names
     key_mode: int = 0o600
     argv: tuple[str, ...] | None = None  # exact arguments, bypassing shell words
+    eab: bool = False  # ``key_file`` is the EAB HMAC key file, not the TSIG key
 
 
 # --- reading the data files ----------------------------------------------------------------
@@ -130,6 +132,18 @@ def key_file_cases() -> list[Case]:
     return cases
 
 
+def eab_key_cases() -> list[Case]:
+    cases = []
+    for origin, (_label, mode, content, code, fragment, *rest) in _lines("eabkeys.txt"):
+        value = ast.literal_eval(content) if content[:1] in {"'", '"', "b"} else content
+        args = rest[0] if rest else DEFAULT_ARGS
+        cases.append(
+            Case(origin, args, int(code), _literal(fragment), key_file=value,
+                 key_mode=int(mode, 8), eab=True)
+        )  # fmt: skip
+    return cases
+
+
 def config_cases() -> list[Case]:
     """Blocks: a line '## label | exit | fragment [| args [| env]]', then the TOML."""
     cases: list[Case] = []
@@ -156,7 +170,7 @@ def config_cases() -> list[Case]:
     return cases
 
 
-ALL_CASES = domain_cases() + cli_cases() + key_file_cases() + config_cases()
+ALL_CASES = domain_cases() + cli_cases() + key_file_cases() + eab_key_cases() + config_cases()
 
 
 def test_the_corpus_is_big_enough() -> None:
@@ -191,10 +205,11 @@ class Sandbox:
             "file": str(self.tmp / "file.txt"),
             "dir": str(self.tmp / "empty-dir"),
         }
-        key_for_config = case_key if case.key_file is not None else key
+        key_for_config = case_key if case.key_file is not None and not case.eab else key
         text = case.config
         if text is None:
-            text = BASE_CONFIG + RFC2136_TABLE.replace("{key_file}", str(key_for_config))
+            eab = EAB_SETTINGS.replace("{eab_file}", str(case_key)) if case.eab else ""
+            text = BASE_CONFIG + eab + RFC2136_TABLE.replace("{key_file}", str(key_for_config))
         config = self.tmp / "certv6.toml"
         config.write_text(_fill(text, values))
         values["config"] = str(config)

@@ -7,7 +7,13 @@ A TLS reverse proxy on an IPv6 address. It speaks the real JSON:
 - ``GET /renewal-info/<certID>``: the scripted suggested window, with ``Retry-After``
   and ``explanationURL`` (RFC 9773 4.2, 4.3); 404 for a certificate it has no window for;
 - ``POST <newOrder>``: recorded (``replaces``, ``profile``, identifiers) and refused
-  with 409 ``alreadyReplaced`` (RFC 9773 5) when scripted, otherwise forwarded;
+  with 409 ``alreadyReplaced`` (RFC 9773 5) when scripted, or with 429
+  ``rateLimited`` and a Retry-After (RFC 8555 6.6) for scripted identifiers,
+  otherwise forwarded;
+- scripted faults (``Script.faults``): a request to ``newOrder`` or to a path
+  prefix (``/finalize-order/``) answered with a problem document instead, e.g.
+  503 ``serverInternal`` or 429 ``rateLimited`` with a Retry-After, as a CA that
+  cannot issue now answers (certv6 then falls back to its next CA);
 - everything else: forwarded to Pebble unchanged.
 
 Forwarding keeps the ``Host`` header, so Pebble writes URLs that point at the proxy
@@ -51,6 +57,18 @@ class Script:
     renewal_info_status: int = 200  # e.g. 503 to test Retry-After on errors
     already_replaced: set[str] = field(default_factory=set)  # certIDs; "*" for any
     profiles: dict[str, str] | None = None
+    faults: dict[str, Fault] = field(default_factory=dict)  # "newOrder" or a path prefix
+    rate_limited: dict[str, str] = field(default_factory=dict)  # identifier -> Retry-After
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A problem document (RFC 8555 6.7) answered instead of forwarding."""
+
+    status: int
+    kind: str  # "serverInternal", "rateLimited", ...
+    detail: str
+    retry_after: str | None = None
 
 
 @dataclass
@@ -58,7 +76,11 @@ class Seen:
     renewal_info: list[str] = field(default_factory=list)  # certIDs asked for
     orders: list[dict[str, Any]] = field(default_factory=list)  # newOrder payloads
     refused: list[str] = field(default_factory=list)  # replaces values answered 409
+    faulted: list[str] = field(default_factory=list)  # "METHOD path" answered with a fault
+    limited: list[str] = field(default_factory=list)  # identifiers answered 429
     requests: list[str] = field(default_factory=list)  # "METHOD path" of every request
+    in_flight: int = 0  # requests being handled now
+    most_in_flight: int = 0  # the most handled at once
 
 
 class AriCa:
@@ -116,14 +138,29 @@ class AriCa:
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         with self.lock:
             self.seen.requests.append(f"{method} {path}")
+            self.seen.in_flight += 1
+            self.seen.most_in_flight = max(self.seen.most_in_flight, self.seen.in_flight)
+        try:
+            return self._handle(method, path, headers, body)
+        finally:
+            with self.lock:
+                self.seen.in_flight -= 1
+
+    def _handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         if method == "GET" and path == "/dir":
             return self._directory(headers)
         if method == "GET" and path.startswith(RENEWAL_INFO + "/"):
             return self._renewal_info(path.removeprefix(RENEWAL_INFO + "/"))
         if method == "POST" and path == self._new_order_path:
-            refused = self._new_order(body, headers)
+            refused = self._new_order(body, headers)  # recorded, faulted or not
             if refused is not None:
                 return refused
+        fault = self._fault(method, path)
+        if fault is not None:
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            return self._with_nonce(
+                _problem(fault.status, fault.kind, fault.detail, extra), headers
+            )
         if self._upstream is None:
             return self._standalone(method, path)
         return self._forward(method, path, headers, body)
@@ -165,17 +202,38 @@ class AriCa:
 
     def _new_order(self, body: bytes, headers: dict[str, str]) -> Reply | None:
         payload = _jws_payload(body)
+        names = [str(i.get("value")) for i in payload.get("identifiers", []) if isinstance(i, dict)]
         with self.lock:
             self.seen.orders.append(payload)
             replaces = payload.get("replaces")
             refuse = replaces and ({"*", replaces} & self.script.already_replaced)
             if refuse:
                 self.seen.refused.append(str(replaces))
-        if not refuse:
+            limited = [name for name in names if name in self.script.rate_limited]
+            if limited and not refuse:
+                self.seen.limited.append(limited[0])
+                wait = self.script.rate_limited[limited[0]]
+        if limited and not refuse:
+            detail = f"too many certificates already issued for {limited[0]}"
+            reply = _problem(429, "rateLimited", detail, {"Retry-After": wait})
+        elif refuse:
+            reply = _problem(409, "alreadyReplaced", f"{replaces} was already replaced", {})
+        else:
             return None
-        reply = _problem(409, "alreadyReplaced", f"{replaces} was already replaced", {})
+        return self._with_nonce(reply, headers)
+
+    def _fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for where, fault in self.script.faults.items():
+                prefix = self._new_order_path if where == "newOrder" else where
+                if method == "POST" and path.startswith(prefix):
+                    self.seen.faulted.append(f"{method} {path}")
+                    return fault
+        return None
+
+    def _with_nonce(self, reply: Reply, headers: dict[str, str]) -> Reply:
+        """Like a real CA, a fresh nonce with the error (RFC 8555 6.5)."""
         if self._upstream is not None:
-            # Like a real CA, a fresh nonce with the error (RFC 8555 6.5).
             nonce = self._forward("HEAD", "/nonce-plz", headers, b"").headers.get("Replay-Nonce")
             reply.headers["Replay-Nonce"] = nonce or ""
         return reply

@@ -345,13 +345,20 @@ PEBBLE_DEFAULT_ENV: dict[str, str] = {
 }
 
 
-def pebble_conf(plan: Plan, cert: Path, key: Path) -> str:
+def pebble_conf(
+    plan: Plan,
+    cert: Path,
+    key: Path,
+    *,
+    port: int = PEBBLE_PORT,
+    management_port: int = PEBBLE_MANAGEMENT_PORT,
+) -> str:
     ca = plan.addr("ca")
     return json.dumps(
         {
             "pebble": {
-                "listenAddress": f"[{ca}]:{PEBBLE_PORT}",
-                "managementListenAddress": f"[{ca}]:{PEBBLE_MANAGEMENT_PORT}",
+                "listenAddress": f"[{ca}]:{port}",
+                "managementListenAddress": f"[{ca}]:{management_port}",
                 "certificate": str(cert),
                 "privateKey": str(key),
                 # Unused (dns-01 only), but Pebble wants them set.

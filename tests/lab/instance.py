@@ -38,6 +38,8 @@ from .errors import LabError, NsupdateError
 from .netns import NamespaceThreads, run_ip
 from .plan import (
     NAT64_PREFIX,
+    PEBBLE2_MANAGEMENT_PORT,
+    PEBBLE2_PORT,
     PEBBLE_MANAGEMENT_PORT,
     PEBBLE_PORT,
     RELAY_PORT,
@@ -82,6 +84,7 @@ class Lab:
         self._pebble_env_now: dict[str, str] = {}
         self._start_lag = 0.0
         self._servers_started = False
+        self._second_ca_wanted = False
         self._state = state.LabState(
             id=plan.id,
             owner_pid=os.getpid(),
@@ -116,6 +119,9 @@ class Lab:
         self.ca_v4only_host = CA_V4ONLY_HOST
         self.ca_directory_v4only = f"https://{CA_V4ONLY_HOST}:{PEBBLE_PORT}/dir"
         self.ca_management = f"https://[{self.ca_addr}]:{PEBBLE_MANAGEMENT_PORT}"
+        # The second CA (Lab.start_second_ca): same host and listener certificate, own root.
+        self.ca2_directory = f"https://[{self.ca_addr}]:{PEBBLE2_PORT}/dir"
+        self.ca2_management = f"https://[{self.ca_addr}]:{PEBBLE2_MANAGEMENT_PORT}"
         self.ca_bundle = workdir / "ca" / "ca-bundle.pem"
         self.tsig_key_file = workdir / "keys" / f"{configs.MAIN_KEY}.key"
         self.limited_key_file = workdir / "keys" / f"{configs.LIMITED_KEY}.key"
@@ -685,6 +691,8 @@ class Lab:
         self.set_lag(self._start_lag)
         if self._pebble_env_now != self._pebble_base_env:
             self.restart_pebble()
+        if self._second_ca_wanted and "pebble2" not in self._daemons:
+            self.start_second_ca()  # a test stopped it
         self.sync_secondary()
 
     # --- Pebble ---------------------------------------------------------------------------
@@ -704,12 +712,58 @@ class Lab:
             [_Check("Pebble directory over TLS", "pebble", self._fetch_directory)], deadline
         )
 
-    def pebble_roots(self) -> list[str]:
-        """[root, intermediate] PEMs of Pebble's current issuing chain (management API)."""
+    def pebble_roots(self, *, second: bool = False) -> list[str]:
+        """[root, intermediate] PEMs of Pebble's current issuing chain (management API).
+
+        ``second``: of the second CA (``start_second_ca``).
+        """
+        port = PEBBLE2_MANAGEMENT_PORT if second else PEBBLE_MANAGEMENT_PORT
         return [
-            self._in("client").call(self._pebble_get, PEBBLE_MANAGEMENT_PORT, path).decode()
+            self._in("client").call(self._pebble_get, port, path).decode()
             for path in ("/roots/0", "/intermediates/0")
         ]
+
+    def start_second_ca(self, *, timeout: float = 15.0) -> Self:
+        """A second Pebble at ``ca2_directory`` (management ``ca2_management``); idempotent.
+
+        Another CA for the tests of CA fallback: same host, same listener certificate
+        and resolver, its own accounts and its own issuing root. Started only when a
+        test asks, so the lab itself starts as fast as before; ``reset()`` starts it
+        again after a test stopped it (``stop_second_ca``).
+        """
+        with self._threads_lock:
+            self._second_ca_wanted = True
+            if "pebble2" in self._daemons:
+                return self
+        deadline = time.monotonic() + timeout
+        ca = self.workdir / "ca"
+        config = ca / "pebble2-config.json"
+        text = configs.pebble_conf(
+            self._plan,
+            ca / "listener.pem",
+            ca / "listener.key",
+            port=PEBBLE2_PORT,
+            management_port=PEBBLE2_MANAGEMENT_PORT,
+        )
+        config.write_text(text)
+        argv = [
+            str(self._bins["pebble"]),
+            "-config",
+            str(config),
+            "-dnsserver",
+            f"[{self.ca_resolver}]:53",
+        ]
+        env = {**os.environ, **self._pebble_base_env}
+        self._spawn("pebble2", "ca", argv, env=env, cwd=ca)
+        fetch = lambda: json.loads(self._pebble_get(PEBBLE2_PORT, "/dir"))  # noqa: E731
+        self._wait_ready([_Check("second Pebble directory over TLS", "pebble2", fetch)], deadline)
+        return self
+
+    def stop_second_ca(self) -> None:
+        """Stop the second Pebble (connections are refused); ``reset()`` starts it again."""
+        daemon = self._daemons.pop("pebble2", None)
+        if daemon is not None:
+            procs.stop([daemon])
 
     @property
     def pebble_env(self) -> dict[str, str]:
@@ -775,6 +829,7 @@ class Lab:
             "limited_key_file": str(self.limited_key_file),
             "admin_key_file": str(self.admin_key_file),
             "ca_directory_v4only": self.ca_directory_v4only,
+            "ca2_directory": self.ca2_directory,
             "lag": self.lag,
             "pebble_env": self.pebble_env,
             "startup_seconds": self.startup_seconds,

@@ -86,6 +86,9 @@ PEBBLE_MANAGEMENT_PORT = 15000
 # The upstream Pebble build (ARI, profiles, dns-account-01, dns-persist-01), on demand.
 UPSTREAM_PEBBLE_PORT = 14100
 UPSTREAM_PEBBLE_MANAGEMENT_PORT = 15100
+# A second CA on the same host (its own issuing root), on demand: Lab.start_second_ca().
+PEBBLE2_PORT = 14002
+PEBBLE2_MANAGEMENT_PORT = 15002
 
 
 def synthesize(prefix: str, ipv4: str) -> str:

@@ -53,6 +53,7 @@ class ScriptedServer:
         self.protected: list[dict[str, Any]] = []  # every POST's protected header
         self.payloads: list[str] = []  # every POST's payload, base64url
         self.heads = 0
+        self.answered: list[str] = []  # the path of every GET and POST, in order
         self._counter = itertools.count(1)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(tls.cert, tls.key)
@@ -100,9 +101,11 @@ def _handler(owner: ScriptedServer) -> type[http.server.BaseHTTPRequestHandler]:
             owner.nonces_used.append(protected["nonce"])
             owner.protected.append(protected)
             owner.payloads.append(body["payload"])
+            owner.answered.append(self.path)
             self._answer(owner.next_step())
 
         def do_GET(self) -> None:
+            owner.answered.append(self.path)
             self._answer(owner.next_step())
 
         def _answer(self, step: Step) -> None:

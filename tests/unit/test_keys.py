@@ -42,9 +42,20 @@ def test_garbage_keys_are_store_errors() -> None:
         keys.load_private_key(
             b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "k"
         )
-    rsa_pem = keys.key_to_pem(keys.generate_key("rsa2048"))
-    with pytest.raises(StoreError, match="P-256"):
-        keys.load_account_key(rsa_pem, "account")
+
+
+@pytest.mark.parametrize("key_type", ["ec256", "ec384", "rsa2048", "rsa3072"])
+def test_account_keys_of_every_supported_type_load(key_type: str) -> None:
+    pem = keys.key_to_pem(keys.generate_key(key_type))
+    assert keys.key_type_of(keys.load_account_key(pem, "account")) == key_type
+
+
+def test_account_keys_acme_cannot_sign_with_are_refused() -> None:
+    p521 = ec.generate_private_key(ec.SECP521R1())
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 (refused)
+    for key in (p521, small):
+        with pytest.raises(StoreError, match="P-256, EC P-384 or RSA of 2048 bits"):
+            keys.load_account_key(keys.key_to_pem(key), "account")
 
 
 def test_split_chain_keeps_order() -> None:

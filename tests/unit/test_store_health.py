@@ -220,3 +220,15 @@ def test_target_states_are_kept_per_target() -> None:
     states = {k: t.state for k, t in health.install.targets.items()}  # type: ignore[union-attr]
     assert states == {"nginx /a": DONE, "postfix /b": FAILED}
     assert health.install_owed
+
+
+def test_the_issuing_ca_and_the_cas_skipped_are_kept_until_the_next_version(store: Store) -> None:
+    lineage = store.lineages.get("fallback")
+    config = {**CONFIG, "server": "https://ca2.example/dir"}
+    lineage.add_version(files("v1"), {"serial": "01"}, config, now=NOW)
+    lineage.record(lambda h: h.issued_after(("https://ca1.example/dir: rate limited",)))
+    health = Health.from_json(json.loads(json.dumps(lineage.health().to_json())))
+    assert health.issued_ca == "https://ca2.example/dir"
+    assert health.skipped_cas == ("https://ca1.example/dir: rate limited",)
+    lineage.add_version(files("v2"), {"serial": "02"}, CONFIG, now=NOW)
+    assert lineage.health().skipped_cas == ()  # about the certificate it replaced

@@ -1,6 +1,16 @@
 """The ACME adapter: the only package that imports ``acme`` and ``josepy``."""
 
+from certv6.acme_client.account import (
+    AccountObject,
+    account_for_key,
+    change_key,
+    deactivate,
+    fetch_account,
+    thumbprint,
+    update_contact,
+)
 from certv6.acme_client.ari import RenewalInfo, RenewalInfoError, certificate_id
+from certv6.acme_client.jws import AccountKey
 from certv6.acme_client.profiles import choose_profile
 from certv6.acme_client.resources import (
     Authorization,
@@ -13,6 +23,8 @@ from certv6.acme_client.session import AcmeSession
 from certv6.acme_client.validation import Answerable, offered
 
 __all__ = [
+    "AccountKey",
+    "AccountObject",
     "AcmeSession",
     "Answerable",
     "Authorization",
@@ -22,7 +34,13 @@ __all__ = [
     "PersistChallenge",
     "RenewalInfo",
     "RenewalInfoError",
+    "account_for_key",
     "certificate_id",
+    "change_key",
     "choose_profile",
+    "deactivate",
+    "fetch_account",
     "offered",
+    "thumbprint",
+    "update_contact",
 ]

@@ -38,8 +38,7 @@ class RenewalInfoError(AcmeError):
     """Asking for renewal info failed; ``retry_after`` is the CA's Retry-After, if it sent one."""
 
     def __init__(self, message: str, *, retry_after: datetime.timedelta | None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after)
 
 
 def certificate_id(cert_pem: bytes) -> str:

@@ -17,12 +17,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy.b64 import b64encode
 from josepy.jwa import ES256, ES384, ES512, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 
 FlatJws = dict[str, str]  # {"protected", "payload", "signature"}, each base64url
+AccountKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 _EC_ALGORITHMS = {"secp256r1": ES256, "secp384r1": ES384, "secp521r1": ES512}
+
+
+def jwk_of(key: AccountKey) -> JWK:
+    """The JWK of a private key; josepy's generic ``JWK.load`` would take garbage as a
+    symmetric key, so the kind is chosen here."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return JWKEC(key=key)
+    return JWKRSA(key=key)
+
+
+def thumbprint(key: JWK) -> str:
+    """The key's JWK thumbprint (RFC 7638, SHA-256), base64url: how ACME names a key."""
+    return b64encode(key.thumbprint()).decode()
 
 
 def algorithm_for(key: JWK) -> JWASignature:

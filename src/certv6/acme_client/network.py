@@ -19,7 +19,12 @@ whose response was lost may have been processed: a retried newOrder can leave
 a duplicate pending order at the CA (harmless, it expires).
 
 Threads: requests of one order run in parallel (authorizations, challenge
-answers); the nonce pool is shared under a lock and nothing else is mutable.
+answers), and ``certv6 renew`` shares one session per CA between the
+lineages it renews side by side (issue #19). So the etiquette holds per CA,
+whatever the number of threads: at most IN_FLIGHT requests at once, and a
+Retry-After the CA sent with a 429 or 503 holds back every request of the
+session, not only the one that got it. The nonce pool and that "not before"
+are shared under locks; nothing else is mutable.
 
 To add a request: ``post(url, payload)`` signs with the account (``kid``);
 ``embed_key=True`` puts the public key in the JWS instead (newAccount);
@@ -44,13 +49,14 @@ from josepy.jwk import JWK
 from certv6 import __version__, httpnet
 from certv6.acme_client import jws
 from certv6.acme_client.reply import Problem, Reply
-from certv6.acme_client.retry import MAX_ATTEMPTS, backoff, problem_delay
+from certv6.acme_client.retry import MAX_ATTEMPTS, backoff, problem_delay, requested_delay
 from certv6.clock import Clock
 from certv6.errors import AcmeError, CaUnreachable
 
 log = logging.getLogger(__name__)
 
 Payload = JSONDeSerializable | Mapping[str, Any] | None
+IN_FLIGHT = 8  # requests to one CA at once, from every thread of the session
 JOSE_JSON = "application/jose+json"
 _NONCE = re.compile(r"^[A-Za-z0-9_-]+$")  # base64url (RFC 8555 6.5.1)
 
@@ -73,6 +79,25 @@ class NoncePool:
     def take(self) -> str | None:
         with self._lock:
             return self._nonces.pop() if self._nonces else None
+
+
+class NotBefore:
+    """A moment before which no request goes to the CA (its Retry-After, for everyone)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, self._clock.monotonic() + seconds)
+
+    def wait(self) -> None:
+        left = self._until - self._clock.monotonic()
+        if left > 0:
+            log.info("the CA asked to wait: %.1f s before the next request", left)
+            self._clock.sleep(left)
 
 
 class Network:
@@ -98,6 +123,8 @@ class Network:
         self.new_nonce_url: str | None = None  # from the directory
         self.answered = False  # the CA has sent at least one HTTP response
         self.nonces = NoncePool()
+        self.not_before = NotBefore(clock)
+        self._in_flight = threading.BoundedSemaphore(IN_FLIGHT)
         self._session = httpnet.new_session(
             ca_bundle=ca_bundle,
             allow_ipv4=allow_ipv4,
@@ -146,9 +173,11 @@ class Network:
         raise AcmeError("could not get a fresh nonce from the CA")
 
     def _send(self, method: str, url: str, **kwargs: Any) -> Reply:
-        response = self._session.request(
-            method, url, timeout=self.timeout, allow_redirects=False, **kwargs
-        )
+        self.not_before.wait()
+        with self._in_flight:
+            response = self._session.request(
+                method, url, timeout=self.timeout, allow_redirects=False, **kwargs
+            )
         self.answered = True
         reply = Reply.of(response.status_code, response.headers, response.content, url)
         log.debug("%s %s -> HTTP %d", method, url, reply.status)
@@ -179,6 +208,8 @@ class Network:
                 delay = problem_delay(problem, attempt, self.clock)
                 if delay is None or self.clock.monotonic() + delay > deadline:
                     raise
+                if problem.status in (429, 503) and requested_delay(problem.headers, self.clock):
+                    self.not_before.hold(delay)  # the CA is busy for everyone, not one request
                 reason = problem.describe()
             log.info("the CA: %s; retrying in %.1f s (attempt %d)", reason, delay, attempt + 1)
             self.clock.sleep(delay)

@@ -10,19 +10,18 @@ start at 50 ms and back off, and a Retry-After from the server always wins
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from acme import messages
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.json_util import field
-from josepy.jwk import JWKEC
 
 from certv6.acme_client.ari import RenewalInfo, RenewalInfoError, fetch_renewal_info
 from certv6.acme_client.convert import acme_error
+from certv6.acme_client.jws import AccountKey, jwk_of
 from certv6.acme_client.network import Network
 from certv6.acme_client.resources import (
     Authorization,
@@ -34,13 +33,12 @@ from certv6.acme_client.resources import (
 from certv6.acme_client.retry import retry_after_seconds
 from certv6.acme_client.validation import Answerable, choose
 from certv6.clock import Clock
-from certv6.errors import AccountError, AcmeTimeout, OrderError, ValidationFailed
+from certv6.errors import AccountError, AcmeTimeout, CertV6Error, OrderError, ValidationFailed
+from certv6.parallel import map_in_parallel
 from certv6.settings import DNS01
 
 log = logging.getLogger(__name__)
 
-_Item = TypeVar("_Item")
-_Result = TypeVar("_Result")
 PARALLEL_REQUESTS = 8  # requests in flight to the CA at once, for big orders
 FIRST_POLL = 0.05
 MAX_POLL = 2.0
@@ -59,17 +57,14 @@ class AcmeSession:
     def connect(
         cls,
         directory_url: str,
-        account_key: ec.EllipticCurvePrivateKey,
+        account_key: AccountKey,
         *,
         ca_bundle: str | None,
         clock: Clock,
         allow_ipv4: bool = False,
     ) -> AcmeSession:
         """Fetch the directory. Raises CaUnreachable or AcmeError."""
-        # josepy's generic JWK.load would accept garbage as a symmetric key; be explicit.
-        net = Network(
-            JWKEC(key=account_key), ca_bundle=ca_bundle, clock=clock, allow_ipv4=allow_ipv4
-        )
+        net = Network(jwk_of(account_key), ca_bundle=ca_bundle, clock=clock, allow_ipv4=allow_ipv4)
         with acme_error("fetching the directory"):
             directory = net.get(directory_url).json()
             if not isinstance(directory, dict) or not isinstance(directory.get("newNonce"), str):
@@ -101,17 +96,11 @@ class AcmeSession:
     def register(
         self, *, email: str | None, agree_tos: bool, eab: tuple[str, str] | None = None
     ) -> str:
-        """Create the account (or find the existing one for this key); return its URL."""
-        if self.terms_of_service and not agree_tos:
-            raise AccountError(
-                f"the CA requires agreeing to its terms of service: {self.terms_of_service}",
-                hint="read them, then set agree_tos = true or pass --agree-tos",
-            )
-        if self.external_account_required and eab is None:
-            raise AccountError(
-                "the CA requires external account binding",
-                hint="set eab_kid and eab_hmac_key_file from your CA's account page",
-            )
+        """Create the account (or find the existing one for this key); return its URL.
+
+        ``email``: one address or several separated by commas (each a mailto: contact).
+        """
+        self.check_registration(agree_tos=agree_tos, eab=eab)
         with acme_error("creating the account"):
             registration = messages.NewRegistration.from_data(
                 email=email,
@@ -125,9 +114,27 @@ class AcmeSession:
             raise AccountError("the CA created the account but sent no account URL (Location)")
         return self.use_account(reply.location)
 
+    def check_registration(self, *, agree_tos: bool, eab: tuple[str, str] | None) -> None:
+        """What ``register`` refuses before asking the CA: its terms, or its EAB, missing."""
+        if self.terms_of_service and not agree_tos:
+            raise AccountError(
+                f"the CA requires agreeing to its terms of service: {self.terms_of_service}",
+                hint="read them, then set agree_tos = true or pass --agree-tos",
+            )
+        if self.external_account_required and eab is None:
+            raise AccountError(
+                "the CA requires external account binding",
+                hint="set eab_kid and eab_hmac_key_file from your CA's account page "
+                "(docs/accounts.md)",
+            )
+
     def use_account(self, url: str) -> str:
         self.net.account_url = url
         return url
+
+    def use_key(self, key: AccountKey) -> None:
+        """Sign with ``key`` from now on (the CA holds it since a key change)."""
+        self.net.key = jwk_of(key)
 
     def new_order(
         self, identifiers: Sequence[str], *, profile: str | None = None, replaces: str | None = None
@@ -167,7 +174,9 @@ class AcmeSession:
 
     def authorizations(self, order: Order) -> list[Authorization]:
         """Every authorization of ``order``, fetched in parallel, raw JSON kept."""
-        return _in_parallel(self._authorization, order.authorization_urls)
+        return map_in_parallel(
+            self._authorization, order.authorization_urls, threads=PARALLEL_REQUESTS
+        )
 
     def pending_challenges(self, order: Order) -> list[PendingChallenge]:
         """The dns-01 challenges of every authorization that is not valid yet."""
@@ -178,13 +187,19 @@ class AcmeSession:
         """For every authorization not valid yet, the first of ``kinds`` it offers.
 
         Raises:
-            OrderError: an authorization offers none of ``kinds``.
+            OrderError: an authorization offers none of ``kinds``; the order's
+                pending authorizations are deactivated first (nothing of it will be
+                answered, and another CA of the list may be asked next).
         """
-        return [
-            self.challenge_for(authorization, kinds)
-            for authorization in self.authorizations(order)
-            if authorization.status != "valid"
-        ]
+        unanswered = [a for a in self.authorizations(order) if a.status != "valid"]
+        try:
+            return [self.challenge_for(authorization, kinds) for authorization in unanswered]
+        except OrderError:
+            for authorization in unanswered:
+                if authorization.status == "pending":
+                    with contextlib.suppress(CertV6Error):  # the first error is the one to see
+                        self.deactivate(authorization.url)
+            raise
 
     def challenge_for(self, authorization: Authorization, kinds: Sequence[str]) -> Answerable:
         """The first of ``kinds`` that ``authorization`` offers (validation.py).
@@ -201,7 +216,7 @@ class AcmeSession:
 
     def answer(self, pending: Sequence[Answerable]) -> None:
         """Tell the CA to look (RFC 8555 7.5.1): an empty JSON object per challenge."""
-        _in_parallel(self._answer_one, pending)
+        map_in_parallel(self._answer_one, pending, threads=PARALLEL_REQUESTS)
 
     def deactivate(self, authorization_url: str) -> None:
         """Give up an authorization that will not be answered (RFC 8555 7.5.2), so
@@ -313,15 +328,3 @@ def _pick_chain(chains: list[str], preferred_issuer: str | None) -> str:
             if any(attribute.value == preferred_issuer for attribute in names):
                 return chain
     return chains[0]
-
-
-def _in_parallel(work: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
-    """``work`` over ``items`` on a few threads, results in order; the first error wins.
-
-    An order with 100 names means 100 authorizations to fetch and 100 challenges
-    to answer; one after the other that is most of the time spent with the CA.
-    """
-    if len(items) <= 1:
-        return [work(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(PARALLEL_REQUESTS, len(items))) as pool:
-        return list(pool.map(work, items))

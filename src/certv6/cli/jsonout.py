@@ -42,6 +42,8 @@ KINDS = {
     "check-store": 1,
     "aaaa": 1,
     "persist": 1,
+    "account": 1,
+    "account-show": 1,
     "error": 1,
 }
 # Commands that speak another program's protocol or print a script, not a result.

@@ -42,6 +42,9 @@ def show_listing(listing: Listing) -> None:
     for summary in listing.certificates:
         if summary.verdict.level and summary.verdict.hint:
             click.echo(f"  {summary.name}: hint: {summary.verdict.hint}")
+        if summary.skipped_cas:
+            skipped = "; ".join(summary.skipped_cas)
+            click.echo(f"  {summary.name}: issued by {summary.ca} after: {skipped}")
     for account in listing.accounts:
         click.echo(f"account {account.directory}: damaged: {account.problem}", err=True)
         click.echo(f"  hint: {account.hint}", err=True)

@@ -118,10 +118,33 @@ def settings_markdown() -> str:
             for key in CERTIFICATE_KEYS
         ),
         *_install_section(),
+        *_ca_section(),
         *_provider_section(),
         *_environment_section(),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _ca_section() -> list[str]:
+    from certv6.cas import TABLE_KEYS
+
+    rows = {info.name: info for info in SETTINGS}
+    return [
+        "",
+        "## `[ca.NAME]`",
+        "",
+        'One CA\'s options, for `server = ["NAME", ...]` (docs/accounts.md). Each key but',
+        "`url` is the top-level setting of that name, for this CA only.",
+        "",
+        "| key | type | meaning |",
+        "|---|---|---|",
+        "| `url` | https:// URL | The CA's ACME directory (needed when NAME is not a shortcut). |",
+        *(
+            f"| `{key}` | {_cell(rows[key].kind.name)} | {_cell(rows[key].doc)} |"
+            for key in TABLE_KEYS
+            if key != "url"
+        ),
+    ]
 
 
 def _install_section() -> list[str]:

@@ -17,7 +17,7 @@ reloaded if its config test passed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +63,30 @@ def install_target(
         InstallError: ``step`` is "write", "config-test", "reload" or "verify"; after
             a failing config test, reload or verification the previous files are back.
     """
+    attempt = staged(spec, material, clock=clock, systemd=systemd, checkpoint=checkpoint)
+    try:
+        verified = attempt.run(material)
+    except InstallError as error:
+        raise attempt.failed(error) from error
+    except BaseException as error:  # Ctrl-C, SIGTERM: put the old files back all the same
+        attempt.roll_back_keeping(error)
+        raise
+    return attempt.done(verified)
+
+
+def staged(
+    spec: InstallSpec,
+    material: Material,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    systemd: bool | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> Attempt:
+    """The new files written (not switched yet) and what comes next; see ``Attempt``.
+
+    Raises:
+        InstallError: the target's commands cannot be found, or writing failed.
+    """
     commands = command_runner.commands_for(spec, systemd=systemd)
     deployment = Deployment(
         spec.directory,
@@ -75,23 +99,7 @@ def install_target(
     timings: dict[str, float] = {}
     with _timed(timings, "write", clock):
         previous, version = _stage(spec, deployment, material)
-    attempt = _Attempt(spec, deployment, commands, previous, version, clock)
-    try:
-        verified = attempt.run(material, timings)
-    except InstallError as error:
-        outcome = attempt.roll_back_keeping(error)
-        raise InstallError(
-            f"{spec.target}: {error.message}",
-            step=error.step,
-            hint=f"{outcome}; {_next(error, spec, first=previous is None)}",
-        ) from error
-    except BaseException as error:  # Ctrl-C, SIGTERM: put the old files back all the same
-        attempt.roll_back_keeping(error)
-        raise
-    deployment.prune(spec.keep)
-    return TargetReport(
-        spec.target, spec.directory, version, snippet_path(spec), tuple(verified), timings
-    )
+    return Attempt(spec, deployment, commands, previous, version, clock, timings=timings)
 
 
 def _stage(spec: InstallSpec, deployment: Deployment, material: Material) -> tuple[str | None, str]:
@@ -106,7 +114,13 @@ def _stage(spec: InstallSpec, deployment: Deployment, material: Material) -> tup
 
 
 @dataclass
-class _Attempt:
+class Attempt:
+    """One certificate's new files for one install table: switch, test, reload, verify.
+
+    ``install_target`` runs the steps for one certificate; ``batch.py`` switches
+    several, tests and reloads their server once, then verifies each.
+    """
+
     spec: InstallSpec
     deployment: Deployment
     commands: command_runner.Commands
@@ -114,53 +128,83 @@ class _Attempt:
     version: str
     clock: Clock
     reloaded: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
 
-    def run(self, material: Material, timings: dict[str, float]) -> list[Verified]:
-        with _timed(timings, "write", self.clock):
+    def run(self, material: Material) -> list[Verified]:
+        self.switch()
+        self.config_test()
+        self.reload()
+        return self.verify(material)
+
+    def switch(self) -> None:
+        with _timed(self.timings, "write", self.clock):
             self.deployment.switch(self.version)
             _write_snippet(self.spec, self.deployment)
         log.info("%s: %s -> %s", self.spec.target, self.deployment.live, self.version)
-        self.config_test(timings)
-        self.reload(timings)
-        with _timed(timings, "verify", self.clock):
-            return _verify(self.spec, material, self.clock)
 
-    def config_test(self, timings: dict[str, float]) -> None:
+    def config_test(self) -> None:
         if self.commands.config_test is None:
             return
-        with _timed(timings, "config-test", self.clock):
+        with _timed(self.timings, "config-test", self.clock):
             self._run(self.commands.config_test, "config-test")
         log.info("%s: config test passed", self.spec.target)
 
-    def reload(self, timings: dict[str, float]) -> None:
+    def reload(self) -> None:
         if self.commands.reload is None:
             return
         # Counted as reloaded before it runs: a reload that fails half-way may still
         # have loaded the new files, so the rollback reloads again.
         self.reloaded = True
-        with _timed(timings, "reload", self.clock):
+        with _timed(self.timings, "reload", self.clock):
             self._run(self.commands.reload, "reload")
         log.info(
             "%s: reloaded (%s)", self.spec.target, command_runner.display(self.commands.reload)
         )
 
-    def roll_back_keeping(self, error: BaseException) -> str:
+    def verify(self, material: Material) -> list[Verified]:
+        with _timed(self.timings, "verify", self.clock):
+            return _verify(self.spec, material, self.clock)
+
+    def done(self, verified: Sequence[Verified]) -> TargetReport:
+        """Served as verified: prune old versions and report."""
+        self.deployment.prune(self.spec.keep)
+        return TargetReport(
+            self.spec.target,
+            self.spec.directory,
+            self.version,
+            snippet_path(self.spec),
+            tuple(verified),
+            self.timings,
+        )
+
+    def failed(self, error: InstallError, *, reload: bool = True) -> InstallError:
+        """Roll back after ``error``; the error to raise says what the server has now."""
+        outcome = self.roll_back_keeping(error, reload=reload)
+        first = self.previous is None
+        return InstallError(
+            f"{self.spec.target}: {error.message}",
+            step=error.step,
+            hint=f"{outcome}; {_next(error, self.spec, first=first)}",
+        )
+
+    def roll_back_keeping(self, error: BaseException, *, reload: bool = True) -> str:
         """Roll back and say what the server now has; a failing rollback never hides ``error``."""
         try:
-            return self.roll_back()
+            return self.roll_back(reload=reload)
         except InstallError as failed:
             log.error("%s: rollback failed: %s", self.spec.target, failed)
             error.add_note(f"rollback failed too: {failed}")
             return f"the rollback failed too ({failed}); check {self.deployment.live}"
 
-    def roll_back(self) -> str:
+    def roll_back(self, *, reload: bool = True) -> str:
+        """Put the previous files back; reload the server if it had been (and ``reload``)."""
         if self.previous is None:
             return "first install: nothing to go back to, the new files stay"
         self.deployment.switch(self.previous)
         self.deployment.discard(self.version)
         outcome = f"{self.deployment.live} is back on {self.previous}"
         log.info("%s: rolled back: %s", self.spec.target, outcome)
-        if self.reloaded and self.commands.reload is not None:
+        if reload and self.reloaded and self.commands.reload is not None:
             try:
                 self._run(self.commands.reload, "reload")
             except InstallError as again:  # the first error is the one to report

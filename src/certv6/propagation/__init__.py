@@ -15,11 +15,37 @@ means, the two policies, NAT64 and the report format: docs/propagation.md.
     rrsets.py    the RRset a zone's primary serves now (before certv6 aaaa changes it)
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from certv6.propagation.plan import PropagationSettings, UnverifiableNameserver
-from certv6.propagation.render import render_status_line, render_table
-from certv6.propagation.report import Report, ServerReport
-from certv6.propagation.rrsets import ServedRRset, read_rrset
-from certv6.propagation.run import check_once, wait_until_visible
+
+if TYPE_CHECKING:
+    from certv6.propagation.render import render_status_line, render_table
+    from certv6.propagation.report import Report, ServerReport
+    from certv6.propagation.rrsets import ServedRRset, read_rrset
+    from certv6.propagation.run import check_once, wait_until_visible
+
+# The rest is imported when first used: the checker brings asyncio and dnspython's
+# async machinery (about 90 ms), which a process needs only once it has values to
+# wait for, not before its first request (issue #19).
+_LAZY = {
+    "Report": "report",
+    "ServerReport": "report",
+    "ServedRRset": "rrsets",
+    "check_once": "run",
+    "render_status_line": "render",
+    "read_rrset": "rrsets",
+    "render_table": "render",
+    "wait_until_visible": "run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+
 
 __all__ = [
     "PropagationSettings",

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from certv6.dnsquery import Dns, NameserverAddresses
 from certv6.errors import DnsError, NoReachableNameserver
 from certv6.model import RRsetChange, TxtRecord
+from certv6.parallel import map_in_parallel
 from certv6.propagation import nat64
 from certv6.propagation.plan import (
     Delegation,
@@ -83,9 +83,10 @@ def find_targets(records: Sequence[TxtRecord | RRsetChange], dns: Dns) -> tuple[
             entry.absent.update(record.gone)
         else:
             wanted.setdefault(owner, _Wanted("TXT")).values.add(record.value)
-    with ThreadPoolExecutor(max_workers=_DISCOVERY_THREADS) as pool:
-        found = pool.map(lambda owner: _target(dns, owner, wanted[owner]), list(wanted))
-        return tuple(found)
+    found = map_in_parallel(
+        lambda owner: _target(dns, owner, wanted[owner]), list(wanted), threads=_DISCOVERY_THREADS
+    )
+    return tuple(found)
 
 
 @dataclass

@@ -83,7 +83,7 @@ def wait_until_visible(
 
     async def refresh_then_poll() -> Report:
         refreshed, soa = await refresh_nameservers(plan, settings, dns, chosen)
-        _refuse_unverifiable(refreshed, settings)
+        refuse_unverifiable(refreshed, settings)
         return await poll(
             refreshed,
             settings,
@@ -119,7 +119,7 @@ def check_once(
     return asyncio.run(refresh_then_ask())
 
 
-def _refuse_unverifiable(plan: Plan, settings: PropagationSettings) -> None:
+def refuse_unverifiable(plan: Plan, settings: PropagationSettings) -> None:
     if settings.strict and plan.unverifiable:
         report = build_report(
             plan, State(), judge(plan, State(), strict=True), policy=settings.policy, elapsed=0.0
@@ -179,7 +179,7 @@ async def poll(
             policy=settings.policy,
             elapsed=elapsed,
             delegations=await referrals,
-            unverified_wait=_waited(hold, elapsed, visible_since),
+            unverified_wait=waited_for_unchecked(hold, elapsed, visible_since),
         )
         if progress is not None:
             progress(report)
@@ -189,7 +189,7 @@ async def poll(
         if pause is None:
             if report.visible:  # the deadline cut the wait for unchecked servers short
                 return report
-            raise _timeout(report, elapsed)
+            raise timeout_error(report, elapsed)
         if hold is not None:
             pause = min(pause, max(hold - elapsed, 0.0))
         # A secondary applies a transfer's serial and data together: watch the laggards' SOA.
@@ -199,7 +199,7 @@ async def poll(
             state,
             pause,
             clock,
-            lambda server: _limited(
+            lambda server: limited(
                 limiter,
                 ask(transport, server.address, server.zone, "SOA", settings.query_timeout),
             ),
@@ -208,7 +208,9 @@ async def poll(
         round_index += 1
 
 
-def _waited(hold: float | None, elapsed: float, visible_since: dict[Server, float]) -> float:
+def waited_for_unchecked(
+    hold: float | None, elapsed: float, visible_since: dict[Server, float]
+) -> float:
     """Seconds spent so far waiting for unchecked servers after the checked ones were done."""
     if hold is None:
         return 0.0
@@ -216,7 +218,7 @@ def _waited(hold: float | None, elapsed: float, visible_since: dict[Server, floa
     return max(0.0, min(elapsed, hold) - done)
 
 
-def _timeout(report: Report, elapsed: float) -> PropagationTimeout:
+def timeout_error(report: Report, elapsed: float) -> PropagationTimeout:
     message = f"not visible after {elapsed:.1f} s: {describe_blocking(report)}"
     if any(server.serial_unchanged for server in report.blocking):
         return PropagationTimeout(
@@ -292,12 +294,12 @@ async def probe(
     timeout = settings.query_timeout
     kinds = rdtypes or {}
     if soa is None:
-        soa = await _limited(limiter, ask(transport, server.address, server.zone, "SOA", timeout))
+        soa = await limited(limiter, ask(transport, server.address, server.zone, "SOA", timeout))
     if not soa.responded:
         return Probe(server, soa)
     answers: list[Answer] = await asyncio.gather(
         *(
-            _limited(
+            limited(
                 limiter, ask(transport, server.address, owner, kinds.get(owner, "TXT"), timeout)
             )
             for owner in owners
@@ -323,13 +325,13 @@ async def check_delegation(
     timeout = settings.query_timeout
     referrals = await asyncio.gather(
         *(
-            _limited(limiter, ask_delegation(transport, server.address, delegation.zone, timeout))
+            limited(limiter, ask_delegation(transport, server.address, delegation.zone, timeout))
             for server in delegation.parent_servers
         )
     )
     return compare_delegation(delegation, referrals)
 
 
-async def _limited(limiter: asyncio.Semaphore, job: Awaitable[T]) -> T:
+async def limited(limiter: asyncio.Semaphore, job: Awaitable[T]) -> T:
     async with limiter:
         return await job

@@ -101,6 +101,23 @@ def observe(plan: Plan, state: State, probes: Iterable[Probe]) -> State:
     return State(rounds=state.rounds + 1, servers=servers, highest=highest)
 
 
+def expect_again(state: State, owners: Iterable[str]) -> State:
+    """``state`` with ``owners`` no longer confirmed anywhere: more values are expected there.
+
+    A shared check (``shared.py``) takes in new waiters while it runs; one whose
+    values go to an owner a server already served in full must see that server
+    serve the new value too.
+    """
+    stale = frozenset(owners)
+    if not stale:
+        return state
+    servers = {
+        server: replace(known, confirmed=known.confirmed - stale)
+        for server, known in state.servers.items()
+    }
+    return replace(state, servers=servers)
+
+
 def _observe_server(plan: Plan, before: ServerState, probe: Probe) -> ServerState:
     expected = plan.expected(probe.server.zone)
     unwanted = plan.unwanted(probe.server.zone)

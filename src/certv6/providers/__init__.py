@@ -48,6 +48,7 @@ third party registers ``name = "package.module:Class"`` the same way.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -205,10 +206,17 @@ def require_record_type(provider: Provider, rdtype: str, *, long_running: bool) 
 
 def available() -> dict[str, str]:
     """Provider name -> "module:attribute", built-ins and installed plugins."""
+    return dict(_installed())
+
+
+@functools.cache
+def _installed() -> tuple[tuple[str, str], ...]:
+    # Reading every installed distribution's entry points costs milliseconds; the
+    # set does not change while certv6 runs, and renew builds a provider per lineage.
     found = dict(BUILTIN)
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
         found[entry.name] = entry.value
-    return found
+    return tuple(found.items())
 
 
 def load_provider(context: ProviderContext) -> Provider:

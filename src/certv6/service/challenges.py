@@ -21,8 +21,8 @@ import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from certv6.acme_client import AcmeSession, Answerable, PendingChallenge, PersistChallenge
 from certv6.clock import Clock
 from certv6.dns01 import owners_to_check
 from certv6.dnspersist import Expectation
@@ -33,6 +33,9 @@ from certv6.providers import Provider, preflight
 from certv6.service import standing
 from certv6.service.runtime import build_provider, choose_provider, propagation_settings
 from certv6.settings import DNS_ACCOUNT01, DNS_PERSIST01, Settings
+
+if TYPE_CHECKING:  # acme_client (acme, josepy) is imported once the CA answers (issue.py)
+    from certv6.acme_client import AcmeSession, Answerable, PersistChallenge
 
 log = logging.getLogger("certv6")
 
@@ -90,6 +93,8 @@ def require_provider(chosen: Sequence[Answerable], provider: Provider | None) ->
         ConfigError: the CA did not offer dns-persist-01 for some name, and the next
             type in the list needs a DNS provider that is not configured.
     """
+    from certv6.acme_client import PendingChallenge  # noqa: PLC0415 (issue.py's LATER)
+
     publishing = [c for c in chosen if isinstance(c, PendingChallenge)]
     if not publishing or provider is not None:
         return
@@ -138,6 +143,8 @@ def check_before_answering(
         ConfigError: the CA names no issuer domain name and none is configured; a
             challenge to publish and no provider (see ``require_provider``).
     """
+    from certv6.acme_client import PersistChallenge  # noqa: PLC0415 (issue.py's LATER)
+
     persist = [c for c in chosen if isinstance(c, PersistChallenge)]
     with _deactivated_on_failure(acme, chosen):
         require_provider(chosen, provider)

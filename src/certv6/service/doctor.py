@@ -1,6 +1,7 @@
 """Use case: ``certv6 doctor`` — find every IPv6 problem before the first order.
 
-Reads the host, asks the resolvers, the CA's directory, the provider and every
+Reads the host, asks the resolvers, every CA's directory (each CA of a
+``server = [...]`` list, labelled with its name), the provider and every
 authoritative nameserver involved, and writes nothing (``--write-test`` writes
 one canary TXT value per name and removes it). With an account at the CA it
 orders the names once to see which challenges the CA offers, and deactivates
@@ -15,8 +16,7 @@ import contextlib
 import logging
 import urllib.parse
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from certv6 import httpnet, ifaddr, x509strict
 from certv6.clock import SYSTEM_CLOCK, Clock
@@ -24,12 +24,14 @@ from certv6.dns01 import owners_to_check
 from certv6.dnsquery import Dns
 from certv6.doctor import ca, host, names, network
 from certv6.doctor.caa import CaaForbidden, CaaVerdict, evaluate
-from certv6.doctor.report import DoctorReport, Finding, fail, ok
+from certv6.doctor.report import DoctorReport, Finding, Status, fail, ok, warn
 from certv6.errors import CertV6Error, ConfigError, ResolverUnreachable
 from certv6.model import Identifier, parse_identifiers
+from certv6.parallel import map_in_parallel
 from certv6.propagation import nat64
 from certv6.providers import Provider, ProviderSession, preflight
 from certv6.service import doctor_challenges
+from certv6.service.account import refuse_retired
 from certv6.service.doctor_probes import NameProbes
 from certv6.service.runtime import build_dns, build_provider, choose_provider
 from certv6.settings import DNS_PERSIST01, Settings, challenge_list, challenges_for
@@ -62,9 +64,14 @@ def doctor(
     addresses = ifaddr.read_addresses()
     findings = [host.address_finding(addresses), host.route_finding(host.read_default_routes())]
     resolver_findings, prefixes = _resolvers(settings, clock)
-    findings += [*resolver_findings, network.proxy_finding(settings.server, settings.allow_ipv4)]
-    ca_findings, identities = _ca(settings, store, prefixes, clock)
-    findings += ca_findings
+    findings += resolver_findings
+    cas = []
+    for url in settings.ca_urls():
+        label = _label(settings, url)
+        proxy = network.proxy_finding(url, settings.allow_ipv4)
+        ca_findings, identities = _ca(settings.at_ca(url), store, prefixes, clock)
+        findings += [_labelled(finding, label) for finding in [proxy, *ca_findings]]
+        cas.append((label, identities, _account_uri(store, url)))
     dns = _dns(settings, findings)
     notes = [] if identifiers else ["no names given: pass -d NAME (or --name CERT) to check them"]
     if dns is None or not identifiers:
@@ -88,10 +95,8 @@ def doctor(
             write_test=request.write_test,
             labelled=doctor_challenges.labelled_owners(settings, store, kinds),
         )
-        damaged = store.account(settings.server).problem()
-        account_uri = None if damaged else store.account(settings.server).read_url()
         for identifier in identifiers:
-            findings.append(names.caa_finding(identifier, dns, identities, account_uri))
+            findings += _caa(identifier, dns, cas)
             findings += checks.run(identifier)
         findings += doctor_challenges.offered_findings(identifiers, kinds, found)
         findings += doctor_challenges.standing_findings(
@@ -131,8 +136,7 @@ def require_caa_permits(
             lookup, wildcard=identifier.wildcard, identities=identities, account_uri=account_uri
         )
 
-    with ThreadPoolExecutor(CAA_THREADS) as pool:
-        verdicts = list(pool.map(judge, identifiers))
+    verdicts = map_in_parallel(judge, identifiers, threads=CAA_THREADS)
     for identifier, verdict in zip(identifiers, verdicts, strict=True):
         if isinstance(verdict, ResolverUnreachable):
             # Nothing after this works without a resolver: stop before the order exists.
@@ -143,6 +147,42 @@ def require_caa_permits(
             log.warning("CAA of %s not checked: %s", identifier, verdict.reason)
         elif not verdict.permitted:
             raise CaaForbidden(f"CAA forbids {identifier}: {verdict.reason}", hint=verdict.fix)
+
+
+def _caa(
+    identifier: Identifier, dns: Dns, cas: Sequence[tuple[str, tuple[str, ...], str | None]]
+) -> list[Finding]:
+    """The name's CAA for each CA of the list: one CA it permits is enough to issue."""
+    found = [
+        _labelled(names.caa_finding(identifier, dns, identities, account_uri), label)
+        for label, identities, account_uri in cas
+    ]
+    if len(found) > 1 and any(finding.status == Status.OK for finding in found):
+        # Orders fall back to a CA the records permit (service/fallback.py).
+        return [
+            replace(
+                finding,
+                status=Status.WARN,
+                message=f"{finding.message}; orders fall back to a CA of the list it permits",
+            )
+            if finding.status == Status.FAIL
+            else finding
+            for finding in found
+        ]
+    return found
+
+
+def _label(settings: Settings, url: str) -> str:
+    return f" ({settings.ca(url).name})" if len(settings.ca_urls()) > 1 else ""
+
+
+def _labelled(finding: Finding, label: str) -> Finding:
+    return replace(finding, check=finding.check + label) if label else finding
+
+
+def _account_uri(store: Store, url: str) -> str | None:
+    account = store.account(url)
+    return None if account.problem() else account.read_url()
 
 
 def _what_to_check(
@@ -199,6 +239,8 @@ def _ca(
     if damaged:
         # A truncated key would fail every order at this CA (issue #23): say so here.
         findings.append(fail("ca", "account", *damaged))
+    else:
+        findings += _account_state(settings, store)
     published = ca.published_identities(probe.body)
     identities = ca.caa_identities(url, published, settings.caa_identities)
     findings.append(ca.identities_finding(identities))
@@ -228,6 +270,25 @@ def _strictness(settings: Settings, probe: httpnet.HttpProbe, clock: Clock) -> F
     elif probe.body is not None and not python_strict:
         compared = _directory(settings, clock, x509_strict=True)
     return ca.strictness_finding(probe, compared, python_strict=python_strict)
+
+
+def _account_state(settings: Settings, store: Store) -> list[Finding]:
+    """A deactivated account, or one whose rollover or deactivation a killed run left."""
+    files = store.account(settings.server)
+    try:
+        refuse_retired(settings, files.read_record())
+    except CertV6Error as error:
+        return [fail("ca", "account", error.message, error.hint)]
+    if files.next_key_path.exists():
+        return [
+            warn(
+                "ca",
+                "account",
+                f"a key rollover was interrupted ({files.next_key_path} is pending)",
+                "the next certv6 run asks the CA which key it holds and keeps that one",
+            )
+        ]
+    return []
 
 
 def _dns(settings: Settings, findings: list[Finding]) -> Dns | None:

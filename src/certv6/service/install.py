@@ -10,6 +10,8 @@
 Called by ``certv6 install`` and after every issuance and renewal. Each install
 table is tried even when an earlier one failed (a broken Postfix must not keep
 nginx on an old certificate); the deploy hook runs only when all succeeded.
+``certv6 renew`` installs all its certificates with ``install_many``: the
+tables of one server share one config test and one reload (issue #19).
 
 Every outcome goes into the lineage's health (issue #13): each target done
 (what it served, as verified) or failed (the step and the reason), and the
@@ -20,25 +22,36 @@ targets not yet done), and so does ``certv6 install --name``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from certv6 import install, keys
+from certv6 import install
 from certv6.clock import SYSTEM_CLOCK, Clock
-from certv6.errors import ConfigError, InstallError, StoreError
+from certv6.errors import CertV6Error, ConfigError, InstallError, StoreError
 from certv6.install import InstallSpec, Material, TargetReport
-from certv6.service.install_targets import Targets, done_already, target_key
+from certv6.service.install_hook import (
+    DEPLOY_HOOK_TIMEOUT,
+    DeployHook,
+    deploy_hook_environment,
+    run_deploy_hook,
+)
+from certv6.service.install_targets import (
+    Certificate,
+    Targets,
+    done_already,
+    install_tables,
+    target_key,
+)
 from certv6.settings import Settings
 from certv6.store import Lineage, Store, Version, hold_lock
 
 log = logging.getLogger("certv6")
 
 LOCK_WAIT = 60.0
-DEPLOY_HOOK_TIMEOUT = 600.0
-DEPLOY_HOOK = "deploy-hook"  # its state is kept next to the targets'
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,38 +162,111 @@ def _nothing_to_install(settings: Settings, name: str, clock: Clock) -> None:
     lineage.record(lambda health: health.installed(version, clock.now()))
 
 
+def install_many(
+    settings: Settings, names: Sequence[str], *, clock: Clock = SYSTEM_CLOCK
+) -> dict[str, InstallReport | CertV6Error | None]:
+    """What each certificate owes its servers, installed together (``certv6 renew``).
+
+    ``install_configured(..., owed_only=True)`` for every name, except that the
+    install tables of one server get one config test and one reload for all the
+    certificates (issue #19). Each name gets its report, None (nothing
+    configured) or its error: one certificate's failure is its own.
+    """
+    results: dict[str, InstallReport | CertV6Error | None] = {}
+    with contextlib.ExitStack() as locks:
+        ready: list[_Prepared] = []
+        for name in names:
+            try:
+                config = install_config(settings, name)
+                if not config.specs and config.deploy_hook is None:
+                    _nothing_to_install(settings, name, clock)
+                    results[name] = None
+                    continue
+                ready.append(_prepare(settings, name, config, clock, locks, owed_only=True))
+            except CertV6Error as error:
+                results[name] = error
+        installed = install_tables([p.certificate for p in ready], clock=clock)
+        for prepared, targets in zip(ready, installed, strict=True):
+            try:
+                results[prepared.name] = _finish(prepared, targets, clock)
+            except CertV6Error as error:
+                results[prepared.name] = error
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A certificate locked for its install, its material read, its install owed."""
+
+    name: str
+    lineage: Lineage
+    version: Version
+    config: InstallConfig
+    certificate: Certificate
+    done: frozenset[str]
+
+
 def _install(
     settings: Settings, name: str, config: InstallConfig, clock: Clock, *, owed_only: bool
 ) -> InstallReport:
+    with contextlib.ExitStack() as locks:
+        prepared = _prepare(settings, name, config, clock, locks, owed_only=owed_only)
+        (installed,) = install_tables([prepared.certificate], clock=clock)
+        return _finish(prepared, installed, clock)
+
+
+def _prepare(
+    settings: Settings,
+    name: str,
+    config: InstallConfig,
+    clock: Clock,
+    locks: contextlib.ExitStack,
+    *,
+    owed_only: bool,
+) -> _Prepared:
     lineage = stored_lineage(settings, name)
     store = Store(settings.state_dir).ensure()
-    with hold_lock(
-        store.lock_path(f"install-{name}"), wait=LOCK_WAIT, clock=clock, what=f"installing {name!r}"
-    ):
-        version = lineage.current()
-        material = _material(lineage, version)
-        log.info("install: %s (%s)", name, version.directory)
-        # Owed from now until every target is done: a run killed half-way through
-        # leaves it owed, and the next run installs again (issue #23).
-        lineage.record(lambda health: health.installing(version.name, clock.now()))
-        done = done_already(lineage.health(), version.name) if owed_only else set()
-        specs = tuple(spec for spec in config.specs if target_key(spec) not in done)
-        targets = Targets(lineage, version, clock).install(specs, material)
-        if config.deploy_hook is not None:
-            env = deploy_hook_environment(lineage, version, material, targets)
-            _run_deploy_hook(lineage, version, config, env, clock)
-        lineage.record(lambda health: health.installed(version.name, clock.now()))
+    lock = store.lock_path(f"install-{name}")
+    locks.enter_context(hold_lock(lock, wait=LOCK_WAIT, clock=clock, what=f"installing {name!r}"))
+    version = lineage.current()
+    material = _material(lineage, version)
+    log.info("install: %s (%s)", name, version.directory)
+    # Owed from now until every target is done: a run killed half-way through
+    # leaves it owed, and the next run installs again (issue #23).
+    lineage.record(lambda health: health.installing(version.name, clock.now()))
+    done = done_already(lineage.health(), version.name) if owed_only else set()
+    specs = tuple(spec for spec in config.specs if target_key(spec) not in done)
+    certificate = Certificate(Targets(lineage, version, clock), material, specs)
+    return _Prepared(name, lineage, version, config, certificate, frozenset(done))
+
+
+def _finish(
+    prepared: _Prepared, installed: tuple[TargetReport, ...] | InstallError, clock: Clock
+) -> InstallReport:
+    """The certificate's own deploy hook once its targets are done, then: installed."""
+    if isinstance(installed, InstallError):
+        raise installed
+    lineage, version, config = prepared.lineage, prepared.version, prepared.config
+    material = prepared.certificate.material
+    if config.deploy_hook is not None:
+        env = deploy_hook_environment(lineage, version, material, installed)
+        run_deploy_hook(
+            lineage, version, DeployHook(config.deploy_hook, config.deploy_hook_timeout), env, clock
+        )
+    lineage.record(lambda health: health.installed(version.name, clock.now()))
     return InstallReport(
-        name,
+        prepared.name,
         material.leaf_sha256(),
         version.directory,
-        targets,
+        installed,
         config.deploy_hook is not None,
-        tuple(sorted(done)),
+        tuple(sorted(prepared.done)),
     )
 
 
 def _material(lineage: Lineage, version: Version) -> Material:
+    from certv6 import keys  # noqa: PLC0415 (cryptography: issue checks tables long before)
+
     privkey, cert = version.read("privkey.pem"), version.read("cert.pem")
     # Never hand a server a key that does not match its certificate.
     if not keys.key_matches_certificate(
@@ -196,59 +282,6 @@ def _material(lineage: Lineage, version: Version) -> Material:
         chain=version.read("chain.pem"),
         fullchain=version.read("fullchain.pem"),
     )
-
-
-def _run_deploy_hook(
-    lineage: Lineage,
-    version: Version,
-    config: InstallConfig,
-    variables: dict[str, str],
-    clock: Clock,
-) -> None:
-    # No rollback when it fails: the servers already serve the new certificate, verified.
-    # It stays owed, so the next run runs it again.
-    hook, now = config.deploy_hook, clock.now()
-    if hook is None:
-        return
-    try:
-        install.run_command(
-            hook,
-            step=DEPLOY_HOOK,
-            timeout=config.deploy_hook_timeout,
-            env={**os.environ, **variables},
-        )
-    except InstallError as error:
-        failed = error.message
-        lineage.record(
-            lambda h: h.target_failed(
-                DEPLOY_HOOK, version.name, now, error=failed, step=DEPLOY_HOOK
-            ),
-        )
-        raise
-    lineage.record(
-        lambda h: h.target_done(DEPLOY_HOOK, version.name, now, verified=(), not_after=None),
-    )
-    log.info("deploy hook ran: %s", install.display(hook))
-
-
-def deploy_hook_environment(
-    lineage: Lineage, version: Version, material: Material, targets: tuple[TargetReport, ...]
-) -> dict[str, str]:
-    """certbot's variables (RENEWED_LINEAGE, RENEWED_DOMAINS) plus certv6's own."""
-    live = lineage.current_link
-    return {
-        "RENEWED_LINEAGE": str(live),
-        "RENEWED_DOMAINS": " ".join(material.domains),
-        "CERTV6_NAME": material.name,
-        "CERTV6_DOMAINS": " ".join(material.domains),
-        "CERTV6_CERT": str(live / "cert.pem"),
-        "CERTV6_KEY": str(live / "privkey.pem"),
-        "CERTV6_CHAIN": str(live / "chain.pem"),
-        "CERTV6_FULLCHAIN": str(live / "fullchain.pem"),
-        "CERTV6_VERSION_DIR": str(version.directory),
-        "CERTV6_SHA256": material.leaf_sha256(),
-        "CERTV6_INSTALLED": " ".join(f"{t.target}:{t.directory}/live" for t in targets),
-    }
 
 
 def _is_command(value: object) -> bool:

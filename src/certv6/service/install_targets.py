@@ -5,18 +5,24 @@ leaves it owed), then as done -- with the endpoints that proved they serve it
 and what it serves -- or as failed, with the step and the reason. A failure
 never stops the other targets (issue #13: a broken Postfix must not keep nginx
 on an old certificate).
+
+``install_tables`` does the same for several certificates at once (``certv6
+renew``, issue #19): install tables that reload the same server are installed
+together, with one config test and one reload (``certv6.install.batch``).
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from certv6 import install
 from certv6.clock import Clock
 from certv6.errors import InstallError
 from certv6.install import InstallSpec, Material, TargetReport
+from certv6.install.batch import Job, install_together, server_of
 from certv6.renewal import parse_time
 from certv6.store import Health, Lineage, Version
 
@@ -47,35 +53,87 @@ class Targets:
     def install(
         self, specs: tuple[InstallSpec, ...], material: Material
     ) -> tuple[TargetReport, ...]:
-        reports: list[TargetReport] = []
-        failures: list[InstallError] = []
+        outcomes = []
         for spec in specs:
+            self.pending(spec)
+            outcome: Outcome
             try:
-                reports.append(self._one(spec, material))
+                outcome = install.install_target(spec, material, clock=self.clock)
             except InstallError as error:
-                failures.append(error)
-        if failures:
-            raise _combined(failures)
-        return tuple(reports)
+                outcome = error
+            outcomes.append(self.record(spec, outcome))
+        return reports_or_error(outcomes)
 
-    def _one(self, spec: InstallSpec, material: Material) -> TargetReport:
+    def pending(self, spec: InstallSpec) -> None:
         key, version, now = target_key(spec), self.version.name, self.clock.now()
         self.lineage.record(lambda h: h.target_pending(key, version, now))
-        try:
-            report = install.install_target(spec, material, clock=self.clock)
-        except InstallError as error:
-            failed = f"{error.message} ({error.hint})" if error.hint else error.message
-            step = error.step
+
+    def record(self, spec: InstallSpec, outcome: Outcome) -> Outcome:
+        """Keep ``outcome`` in the health: done with what it serves, or failed and why."""
+        key, version, now = target_key(spec), self.version.name, self.clock.now()
+        if isinstance(outcome, InstallError):
+            failed = f"{outcome.message} ({outcome.hint})" if outcome.hint else outcome.message
+            step = outcome.step
             self.lineage.record(
                 lambda h: h.target_failed(key, version, now, error=failed, step=step),
             )
-            raise
-        verified = tuple(str(each.endpoint) for each in report.verified)
+            return outcome
+        verified = tuple(str(each.endpoint) for each in outcome.verified)
         not_after = _not_after(self.version)
         self.lineage.record(
             lambda h: h.target_done(key, version, now, verified=verified, not_after=not_after),
         )
-        return report
+        return outcome
+
+
+Outcome = TargetReport | InstallError
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """One certificate's part of ``install_tables``: where it records, what, which tables."""
+
+    targets: Targets
+    material: Material
+    specs: tuple[InstallSpec, ...]
+
+
+def install_tables(
+    certificates: Sequence[Certificate], *, clock: Clock
+) -> list[tuple[TargetReport, ...] | InstallError]:
+    """Every certificate's install tables, those of one server together; one result each.
+
+    A certificate's result is its reports, or the (combined) error of its tables
+    that failed; the others are installed all the same.
+    """
+    groups: dict[Hashable, list[tuple[int, InstallSpec]]] = {}
+    for index, certificate in enumerate(certificates):
+        for spec in certificate.specs:
+            certificate.targets.pending(spec)
+            server = server_of(spec) or ("alone", index, target_key(spec))
+            groups.setdefault(server, []).append((index, spec))
+    outcomes: list[list[Outcome]] = [[] for _ in certificates]
+    for members in groups.values():
+        jobs = [Job(spec, certificates[index].material) for index, spec in members]
+        for (index, spec), outcome in zip(
+            members, install_together(jobs, clock=clock), strict=True
+        ):
+            outcomes[index].append(certificates[index].targets.record(spec, outcome))
+    results: list[tuple[TargetReport, ...] | InstallError] = []
+    for found in outcomes:
+        try:
+            results.append(reports_or_error(found))
+        except InstallError as error:
+            results.append(error)
+    return results
+
+
+def reports_or_error(outcomes: Sequence[Outcome]) -> tuple[TargetReport, ...]:
+    """The reports; raises the failures combined into one error, if any failed."""
+    failures = [outcome for outcome in outcomes if isinstance(outcome, InstallError)]
+    if failures:
+        raise _combined(failures)
+    return tuple(outcome for outcome in outcomes if not isinstance(outcome, InstallError))
 
 
 def _combined(failures: list[InstallError]) -> InstallError:

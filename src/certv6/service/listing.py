@@ -38,6 +38,9 @@ class CertificateSummary:
     health: dict[str, Any]
     revoked: bool = False  # the current certificate was revoked through certv6
     install_owed: bool = False
+    ca: str = ""  # the CA that issued the current certificate (lineage.json "server")
+    skipped_cas: tuple[str, ...] = ()  # the CAs of the list its order skipped, and why
+    postponed_until: datetime.datetime | None = None  # the CA asked to wait (rate limit)
 
     @property
     def problem(self) -> str:
@@ -53,6 +56,7 @@ class CertificateSummary:
             "path": str(self.path),
             "sha256": self.sha256,
             "provider": self.provider,
+            "ca": self.ca or None,
             "problem": self.problem or None,
             "status": self.verdict.label,
             "status_code": self.verdict.level,
@@ -158,6 +162,9 @@ def _summary(
         health=found.health.to_json(),
         revoked=found.certificate is not None and found.health.is_revoked(found.certificate.serial),
         install_owed=found.health.install_owed,
+        ca=str(config.get("server") or ""),
+        skipped_cas=found.health.skipped_cas,
+        postponed_until=found.postponed.until if found.postponed else None,
     )
 
 

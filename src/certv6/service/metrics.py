@@ -13,6 +13,7 @@ holds, per certificate (label ``name``):
     certv6_certificate_consecutive_failures            failed renewal attempts in a row
     certv6_certificate_install_owed                    1 while an install is owed or failing
     certv6_certificate_revoked                         1 when the current one is revoked
+    certv6_certificate_postponed_until_timestamp_seconds  due, but the CA asked to wait until then
     certv6_certificate_status                          0 ok, 1 warning, 2 critical (list --check)
 
 and for the run: ``certv6_renew_last_run_timestamp_seconds``,
@@ -43,9 +44,10 @@ _HELP = {
     "certificate_consecutive_failures": "failed renewal attempts in a row",
     "certificate_install_owed": "1 while an install of the current certificate is owed",
     "certificate_revoked": "1 when the current certificate was revoked",
+    "certificate_postponed_until_timestamp_seconds": "due, but the CA asked to wait until then",
     "certificate_status": "0 ok, 1 warning, 2 critical (as certv6 list --check)",
     "renew_last_run_timestamp_seconds": "when certv6 renew last ran",
-    "renew_last_run_success": "1 when the last certv6 renew run had no failure",
+    "renew_last_run_success": "1 when the last certv6 renew exited 0: nothing failed or postponed",
     "renew_certificates": "certificates per outcome of the last certv6 renew run",
 }
 
@@ -58,7 +60,8 @@ def render(listing: Listing, report: RenewReport, now: datetime.datetime) -> str
     samples["renew_last_run_timestamp_seconds"].append(
         f"certv6_renew_last_run_timestamp_seconds {now.timestamp():.0f}"
     )
-    samples["renew_last_run_success"].append(f"certv6_renew_last_run_success {int(report.ok)}")
+    success = int(report.complete)  # as the exit code: a postponed renewal is not a success
+    samples["renew_last_run_success"].append(f"certv6_renew_last_run_success {success}")
     for status in STATUSES:
         count = len(report.named(status))
         samples["renew_certificates"].append(
@@ -86,6 +89,8 @@ def _per_certificate(summary: CertificateSummary) -> Iterable[tuple[str, str]]:
     yield "certificate_consecutive_failures", str(int(health.get("failures") or 0))
     yield "certificate_install_owed", str(int(summary.install_owed))
     yield "certificate_revoked", str(int(summary.revoked))
+    if summary.postponed_until is not None:
+        yield "certificate_postponed_until_timestamp_seconds", _seconds(summary.postponed_until)
     yield "certificate_status", str(summary.verdict.level)
 
 

@@ -50,7 +50,9 @@ def revoke(
     ):
         version = lineage.current()
         serial = str(version.meta.get("serial", "?"))
-        acme = connect_account(settings, store, clock)
+        # The CA that issued it (with a server list, not necessarily the first one).
+        issuer = str(lineage.config().get("server") or settings.server)
+        acme = connect_account(settings.at_ca(issuer), store, clock)
         try:
             acme.revoke(version.read("cert.pem"), REASONS[reason])
         except AcmeError as error:

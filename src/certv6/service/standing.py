@@ -39,6 +39,14 @@ class StandingRecordError(DnsError):
     )
 
 
+class NotAuthorizedHere(StandingRecordError):
+    """No standing record authorizes this account at this CA: missing, another
+    issuer or account, malformed, expired. A record names one CA's issuer domain
+    name and one account, so another CA of ``server = [...]`` may well have its
+    own (service/fallback.py moves on); a nameserver that did not answer is not this.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class ServerView:
     """What one authoritative address serves at the record's owner."""
@@ -165,7 +173,7 @@ def require(checks: Sequence[StandingCheck], *, strict: bool) -> tuple[str, ...]
     warnings = []
     for each in checks:
         if not each.ok:
-            raise StandingRecordError(each.message(), qname=each.owner)
+            raise NotAuthorizedHere(each.message(), qname=each.owner)
         if each.unchecked:
             note = (
                 f"{each.owner.rstrip('.')}: not checked at {', '.join(each.unchecked)} "

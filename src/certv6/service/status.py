@@ -7,8 +7,9 @@ CRITICAL 2, UNKNOWN 3), so ``certv6 list --check`` plugs into them as is:
 
     CRITICAL  damaged lineage, expired, revoked, or expiring within the
               critical threshold (also when a server still serves an older one)
-    WARNING   an install failed or is still owed, renewal keeps failing, a
-              switch was interrupted, or expiring within the warning threshold
+    WARNING   an install failed or is still owed, renewal keeps failing or was
+              postponed at the CA's request (a rate limit), a switch was
+              interrupted, or expiring within the warning threshold
     OK        none of these
 
 Thresholds default to 14 and 7 days, but never more than a quarter and an
@@ -70,6 +71,15 @@ def assess(found: Candidate, *, now: datetime.datetime, thresholds: Thresholds) 
     if certificate is not None:
         found_problems += _expiry(found, now, thresholds)
     found_problems += _health(found.name, found.health, certificate.serial if certificate else "")
+    if found.postponed is not None:
+        found_problems.append(
+            (
+                WARNING,
+                f"renewal postponed until {_day(found.postponed.until)}: {found.postponed.reason}",
+                f"the CA asked to wait: the first certv6 renew after then renews it "
+                f"(certv6 renew --force --name {found.name} tries now)",
+            )
+        )
     if not found_problems:
         return Verdict(OK, ())
     found_problems.sort(key=lambda problem: -problem[0])

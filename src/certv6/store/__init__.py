@@ -15,9 +15,17 @@ from pathlib import Path
 from certv6 import fsatomic
 from certv6.errors import StoreError
 from certv6.store.aaaa_health import AaaaHealth, AaaaHealthFile
-from certv6.store.accounts import AccountFiles, account_files, all_accounts
+from certv6.store.accounts import (
+    DEACTIVATED,
+    DEACTIVATING,
+    VALID,
+    AccountFiles,
+    AccountRecord,
+    account_files,
+    all_accounts,
+)
 from certv6.store.atomic import make_dirs, write_atomic
-from certv6.store.health import Health, TargetState
+from certv6.store.health import Health, Postponement, TargetState
 from certv6.store.ledger import Ledger, LedgerEntry
 from certv6.store.lineage import FILES, Lineage, Lineages, Version, check_lineage_name
 from certv6.store.locks import hold_lock, lock_is_free
@@ -26,11 +34,15 @@ from certv6.store.recovery import needs_recovery, recover
 from certv6.store.snapshot import REPAIR, Snapshot, config_problem
 
 __all__ = [
+    "DEACTIVATED",
+    "DEACTIVATING",
     "FILES",
     "REPAIR",
+    "VALID",
     "AaaaHealth",
     "AaaaHealthFile",
     "AccountFiles",
+    "AccountRecord",
     "Health",
     "Ledger",
     "LedgerEntry",
@@ -38,6 +50,7 @@ __all__ = [
     "Lineages",
     "OwnedRRset",
     "OwnedRecords",
+    "Postponement",
     "Snapshot",
     "Store",
     "TargetState",
@@ -100,6 +113,10 @@ class Store:
 
     def account(self, server: str) -> AccountFiles:
         return account_files(self.root / "accounts", server)
+
+    def account_lock(self, account: AccountFiles) -> Path:
+        """Held while an account's key or state changes (register, rollover, deactivate)."""
+        return self.lock_path(f"account-{account.directory.name}")
 
     def accounts(self) -> list[AccountFiles]:
         return all_accounts(self.root / "accounts")

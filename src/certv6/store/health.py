@@ -3,12 +3,15 @@
     switch     a version being made current (the write-ahead intent: written
                before ``versions/NNNN`` gets its name, cleared once ``current``
                points at it); a pending switch also means an install is owed
-    issued     when the current version was stored, its serial
+    issued     when the current version was stored, its serial, the CA that issued
+               it and the CAs of the list that could not (server = [...])
     attempt    the last renewal attempt: when, and its error and exit code
     failures   consecutive failed attempts, and since when
     install    the version owed to the servers, and each target's state:
                pending, failed (step and reason) or done (what it served)
     revoked    the serial revoked through certv6, when and why
+    postponed  the CA asked to wait (a rate limit, its Retry-After): renewal is
+               not tried again before ``until`` (issue #19)
 
 Every change is a new value (``Health`` is frozen); the store writes it
 atomically. A ``health.json`` that cannot be read gives ``Health(damaged=...)``:
@@ -82,15 +85,25 @@ class Revocation:
 
 
 @dataclass(frozen=True, slots=True)
+class Postponement:
+    until: datetime.datetime
+    reason: str
+    since: datetime.datetime  # the first postponement in a row
+
+
+@dataclass(frozen=True, slots=True)
 class Health:
     switch: Switch | None = None
     issued_at: datetime.datetime | None = None
     issued_serial: str = ""
+    issued_ca: str = ""
+    skipped_cas: tuple[str, ...] = ()  # "URL: why" for each CA the order skipped
     attempt: Attempt | None = None
     failures: int = 0
     failing_since: datetime.datetime | None = None
     install: Install | None = None
     revoked: Revocation | None = None
+    postponed: Postponement | None = None
     damaged: str = ""  # why health.json could not be read
 
     # --- questions --------------------------------------------------------------------------
@@ -106,6 +119,12 @@ class Health:
 
     def is_revoked(self, serial: str) -> bool:
         return self.revoked is not None and self.revoked.serial == serial
+
+    def postponed_at(self, now: datetime.datetime) -> Postponement | None:
+        """The postponement still running at ``now``, if any."""
+        if self.postponed is not None and self.postponed.until > now:
+            return self.postponed
+        return None
 
     # --- changes ----------------------------------------------------------------------------
 
@@ -125,6 +144,8 @@ class Health:
             switch=None,
             issued_at=now,
             issued_serial=serial,
+            issued_ca=str(self.switch.config.get("server") or ""),
+            skipped_cas=(),
             install=install,
             revoked=None,  # that record was about the certificate this one replaces
         )
@@ -138,15 +159,29 @@ class Health:
         """The intent named a version that never got written (killed before the rename)."""
         return replace(self, switch=None)
 
+    def issued_after(self, skipped: tuple[str, ...]) -> Health:
+        """The current version's order skipped these CAs of the list (service/fallback.py)."""
+        return replace(self, skipped_cas=skipped)
+
     def attempted(self, now: datetime.datetime, error: str = "", exit_code: int = 0) -> Health:
         if not error:
-            return replace(self, attempt=Attempt(now, True), failures=0, failing_since=None)
+            return replace(
+                self, attempt=Attempt(now, True), failures=0, failing_since=None, postponed=None
+            )
         return replace(
             self,
             attempt=Attempt(now, False, error, exit_code),
             failures=self.failures + 1,
             failing_since=self.failing_since or now,
+            postponed=None,
         )
+
+    def postponed_until(
+        self, until: datetime.datetime, reason: str, now: datetime.datetime
+    ) -> Health:
+        """The CA asked to wait: no renewal before ``until`` (not a failed attempt)."""
+        since = self.postponed.since if self.postponed is not None else now
+        return replace(self, postponed=Postponement(until, reason, since))
 
     def target_done(
         self,
@@ -230,7 +265,12 @@ class Health:
     def to_json(self) -> dict[str, Any]:
         return {
             "switch": _switch_json(self.switch),
-            "issued": {"at": _iso(self.issued_at), "serial": self.issued_serial}
+            "issued": {
+                "at": _iso(self.issued_at),
+                "serial": self.issued_serial,
+                "ca": self.issued_ca or None,
+                "skipped": list(self.skipped_cas),
+            }
             if self.issued_at
             else None,
             "attempt": _attempt_json(self.attempt),
@@ -244,6 +284,7 @@ class Health:
             }
             if self.revoked
             else None,
+            "postponed": _postponement_json(self.postponed),
         }
 
     @classmethod
@@ -257,11 +298,14 @@ class Health:
                 switch=_switch(data.get("switch")),
                 issued_at=_time(issued["at"]) if issued else None,
                 issued_serial=str(issued.get("serial", "")) if issued else "",
+                issued_ca=str(issued.get("ca") or "") if issued else "",
+                skipped_cas=tuple(map(str, issued.get("skipped") or ())) if issued else (),
                 attempt=_attempt(data.get("attempt")),
                 failures=int(data.get("failures") or 0),
                 failing_since=_time(data.get("failing_since")),
                 install=_install(data.get("install")),
                 revoked=_revocation(data.get("revoked")),
+                postponed=_postponement(data.get("postponed")),
             )
         except (AttributeError, KeyError, IndexError, TypeError, ValueError) as error:
             return cls(damaged=f"unexpected content ({type(error).__name__}: {error})")
@@ -390,3 +434,21 @@ def _revocation(data: Any) -> Revocation | None:
     if data is None:
         return None
     return Revocation(_required_time(data["at"]), str(data["reason"]), str(data["serial"]))
+
+
+def _postponement_json(postponed: Postponement | None) -> dict[str, Any] | None:
+    if postponed is None:
+        return None
+    return {
+        "until": _iso(postponed.until),
+        "reason": postponed.reason,
+        "since": _iso(postponed.since),
+    }
+
+
+def _postponement(data: Any) -> Postponement | None:
+    if data is None:
+        return None
+    return Postponement(
+        _required_time(data["until"]), str(data.get("reason") or ""), _required_time(data["since"])
+    )

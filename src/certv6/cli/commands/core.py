@@ -34,7 +34,11 @@ CERTBOT_KEY_TYPES = {"ecdsa": "ec256", "rsa": "rsa2048"}
     type=click.Choice((*KEY_TYPES, *CERTBOT_KEY_TYPES)),
     help="Certificate key (default ec256; certbot's ecdsa = ec256, rsa = rsa2048).",
 )
-@click.option("--server", help="ACME directory URL or letsencrypt / letsencrypt-staging.")
+@click.option(
+    "--server",
+    help="The CA: a shortcut (letsencrypt, zerossl, ...), a [ca.NAME] name or a directory URL; "
+    "several separated by commas are tried in order.",
+)
 @click.option("--email", "-m", help="Contact address for the ACME account.")
 @click.option("--agree-tos", is_flag=True, help="Agree to the CA's terms of service.")
 @click.option("--state-dir", help="Where accounts and certificates live.")
@@ -100,8 +104,8 @@ def issue(
     Run again with the same names, it keeps the stored certificate until it is
     due (--force orders anyway); other names need --expand or --replace-names.
     """
+    from certv6.service.fallback import issue_from_cas
     from certv6.service.issue import IssueRequest
-    from certv6.service.issue import issue as issue_certificate
     from certv6.service.issue_policy import Reissue
 
     settings = options.settings(**flags)
@@ -118,7 +122,7 @@ def issue(
         challenges=challenge,
     )
     try:
-        result = issue_certificate(settings, request, clock=options.clock, progress=progress)
+        result = issue_from_cas(settings, request, clock=options.clock, progress=progress)
     finally:
         progress.close()
     if as_json:
@@ -136,14 +140,17 @@ def issue(
                 "detail": result.kept or "issued",
                 "challenges": list(result.challenges),
                 "answered": [{"name": n, "challenge": kind} for n, kind in result.answered],
+                "ca": result.ca or None,
+                "skipped": list(result.skipped),
             },
         )
     elif result.kept:
         click.echo(f"{result.name}: {result.kept}")
     elif not options.quiet:
+        issuer = f", issued by {result.ca}" if len(settings.ca_urls()) > 1 else ""
         click.echo(
             f"{result.name}: {result.live_directory}/fullchain.pem "
-            f"(valid until {result.not_after:%Y-%m-%d}, {result.timings['total']:.2f} s)"
+            f"(valid until {result.not_after:%Y-%m-%d}, {result.timings['total']:.2f} s{issuer})"
         )
     # After the result is shown: the certificate is stored whether or not the
     # servers take it; an install failure exits 10 (a no-op without install tables)

@@ -1,5 +1,6 @@
 """Subcommand: renew (exit 0: all renewed or not due; 11: another run holds the lock;
-12: some certificates or hooks failed, the others were still renewed)."""
+12: some certificates or hooks failed, the others were still renewed; 16: nothing
+failed, but the CA asked to wait before renewing some: postponed)."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def renew(
     """
     from dataclasses import replace
 
-    from certv6.errors import CertV6Error, RenewFailed
+    from certv6.errors import CertV6Error, RenewFailed, RenewPostponed
     from certv6.service import metrics
     from certv6.service.renew import RenewRequest
     from certv6.service.renew import renew as renew_due
@@ -92,12 +93,17 @@ def renew(
         what = f"{len(failed)} certificate(s) failed: {', '.join(failed)}" if failed else ""
         others = "; ".join((*report.hook_problems, *report.problems))
         raise RenewFailed("; ".join(part for part in (what, others) if part), failed=failed)
+    if report.postponed:
+        names = report.postponed
+        message = f"{len(names)} certificate(s) postponed at the CA's request: {', '.join(names)}"
+        raise RenewPostponed(message, postponed=names)
 
 
 def _show(report: RenewReport, *, quiet: bool) -> None:
-    from certv6.service.renew.report import RENEWED
+    from certv6.service.renew.report import POSTPONED, RENEWED
 
-    shown = [o for o in report.outcomes if not quiet or not o.ok]
+    # --quiet (the timer's runs) still shows what needs an eye: failed and postponed.
+    shown = [o for o in report.outcomes if not quiet or not o.ok or o.status == POSTPONED]
     width = max((len(outcome.name) for outcome in shown), default=0)
     for outcome in shown:
         detail = outcome.detail
@@ -106,5 +112,5 @@ def _show(report: RenewReport, *, quiet: bool) -> None:
         click.echo(f"{outcome.status:<8} {outcome.name:<{width}}  {detail}")
         if outcome.problem:
             click.echo(f"{'':<8} {'':<{width}}  {outcome.problem}")
-    if not quiet or not report.ok:
+    if not quiet or not report.complete:
         click.echo(f"certv6 renew: {report.summary()}")

@@ -1,4 +1,11 @@
-"""``certv6 renew`` at the CA: sessions, renewal info (RFC 9773), one lineage's new order.
+"""``certv6 renew`` at the CA: renewal info (RFC 9773), one lineage's new order.
+
+A lineage renews through the configured list of CAs, starting with the first,
+when the CA that issued it is in that list (service/fallback.py); otherwise
+with the CA that issued it alone (certbot's rule: a config that names another
+CA today does not move existing certificates). Renewal info and ``replaces``
+only ever go to the CA that issued the certificate being replaced. The run's
+sessions with the CAs, and their rate limits, are sessions.py's.
 
 Imported (through run.py) only once something is due or its renewal info
 is: acme, cryptography and dnspython come with it.
@@ -16,44 +23,23 @@ from typing import Any
 from certv6 import renewal
 from certv6.acme_client import AcmeSession, RenewalInfoError, certificate_id, choose_profile
 from certv6.clock import Clock
-from certv6.errors import CertV6Error, ConfigError, OrderError, StoreError
-from certv6.service.account import connect_account
+from certv6.errors import AcmeError, CertV6Error, ConfigError, OrderError, StoreError
+from certv6.service.fallback import record_issuer, through_cas
 from certv6.service.issue import IssueRequest, IssueResult, issue
 from certv6.service.renew.plan import Candidate
+from certv6.service.renew.sessions import (
+    DEFAULT_POSTPONE,
+    CaSessions,
+    asked_to_wait,
+    held_back,
+)
+from certv6.service.sharing import ALONE, Sharing
 from certv6.settings import SERVER_SHORTCUTS, Settings, challenge_list, challenges_for
 from certv6.store import Lineage, Store
 
 log = logging.getLogger("certv6")
 
 LETSENCRYPT_STAGING = SERVER_SHORTCUTS["letsencrypt-staging"]
-
-
-class CaSessions:
-    """One ACME session per CA directory for the whole run.
-
-    A CA that could not be reached is not tried again for every other
-    certificate of the run: its error is kept and raised again.
-    """
-
-    def __init__(self, settings: Settings, store: Store, clock: Clock) -> None:
-        self._settings = settings
-        self._store = store
-        self._clock = clock
-        self._known: dict[str, AcmeSession | CertV6Error] = {}
-
-    def get(self, server: str) -> AcmeSession:
-        known = self._known.get(server)
-        if known is None:
-            try:
-                known = connect_account(
-                    replace(self._settings, server=server), self._store, self._clock
-                )
-            except CertV6Error as error:
-                known = error
-            self._known[server] = known
-        if isinstance(known, CertV6Error):
-            raise known
-        return known
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +129,72 @@ def renew_one(
     *,
     replacing: bool,
     clock: Clock,
+    sharing: Sharing = ALONE,
 ) -> IssueResult:
-    """Order a new certificate for ``found`` at ``settings.server`` and store it.
+    """Order a new certificate for ``found`` and store it; ``settings.server`` issued it.
 
     ``replacing`` allows ``replaces`` (RFC 9773 5): only for the CA that issued
     the current certificate, so never in a dry run against staging.
+
+    A CA that asks to wait (a rate limit, a Retry-After) is one that cannot
+    issue now: the next CA of the list is tried. Its wait is counted in
+    ``sessions``; one held back after a streak is not asked at all.
+
+    Raises:
+        CertV6Error: as ``issue``; NoCaCouldIssue (each CA's error in ``errors``)
+            when every CA of the list had its own trouble.
     """
     config = lineage_config(found.lineage, settings)
+    cas = renewal_cas(settings)
+    if len(cas) > 1:
+        log.info("%s: the CAs to try: %s", found.name, ", ".join(cas))
+
+    def attempt(ca: str) -> IssueResult:
+        held = sessions.held_back(ca)
+        if held is not None:
+            raise held_back(ca, held, clock.now())
+        try:
+            result = _renew_at(
+                found,
+                config,
+                settings.at_ca(ca),
+                sessions,
+                live=replacing,
+                replacing=replacing and ca == settings.server,
+                clock=clock,
+                sharing=sharing,
+            )
+        except AcmeError as error:
+            if asked_to_wait(error):
+                sessions.rate_limited(ca, clock.now() + (error.retry_after or DEFAULT_POSTPONE))
+            raise
+        sessions.answered(ca)
+        return result
+
+    result, skipped = through_cas(cas, attempt)
+    if not result.kept:
+        record_issuer(found.lineage, skipped)
+    return replace(result, skipped=tuple(map(str, skipped)))
+
+
+def renewal_cas(settings: Settings) -> tuple[str, ...]:
+    """The configured list when it holds the issuing CA (``settings.server``), else that CA."""
+    listed = settings.ca_urls()
+    return listed if settings.server in listed else (settings.server,)
+
+
+def _renew_at(
+    found: Candidate,
+    config: LineageConfig,
+    settings: Settings,
+    sessions: CaSessions,
+    *,
+    live: bool,
+    replacing: bool,
+    clock: Clock,
+    sharing: Sharing,
+) -> IssueResult:
+    """One renewal order at ``settings.server``; ``replacing``: that CA issued the current one."""
     session = sessions.get(settings.server)
     table = settings.certificates.get(found.name, {})
     profile = choose_profile(
@@ -167,24 +212,28 @@ def renew_one(
         profile=profile,
         replaces=replaces,
         renewal=True,
-        expected_current=found.current if replacing else None,
+        expected_current=found.current if live else None,
         # [certificate.NAME] challenge wins, then what it was issued with, then the setting.
         challenges=challenges_for(settings, found.name, stored=config.challenge),
     )
     # --force on a certificate that is not due: say so, not a made-up reason.
     reason = found.decision.reason if found.due and found.decision else "forced"
     log.info(
-        "%s: renewing (%s)%s", found.name, reason, f", replaces {replaces}" if replaces else ""
+        "%s: renewing at %s (%s)%s",
+        found.name,
+        settings.server,
+        reason,
+        f", replaces {replaces}" if replaces else "",
     )
     try:
-        return issue(settings, request, clock=clock)
+        return issue(settings, request, clock=clock, sharing=sharing)
     except OrderError as error:
         if error.code != "alreadyReplaced" or replaces is None:
             raise
     # RFC 9773 5: another order already replaced this certificate (a run that
     # died after finalizing, or another client). A fresh order still works.
     log.info("%s: the CA says it was already replaced; ordering without 'replaces'", found.name)
-    return issue(settings, replace(request, replaces=None), clock=clock)
+    return issue(settings, replace(request, replaces=None), clock=clock, sharing=sharing)
 
 
 def dry_run_settings(settings: Settings, server: str, directory: Path) -> Settings:
@@ -201,7 +250,8 @@ def dry_run_settings(settings: Settings, server: str, directory: Path) -> Settin
         scratch.write_key(key)
         if url:
             scratch.write_url(staging, url)
-    return replace(settings, server=staging, state_dir=directory)
+    # The staging CA alone: a dry run never falls back to another (live) CA.
+    return replace(settings.at_ca(staging), cas=(), state_dir=directory)
 
 
 def _known_staging(server: str) -> str:

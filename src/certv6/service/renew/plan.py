@@ -9,6 +9,7 @@ checked in well under a second; bench/renew.py measures it).
 A lineage is also "to do" when it is not due but owes its servers an install
 (a failed or interrupted one, issue #13), and it is a failure of its own when
 its files are damaged (issue #23): never a reason to stop looking at the others.
+One the CA asked to wait for (a rate limit, issue #19) is not due before then.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from certv6 import renewal
 from certv6.errors import CertV6Error, ConfigError, StoreError
 from certv6.renewal import AriState, Certificate, Decision, decide, parse_time
-from certv6.store import Health, Lineage, Snapshot, Store
+from certv6.store import Health, Lineage, Postponement, Snapshot, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class Candidate:
     health: Health = field(default_factory=Health)
     current: str = ""  # versions/NNNN that ``current`` named when it was read
     snapshot: Snapshot | None = None  # what it was read from
+    postponed: Postponement | None = None  # due, but the CA asked to wait until then
 
     @property
     def name(self) -> str:
@@ -48,6 +50,14 @@ class Candidate:
     @property
     def check_ari(self) -> bool:
         return self.decision is not None and self.decision.check_ari
+
+    def configured_domains(self) -> tuple[str, ...]:
+        """The names lineage.json lists (none when it cannot be read)."""
+        try:
+            domains = self.lineage.config().get("domains") or ()
+        except CertV6Error:
+            return ()
+        return tuple(str(domain) for domain in domains)
 
     @property
     def install_owed(self) -> bool:
@@ -119,6 +129,9 @@ def candidate_of(snapshot: Snapshot, *, now: datetime.datetime) -> Candidate:
         decision = renewal.revoked(revoked.at, revoked.reason)
     else:
         decision = decide(certificate, ari, now=now)
+    postponed = health.postponed_at(now) if decision.due else None
+    if postponed is not None:
+        decision = renewal.postponed(decision, postponed.until, postponed.reason)
     return Candidate(
         snapshot.lineage,
         certificate,
@@ -127,6 +140,7 @@ def candidate_of(snapshot: Snapshot, *, now: datetime.datetime) -> Candidate:
         health=health,
         current=current,
         snapshot=snapshot,
+        postponed=postponed,
     )
 
 

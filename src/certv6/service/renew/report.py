@@ -3,6 +3,11 @@
 A certificate that renewed but did not reach its servers is ``failed`` (with
 ``renewed`` true and the install's ``problem``), never plain ``renewed``: a run
 whose summary looks green must have put every new certificate in place.
+
+A due certificate the CA asked to wait for (a rate limit and its Retry-After,
+issue #19) is ``postponed``: not failed -- nothing is wrong with it, and the
+next run after that time renews it -- but not fine either: the run exits 16
+(12 when something also failed), and ``list`` warns until it is renewed.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ RENEWED = "renewed"
 INSTALLED = "installed"  # not due, but an install owed from an earlier run was finished
 SKIPPED = "skipped"
 FAILED = "failed"
-STATUSES = (RENEWED, INSTALLED, SKIPPED, FAILED)
+POSTPONED = "postponed"  # due, but the CA asked to wait (rate limit): the next run retries
+STATUSES = (RENEWED, INSTALLED, SKIPPED, FAILED, POSTPONED)
+# Shown in the summary only when some certificate has them, as before they existed.
+WHEN_ANY = (INSTALLED, POSTPONED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +83,20 @@ class RenewReport:
 
     @property
     def ok(self) -> bool:
+        """Nothing failed (postponed certificates are not failures: see ``postponed``)."""
         return not self.failed_names and not self.hook_problems and not self.problems
 
+    @property
+    def postponed(self) -> tuple[str, ...]:
+        return tuple(outcome.name for outcome in self.named(POSTPONED))
+
+    @property
+    def complete(self) -> bool:
+        """Nothing failed and nothing due was left for later: the run exits 0."""
+        return self.ok and not self.postponed
+
     def summary(self) -> str:
-        shown = [s for s in STATUSES if s != INSTALLED or self.named(INSTALLED)]
+        shown = [s for s in STATUSES if s not in WHEN_ANY or self.named(s)]
         text = ", ".join(f"{len(self.named(status))} {status}" for status in shown)
         if self.hook_problems:
             text += f"; {len(self.hook_problems)} hook(s) failed"
@@ -90,6 +108,7 @@ class RenewReport:
         return {
             "dry_run": self.dry_run,
             "ok": self.ok,
+            "complete": self.complete,
             "summary": self.summary(),
             "counts": {status: len(self.named(status)) for status in STATUSES},
             "certificates": [outcome.to_json() for outcome in self.outcomes],
@@ -106,6 +125,8 @@ def not_attempted(found: Candidate) -> Outcome:
     if found.problem or found.decision is None:
         detail = found.problem or "cannot be read"
         return Outcome(found.name, FAILED, detail, hint=found.hint, step="store")
+    if found.postponed is not None:
+        return postponed(found.name, found.postponed.until, found.postponed.reason)
     decision = found.decision
     detail = f"due {decision.renew_at:%Y-%m-%d %H:%M} UTC ({decision.reason})"
     return Outcome(found.name, SKIPPED, detail, when=decision.renew_at)
@@ -117,3 +138,18 @@ def changed_while_waiting(found: Candidate, now_current: str) -> Outcome:
         "not renewing it again"
     )
     return Outcome(found.name, SKIPPED, detail)
+
+
+def postponed(
+    name: str, until: datetime.datetime, reason: str, domains: tuple[str, ...] = ()
+) -> Outcome:
+    return Outcome(
+        name,
+        POSTPONED,
+        f"postponed until {until:%Y-%m-%d %H:%M} UTC: {reason}",
+        domains,
+        when=until,
+        hint="the CA asked to wait; the first certv6 renew after then renews it "
+        "(--force tries now)",
+        step="renewal",
+    )

@@ -3,62 +3,66 @@
 One failure never stops the others: each certificate is renewed on its own,
 and whatever goes wrong becomes that certificate's outcome in the report and
 its health record (health.json: the attempt, its error and exit code).
-A certificate that is not due but still owes its servers an install (a failed
-install, or a run killed before it) gets that install, and its deploy hook,
-in every run until it works (issue #13).
+The due certificates are renewed side by side, sharing the CA session, the
+UPDATEs and the propagation wait (together.py, issue #19); installs and
+deploy hooks then run one certificate after the other, in the order of the
+report, as before. A certificate that is not due but still owes its servers
+an install (a failed install, or a run killed before it) gets that install,
+and its deploy hook, in every run until it works (issue #13).
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 import random
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from certv6.clock import Clock
-from certv6.errors import CertV6Error
-from certv6.service.install import install_configured
+from certv6.errors import CertV6Error, CleanupIncomplete, NoCaCouldIssue
 from certv6.service.issue import IssueResult
-from certv6.service.renew.ca import (
-    CaSessions,
-    dry_run_settings,
-    lineage_config,
-    refresh_ari,
-    renew_one,
-)
+from certv6.service.renew.ca import dry_run_settings, lineage_config, refresh_ari, renew_one
+from certv6.service.renew.installs import install_all
 from certv6.service.renew.plan import Candidate, candidate
 from certv6.service.renew.report import (
     FAILED,
-    INSTALLED,
     RENEWED,
     Outcome,
     RenewReport,
     changed_while_waiting,
     not_attempted,
+    postponed,
 )
+from certv6.service.renew.sessions import CaSessions, postpone_for
 from certv6.service.renew.shell_hooks import run_hook
+from certv6.service.renew.together import Together
 from certv6.settings import Settings
-from certv6.store import Health, Lineage, Store
+from certv6.store import Store
 
 log = logging.getLogger("certv6")
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class _Run:
     settings: Settings
-    live: CaSessions
     scratch: Path | None  # a dry run's state directory
-    clock: Clock
+    together: Together
+    live: CaSessions
     rng: random.Random
-    staged: CaSessions | None = None
 
-    def sessions_for(self, settings: Settings) -> CaSessions:
-        if self.scratch is None:
-            return self.live
-        if self.staged is None:
-            self.staged = CaSessions(settings, Store(self.scratch), self.clock)
-        return self.staged
+    @property
+    def clock(self) -> Clock:
+        return self.together.clock
+
+
+@dataclass(frozen=True, slots=True)
+class _Issued:
+    """A lineage after the side-by-side part: its outcome, and a new certificate to install."""
+
+    outcome: Outcome
+    result: IssueResult | None = None
 
 
 def renew_due(
@@ -80,7 +84,8 @@ def renew_due(
     ``scratch`` set means a dry run: state goes there, no renewal info is asked
     (the staging CA did not issue the live certificates) and no hook runs.
     """
-    run = _Run(settings, CaSessions(settings, store, clock), scratch, clock, rng)
+    together = Together(clock, concurrency=settings.renew_concurrency)
+    run = _Run(settings, scratch, together, together.sessions(settings, store), rng)
     if scratch is None:
         found = [_asked(each, run) if each.check_ari else each for each in found]
     due = [each for each in found if not each.problem and (force or each.due)]
@@ -93,14 +98,30 @@ def renew_due(
     owed = [e for e in found if e.name not in chosen and e.install_owed] if scratch is None else []
     hooks = scratch is None and bool(due)  # a dry run runs no hooks and installs nothing
     problems = [run_hook("pre", settings.pre_hook, {})] if hooks else []
+    issued: dict[str, _Issued] = {}
     try:
-        for each in due:
-            outcomes[each.name] = _renewed(each, run)
-        for each in owed:
-            outcomes[each.name] = _guarded(_finish_install, each, run)
+        if due:
+            log.info(
+                "renewing %d certificate(s), %d at a time", len(due), settings.renew_concurrency
+            )
+        try:
+            together.each(
+                lambda each: _issued(each, run),
+                due,
+                lambda each, result: issued.__setitem__(each.name, result),
+                label=lambda each: each.name,
+            )
+        finally:
+            together.close()
+            # What was renewed before an interrupt still counts, for the post hook too.
+            outcomes.update({name: done.outcome for name, done in issued.items()})
+        renewed = [(each, result) for each in due if (result := issued[each.name].result)]
+        outcomes.update(install_all(settings, renewed, owed, clock=run.clock))
     finally:
         if hooks:
-            problems.append(run_hook("post", settings.post_hook, _post_env(outcomes.values())))
+            # In the order of the report, whatever order the renewals ended in.
+            ended = [outcomes[each.name] for each in found if each.name in outcomes]
+            problems.append(run_hook("post", settings.post_hook, _post_env(ended)))
     return RenewReport(
         tuple(outcomes[each.name] for each in found),
         dry_run=scratch is not None,
@@ -118,118 +139,86 @@ def _asked(found: Candidate, run: _Run) -> Candidate:
         return found
 
 
-def _renewed(found: Candidate, run: _Run) -> Outcome:
+def _issued(found: Candidate, run: _Run) -> _Issued:
+    """Order, validate, store (side by side with the others); never raises but interrupts."""
     try:
-        server = lineage_config(found.lineage, run.settings).server
-        if run.scratch is None:
-            settings = replace(run.settings, server=server)
-        else:
-            settings = dry_run_settings(run.settings, server, run.scratch)
-        sessions = run.sessions_for(settings)
-        result = renew_one(
-            found, settings, sessions, replacing=run.scratch is None, clock=run.clock
-        )
+        return _issue(found, run)
+    except CleanupIncomplete:
+        raise  # interrupted and values left in the DNS: the run's exit code says so
     except CertV6Error as error:
+        wait = postpone_for(error)
+        if wait is not None:
+            return _postponed(found, run, run.clock.now() + wait, _why_postponed(error))
         log.error("%s: renewal failed: %s", found.name, error)
         if error.hint:
             log.error("  hint: %s", error.hint)
         _attempted(found, run, str(error), error.exit_code)
-        return Outcome(
-            found.name, FAILED, str(error), _domains(found), hint=error.hint, step="renewal"
+        outcome = Outcome(
+            found.name,
+            FAILED,
+            str(error),
+            found.configured_domains(),
+            hint=error.hint,
+            step="renewal",
         )
+        return _Issued(outcome)
     except Exception as error:  # a bug in one renewal must not stop the others
         log.debug("%s: internal error", found.name, exc_info=True)
         detail = f"internal error: {type(error).__name__}: {error} (--debug shows more)"
         log.error("%s: %s", found.name, detail)
         _attempted(found, run, detail, 1)
-        return Outcome(found.name, FAILED, detail, _domains(found), step="renewal")
+        return _Issued(
+            Outcome(found.name, FAILED, detail, found.configured_domains(), step="renewal")
+        )
+
+
+def _issue(found: Candidate, run: _Run) -> _Issued:
+    server = lineage_config(found.lineage, run.settings).server
+    if run.scratch is None:
+        settings = run.settings.at_ca(server)
+    else:
+        settings = dry_run_settings(run.settings, server, run.scratch)
+    sessions = run.together.sessions(settings, Store(settings.state_dir))
+    result = renew_one(
+        found,
+        settings,
+        sessions,
+        replacing=run.scratch is None,
+        clock=run.clock,
+        sharing=run.together,
+    )
     if run.scratch is not None:
-        return Outcome(
-            found.name, RENEWED, "dry run: staging issued", result.domains, result.not_after
-        )
+        detail = "dry run: staging issued"
+        return _Issued(Outcome(found.name, RENEWED, detail, result.domains, result.not_after))
     if result.kept:
-        return changed_while_waiting(found, f"versions/{result.directory.name}")
+        return _Issued(changed_while_waiting(found, f"versions/{result.directory.name}"))
     _attempted(found, run, "", 0)
-    problem, step, hint = _after_renewal(found, result, settings, sessions, run)
-    detail = f"renewed, valid until {result.not_after:%Y-%m-%d}"
-    if problem:
-        return Outcome(
-            found.name,
-            FAILED,
-            detail,
-            result.domains,
-            result.not_after,
-            problem,
-            hint,
-            renewed=True,
-            step=step,
-        )
-    return Outcome(found.name, RENEWED, "renewed", result.domains, result.not_after, renewed=True)
-
-
-def _after_renewal(
-    found: Candidate, result: IssueResult, settings: Settings, sessions: CaSessions, run: _Run
-) -> tuple[str, str, str]:
-    """Installer, deploy hook, the new certificate's renewal info; (problem, step, hint)."""
-    problem = _install_and_hook(found.lineage, result.domains, settings, run)
     # RFC 9773 4.3: ask about the new certificate right after issuance. Not asking
     # (or not keeping the answer) only delays that: the next run asks again.
     try:
         fresh = candidate(found.lineage, now=run.clock.now())
-        refresh_ari(fresh, sessions, settings.server, clock=run.clock, rng=run.rng)
+        refresh_ari(fresh, sessions, result.ca or settings.server, clock=run.clock, rng=run.rng)
     except CertV6Error as error:
         log.warning("%s: renewal info not kept: %s", found.name, error)
-    return problem
+    renewed = Outcome(
+        found.name, RENEWED, "renewed", result.domains, result.not_after, renewed=True
+    )
+    return _Issued(renewed, result)
 
 
-def _guarded(step: Callable[[Candidate, _Run], Outcome], found: Candidate, run: _Run) -> Outcome:
-    try:
-        return step(found, run)
-    except Exception as error:  # a bug in one certificate's step must not stop the others
-        log.debug("%s: internal error", found.name, exc_info=True)
-        detail = f"internal error: {type(error).__name__}: {error} (--debug shows more)"
-        log.error("%s: %s", found.name, detail)
-        return Outcome(found.name, FAILED, detail, _domains(found), step="install")
+def _why_postponed(error: CertV6Error) -> str:
+    if isinstance(error, NoCaCouldIssue):
+        return str(error)  # every CA of the list, each with its reason
+    return f"the CA rate-limited it ({error})"
 
 
-def _finish_install(found: Candidate, run: _Run) -> Outcome:
-    """Install what an earlier run owes the servers (and run its deploy hook)."""
-    install = found.health.install
-    since = found.health.switch.since if found.health.switch else install.since if install else None
-    owed = f" (owed since {since:%Y-%m-%d %H:%M} UTC)" if since else ""
-    log.info("%s: installing %s%s", found.name, found.current, owed)
-    problem, step, hint = _install_and_hook(found.lineage, _domains(found), run.settings, run)
-    if problem:
-        return Outcome(
-            found.name,
-            FAILED,
-            f"install of {found.current}{owed} failed again",
-            _domains(found),
-            problem=problem,
-            hint=hint,
-            step=step,
-        )
-    return Outcome(found.name, INSTALLED, f"installed {found.current}{owed}", _domains(found))
-
-
-def _install_and_hook(
-    lineage: Lineage, domains: tuple[str, ...], settings: Settings, run: _Run
-) -> tuple[str, str, str]:
-    """The certificate's install tables (only those not done), then the global deploy hook."""
-    try:
-        install_configured(settings, lineage.name, clock=run.clock, owed_only=True)
-    except CertV6Error as error:
-        log.error("%s: installing the certificate failed: %s", lineage.name, error)
-        return f"installing failed: {error}", "install", error.hint
-    install = lineage.health().install
-    if install is None or not install.deploy_hook:
-        return "", "", ""
-    env = {"RENEWED_LINEAGE": str(lineage.current_link), "RENEWED_DOMAINS": " ".join(domains)}
-    problem = run_hook("deploy", settings.deploy_hook, env)
-    if problem:
-        return problem, "deploy-hook", "it runs again at the next certv6 renew"
-    lineage.record(Health.deploy_hook_ran)
-    return "", "", ""
+def _postponed(found: Candidate, run: _Run, until: datetime.datetime, reason: str) -> _Issued:
+    """Not failed: the CA asked to wait. Kept in its health for ``list`` and the next run."""
+    log.warning("%s: postponed until %s UTC: %s", found.name, f"{until:%Y-%m-%d %H:%M}", reason)
+    if run.scratch is None:
+        now = run.clock.now()
+        found.lineage.record(lambda health: health.postponed_until(until, reason, now))
+    return _Issued(postponed(found.name, until, reason, found.configured_domains()))
 
 
 def _attempted(found: Candidate, run: _Run, error: str, exit_code: int) -> None:
@@ -248,11 +237,3 @@ def _post_env(outcomes: Iterable[Outcome]) -> dict[str, str]:
         for domain in each.domains
     ]
     return {"RENEWED_DOMAINS": " ".join(renewed), "FAILED_DOMAINS": " ".join(failed)}
-
-
-def _domains(found: Candidate) -> tuple[str, ...]:
-    try:
-        domains = found.lineage.config().get("domains") or ()
-    except CertV6Error:
-        return ()
-    return tuple(str(domain) for domain in domains)

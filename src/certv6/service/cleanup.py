@@ -21,6 +21,7 @@ from certv6.providers import Provider
 from certv6.service.runtime import build_provider
 from certv6.settings import Settings
 from certv6.store import Ledger, LedgerEntry, Store
+from certv6.store.shared import Backend
 
 log = logging.getLogger("certv6")
 
@@ -41,8 +42,8 @@ def cleanup_published(
     ledger: Ledger,
     entry: LedgerEntry,
     first_error: BaseException | None,
-) -> None:
-    """Remove this run's values; on success drop the ledger entry.
+) -> bool:
+    """Remove this run's values; on success drop the ledger entry (and return True).
 
     A cleanup failure never hides the first error: it is logged, the ledger
     entry stays so the next run retries, and the first error propagates.
@@ -60,7 +61,7 @@ def cleanup_published(
             # credentials could not have written anything, so there is nothing to retry.
             log.warning("cleanup refused as well (%s); nothing was published", error)
             ledger.discard(entry)
-            return
+            return True
         where = _where(records, provider.name)
         log.warning("cleanup of %s failed, will retry on the next run: %s", where, error)
         if isinstance(first_error, KeyboardInterrupt):
@@ -70,9 +71,10 @@ def cleanup_published(
             ) from error
         if first_error is None:
             log.warning("  hint: %s", error.hint or "run 'certv6 cleanup --stale'")
-        return
+        return False
     ledger.discard(entry)
     log.info("removed %d TXT value(s)", len(records))
+    return True
 
 
 def never_written(first_error: BaseException | None, cleanup_error: CertV6Error) -> bool:
@@ -122,6 +124,40 @@ def cleanup_stale(
             entry.created,
         )
     return StaleCleanup(removed, failed, forgotten, tuple(left))
+
+
+def cleanup_fleet_stale(
+    settings: Settings, backend: Backend, dns: Dns, clock: Clock
+) -> StaleCleanup:
+    """Remove values a fleet host published and left when it died (its lease expired).
+
+    Any host does it: the first one to run after the lease ran out (issue #16).
+    """
+    removed = failed = 0
+    left = []
+    for entry in backend.stale():
+        try:
+            provider = build_provider(settings, entry.provider, dns, clock)
+            provider.cleanup(entry.records)
+        except CertV6Error as error:
+            failed += len(entry.records)
+            line = (
+                f"{len(entry.records)} value(s) at {_where(entry.records, entry.provider)}, "
+                f"left by {entry.host} ({entry.lineage}) on {entry.created}: {error}"
+            )
+            log.warning("stale TXT values of the fleet not removed yet: %s", line)
+            left.append(line)
+            continue
+        backend.unpublish(entry)
+        removed += len(entry.records)
+        log.info(
+            "removed %d TXT value(s) that %s left (%s, %s)",
+            len(entry.records),
+            entry.host,
+            entry.lineage,
+            entry.created,
+        )
+    return StaleCleanup(removed, failed, 0, tuple(left))
 
 
 def _forget(store: Store, values: frozenset[str], everything: bool) -> int:

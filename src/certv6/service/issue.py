@@ -25,8 +25,9 @@ from certv6.model import Identifier, TxtRecord, parse_identifiers
 from certv6.providers import Provider, ProviderSession, preflight
 from certv6.renewal import parse_time
 from certv6.service.account import connect_account, register
-from certv6.service.cleanup import cleanup_published, cleanup_stale
+from certv6.service.cleanup import cleanup_fleet_stale, cleanup_published, cleanup_stale
 from certv6.service.doctor import require_caa_permits
+from certv6.service.fleet import mirror, next_version
 from certv6.service.install import install_config
 from certv6.service.issue_policy import Reissue, changed_while_waiting, check_existing
 from certv6.service.runtime import (
@@ -37,6 +38,8 @@ from certv6.service.runtime import (
 )
 from certv6.settings import Settings
 from certv6.store import Lineage, Store, check_lineage_name, hold_lock
+from certv6.store.backends import open_backend
+from certv6.store.shared import Backend, Head, Hold, StoredVersion
 
 log = logging.getLogger("certv6")
 
@@ -109,18 +112,14 @@ def issue(
         request = replace(request, expected_current=existing.current)
     # Only now, with every setting checked, does anything get written.
     store = Store(settings.state_dir).ensure()
+    backend = open_backend(settings, clock)
     with (
+        contextlib.closing(backend),
         contextlib.closing(ProviderSession(provider)),
-        hold_lock(
-            store.lock_path(f"certificate-{name}"),
-            wait=LOCK_WAIT,
-            clock=clock,
-            what=f"certificate {name!r}",
-        ),
+        backend.lock(name, wait=LOCK_WAIT) as hold,
+        _local_lock(store, name, backend, clock),
     ):
-        changed = changed_while_waiting(
-            store.lineages.get(name), request.expected_current, renewal=request.renewal, clock=clock
-        )
+        based_on, changed = _changed_while_waiting(backend, store, name, request, clock)
         if changed:
             return kept(store.lineages.get(name), changed)
         warming = _DnsWarmUp(dns, identifiers)
@@ -130,6 +129,8 @@ def issue(
                 # credentials, a key the server refuses) before an order exists at the CA.
                 preflight(provider, lambda: owners_to_check(identifiers, dns))
                 cleanup_stale(settings, store, dns, clock)
+                if backend.shared:
+                    cleanup_fleet_stale(settings, backend, dns, clock)
             with steps("account"):
                 acme = connect_account(settings, store, clock)
         except BaseException:
@@ -148,16 +149,19 @@ def issue(
             order = _new_order(acme, settings, store, identifiers, request)
             pending = acme.pending_challenges(order)
         log.info("order: %d name(s), %d challenge(s) to answer", len(identifiers), len(pending))
-        proof = _Proof(acme, order, provider, store, dns, name, steps)
+        proof = _Proof(acme, order, provider, store, dns, name, steps, backend, hold)
         with _account_known(store, settings):
             warnings = proof.run(pending, propagation_settings(settings, provider), clock, progress)
             with steps("finalize"):
+                # A fleet lock is a lease: finalize only while it is still ours.
+                hold.check("finalize")
                 key = keys.generate_key(request.key_type or settings.key_type)
                 csr = keys.make_csr(key, [identifier.name for identifier in identifiers])
                 fullchain = acme.finalize(order, csr, ORDER_TIMEOUT, settings.preferred_chain)
         lineage = store.lineages.get(name)
         result = _save(
             lineage,
+            _Commit(backend, hold, based_on, next_version(store, name, based_on)),
             identifiers=identifiers,
             key=key,
             fullchain=fullchain,
@@ -173,6 +177,47 @@ def issue(
         result.not_after.strftime("%Y-%m-%d %H:%M UTC"),
     )
     return replace(result, timings={**steps.timings, "total": steps.total()}, warnings=warnings)
+
+
+@contextlib.contextmanager
+def _local_lock(store: Store, name: str, backend: Backend, clock: Clock) -> Iterator[None]:
+    """With a fleet store, this host's own lock on the lineage as well (its local mirror).
+
+    The file store's lock is that lock already.
+    """
+    if not backend.shared:
+        yield
+        return
+    lock = store.certificate_lock(name)
+    with hold_lock(lock, wait=LOCK_WAIT, clock=clock, what=f"certificate {name!r}"):
+        yield
+
+
+def _changed_while_waiting(
+    backend: Backend, store: Store, name: str, request: IssueRequest, clock: Clock
+) -> tuple[Head | None, str]:
+    """The fleet's head (None: none, or no fleet) and why not to order after all ('': order).
+
+    A fleet: what a peer committed while this host waited is made current here
+    first, so the check sees it (issue #16).
+    """
+    head = backend.head(name) if backend.shared else None
+    if head is not None:
+        mirror(backend, store, head, clock)
+    lineage = store.lineages.get(name)
+    return head, changed_while_waiting(
+        lineage, request.expected_current, renewal=request.renewal, clock=clock
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Commit:
+    """Where a new version goes: the fleet's store first (guarded by ``based_on``), then here."""
+
+    backend: Backend
+    hold: Hold
+    based_on: Head | None
+    version: str
 
 
 def kept(lineage: Lineage, reason: str) -> IssueResult:
@@ -299,6 +344,8 @@ class _Proof:
     dns: Dns
     lineage: str
     steps: StepTimer
+    backend: Backend
+    hold: Hold
 
     def run(
         self,
@@ -315,6 +362,10 @@ class _Proof:
             written = effective_records(records, self.dns)
         with self.store.ledger.recording(self.provider.name, self.lineage, written) as entry:
             first_error: BaseException | None = None
+            # A fleet's ledger too: if this host dies, whichever host runs next cleans up.
+            shared = self.backend.publish(
+                self.provider.name, self.lineage, tuple(written), self.hold
+            )
             try:
                 with self.steps("publish"):
                     self.provider.present(written)
@@ -335,12 +386,17 @@ class _Proof:
                 raise
             finally:
                 with self.steps("cleanup"):
-                    cleanup_published(self.provider, written, self.store.ledger, entry, first_error)
+                    removed = cleanup_published(
+                        self.provider, written, self.store.ledger, entry, first_error
+                    )
+                if removed and self.backend.shared:
+                    self.backend.unpublish(shared)
         return report.warnings
 
 
 def _save(
     lineage: Lineage,
+    commit: _Commit,
     *,
     identifiers: Sequence[Identifier],
     key: keys.PrivateKey,
@@ -378,9 +434,22 @@ def _save(
         "chain.pem": b"".join(chain[1:]),
         "fullchain.pem": b"".join(chain),
     }
+    if commit.backend.shared:
+        # One transaction, only if the head is still the one this run started from
+        # and the lock still this run's lease (issue #16); then the local mirror.
+        stored = StoredVersion(commit.version, files, meta, config)
+        commit.backend.commit(lineage.name, stored, based_on=commit.based_on, hold=commit.hold)
+        log.info("%s: version %s committed to the fleet", lineage.name, commit.version)
     # Write-ahead (issue #23): the store records the switch, and the install it
     # makes owed, before ``current`` moves.
-    version = lineage.add_version(files, meta, config, now=now, deploy_hook=request.renewal)
+    version = lineage.add_version(
+        files,
+        meta,
+        config,
+        now=now,
+        deploy_hook=request.renewal,
+        name=commit.version if commit.backend.shared else None,
+    )
     return IssueResult(
         lineage.name, domains, version.directory, lineage.current_link, info.not_after, info.sha256
     )

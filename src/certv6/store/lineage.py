@@ -176,18 +176,26 @@ class Lineage:
         *,
         now: datetime.datetime,
         deploy_hook: bool = False,
+        name: str | None = None,
     ) -> Version:
         """Write a complete new version and make it current (steps 1-5 of the module doc).
 
         ``deploy_hook``: the global deploy hook is owed for it too (a renewal).
+        ``name``: the version's number when a shared store chose it (a fleet's
+        versions keep their numbers on every host); a complete ``versions/<name>``
+        already here is made current as it is.
 
         Raises:
             StoreError: a step failed; the message says whether the version was kept.
         """
         versions = make_dirs(self.directory / "versions")
         self.remove_incomplete()
-        numbers = [int(p.name) for p in self.versions()]
-        name = f"{max([0, *numbers]) + 1:04d}"
+        if name is None:
+            numbers = [int(p.name) for p in self.versions()]
+            name = f"{max([0, *numbers]) + 1:04d}"
+        elif name in self.complete_versions():
+            self.update_health(lambda h: h.switching(name, config, now, deploy_hook=deploy_hook))
+            return self._switched(name, now)
         self.update_health(lambda h: h.switching(name, config, now, deploy_hook=deploy_hook))
         incoming = self.directory / f".incoming-{name}-{os.getpid()}"
         final = versions / name
@@ -208,6 +216,9 @@ class Lineage:
             raise StoreError(f"cannot create {final}: {error.strerror}") from error
         fsync_dir(versions)
         fsync_dir(self.directory)
+        return self._switched(name, now)
+
+    def _switched(self, name: str, now: datetime.datetime) -> Version:
         try:
             version = self.finish_switch(now)
         except StoreError as error:

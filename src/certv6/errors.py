@@ -27,6 +27,8 @@
     ├── InstallError                  exit 10  config test, reload or verification failed
     ├── RenewFailed                   exit 12  `certv6 renew`: some certificates failed (others may
     │                                          have renewed; the summary says which)
+    ├── SyncFailed                    exit 19  `certv6 sync`: some certificates were not
+    │                                          brought here or installed (others were)
     └── CleanupIncomplete             exit 14  interrupted, and some published TXT values could
                                                not be removed: they are in the ledger
 
@@ -233,6 +235,19 @@ class CleanupIncomplete(CertV6Error):
 
     exit_code = 14
     default_hint = "run 'certv6 cleanup --stale' once the DNS provider answers again"
+
+
+class SyncFailed(CertV6Error):
+    """``certv6 sync``: some lineages were not brought here or installed (``failed``)."""
+
+    exit_code = 19
+    default_hint = "the reasons are above; the other certificates are in place"
+
+    def __init__(
+        self, message: str, *, failed: tuple[str, ...] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.failed = failed
 
 
 class RenewFailed(CertV6Error):

@@ -40,6 +40,8 @@ KINDS = {
     "import-certbot": 1,
     "delete": 1,
     "check-store": 1,
+    "sync": 1,
+    "store-migrate": 1,
     "error": 1,
 }
 # Commands that speak another program's protocol or print a script, not a result.

@@ -8,6 +8,7 @@ from certv6.acme_client import AcmeSession
 from certv6.clock import Clock
 from certv6.errors import ConfigError, StoreError
 from certv6.keys import generate_key, key_to_pem, load_account_key
+from certv6.service.fleet import is_fleet, publish_account, share_account
 from certv6.settings import Settings, read_secret_file
 from certv6.store import Store
 
@@ -16,6 +17,8 @@ log = logging.getLogger("certv6")
 
 def connect_account(settings: Settings, store: Store, clock: Clock) -> AcmeSession:
     """Open the ACME session with this CA's account, creating key and account if needed."""
+    if is_fleet(settings):
+        share_account(settings, store, clock)  # one account per CA for the whole fleet
     files = store.account(settings.server)
     pem = files.read_key()
     if pem is None:
@@ -39,6 +42,8 @@ def connect_account(settings: Settings, store: Store, clock: Clock) -> AcmeSessi
         session.use_account(url)
     else:
         register(session, settings, store)
+        if is_fleet(settings):
+            publish_account(settings, store, clock)
     return session
 
 

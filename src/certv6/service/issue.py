@@ -128,9 +128,7 @@ def issue(
                 # Fail on a provider that cannot work (no IPv6 route to its API, bad
                 # credentials, a key the server refuses) before an order exists at the CA.
                 preflight(provider, lambda: owners_to_check(identifiers, dns))
-                cleanup_stale(settings, store, dns, clock)
-                if backend.shared:
-                    cleanup_fleet_stale(settings, backend, dns, clock)
+                _cleanup_stale(settings, store, backend, dns, clock)
             with steps("account"):
                 acme = connect_account(settings, store, clock)
         except BaseException:
@@ -208,6 +206,15 @@ def _changed_while_waiting(
     return head, changed_while_waiting(
         lineage, request.expected_current, renewal=request.renewal, clock=clock
     )
+
+
+def _cleanup_stale(
+    settings: Settings, store: Store, backend: Backend, dns: Dns, clock: Clock
+) -> None:
+    """What killed runs left in the DNS: this host's, and in a fleet any dead host's."""
+    cleanup_stale(settings, store, dns, clock)
+    if backend.shared:
+        cleanup_fleet_stale(settings, backend, dns, clock)
 
 
 @dataclass(frozen=True, slots=True)

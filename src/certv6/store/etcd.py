@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict
@@ -69,6 +70,7 @@ class EtcdBackend:
         self.host = host
         self.lease_ttl = lease_ttl
         self.clock = clock
+        self._seen = 0  # the store's revision at the last heads()
 
     def _key(self, *parts: str) -> bytes:
         return (self.prefix + "/".join(parts)).encode()
@@ -103,6 +105,7 @@ class EtcdBackend:
 
     def heads(self) -> dict[str, Head]:
         found = self.client.range(self._key("heads", ""), prefix=True)
+        self._seen = found.revision
         heads = {}
         for kv in found.kvs:
             head = self._head(kv)
@@ -306,6 +309,17 @@ class EtcdBackend:
     def report(self, lineage: str, health: HostHealth) -> None:
         body = {k: v for k, v in asdict(health).items() if k != "extra"} | dict(health.extra)
         self.client.put(self._key("health", lineage, health.host), _dump(body))
+
+    def follow(self, stop: threading.Event) -> Iterator[str]:
+        """Lineages whose head is put after the last ``heads()`` (an etcd watch)."""
+        prefix = self._key("heads", "")
+        for event in self.client.watch(prefix, start_revision=self._seen + 1, stop=stop):
+            if event.kind == "PUT":
+                yield event.kv.key.decode(errors="replace").rpartition("/")[2]
+
+    @property
+    def requests(self) -> int:
+        return self.client.requests
 
     def close(self) -> None:
         self.client.close()

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 
 from certv6.clock import Clock
-from certv6.errors import LockBusy, PeerHoldsLock
+from certv6.errors import ConfigError
 from certv6.model import TxtRecord
 from certv6.store import Store
 from certv6.store.lineage import FILES
@@ -85,21 +86,27 @@ class FileBackend:
         )
         return Head(lineage, version.version, 0, version.sha256, self.host)
 
+    def put_version(self, lineage: str, version: StoredVersion, *, head: bool) -> None:
+        stored = self.store.lineages.get(lineage)
+        if version.version not in stored.complete_versions():
+            stored.store_version(version.version, version.files, version.meta, version.config)
+        if head:
+            stored.add_version(
+                version.files, version.meta, version.config, now=self.clock.now(),
+                name=version.version,
+            )  # fmt: skip
+
     @contextlib.contextmanager
     def lock(self, lineage: str, *, wait: float) -> Iterator[Hold]:
         holder = Holder(self.host, os.getpid(), self.clock.now().isoformat(timespec="seconds"))
-        try:
-            with hold_lock(
-                self.store.certificate_lock(lineage),
-                wait=wait,
-                clock=self.clock,
-                what=f"certificate {lineage!r}",
-            ):
-                yield NoLease(holder)
-        except PeerHoldsLock:
-            raise
-        except LockBusy as error:
-            raise PeerHoldsLock(error.message, holder="another certv6 run on this host") from error
+        # Busy: LockBusy (exit 11) as always on one host; no peer can hold it.
+        with hold_lock(
+            self.store.certificate_lock(lineage),
+            wait=wait,
+            clock=self.clock,
+            what=f"certificate {lineage!r}",
+        ):
+            yield NoLease(holder)
 
     def holder(self, lineage: str) -> Holder | None:
         return None  # flock does not say who holds it
@@ -151,6 +158,13 @@ class FileBackend:
 
     def report(self, lineage: str, health: HostHealth) -> None:
         return None  # health.json already holds it (Lineage.update_health)
+
+    def follow(self, stop: threading.Event) -> Iterator[str]:
+        raise ConfigError('only a shared store can be followed ([store] backend = "etcd")')
+
+    @property
+    def requests(self) -> int:
+        return 0
 
     def close(self) -> None:
         return None

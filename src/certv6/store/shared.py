@@ -25,6 +25,7 @@ version whole, never a mix.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -149,6 +150,9 @@ class Backend(Protocol):
             StoreError: the head moved (another host committed), or it cannot be written.
         """
 
+    def put_version(self, lineage: str, version: StoredVersion, *, head: bool) -> None:
+        """Copy a whole version in as it is (``store migrate``); ``head``: make it current."""
+
     def lock(self, lineage: str, *, wait: float) -> contextlib.AbstractContextManager[Hold]:
         """Hold the lineage's lock. Raises PeerHoldsLock (with ``holder``) after ``wait``."""
 
@@ -171,6 +175,13 @@ class Backend(Protocol):
         """Ledger entries whose holder is gone (its lease expired, its process died)."""
 
     def host_health(self, lineage: str) -> list[HostHealth]: ...
+
+    def follow(self, stop: threading.Event) -> Iterator[str]:
+        """Lineages whose head changes after the last ``heads()``, as they change."""
+
+    @property
+    def requests(self) -> int:
+        """Requests sent to a shared store so far (0 for the file store)."""
 
     def report(self, lineage: str, health: HostHealth) -> None: ...
 

@@ -74,6 +74,11 @@ def renew(
     before = scan(Store(settings.state_dir), request.names, now=clock.now()) if looked else []
     store = Store(settings.state_dir).ensure()
     with hold_lock(store.lock_path("renew"), wait=LOCK_WAIT, clock=clock, what="certv6 renew"):
+        if settings.store.backend != "file":
+            # A fleet: decide on what the fleet has (a peer may have renewed already).
+            from certv6.service.sync import pull  # noqa: PLC0415 (requests, etcd)
+
+            pull(settings, store, clock)
         found = recovered(store, request.names, now=clock.now())
         problems = account_problems(store) + stale_values(settings, store, clock)
         if not any(request.force or each.to_do for each in found):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from certv6.clock import Clock
-from certv6.errors import CertV6Error
+from certv6.errors import CertV6Error, PeerHoldsLock
 from certv6.service.install import install_configured
 from certv6.service.issue import IssueResult
 from certv6.service.renew.ca import (
@@ -32,6 +32,7 @@ from certv6.service.renew.report import (
     FAILED,
     INSTALLED,
     RENEWED,
+    SKIPPED,
     Outcome,
     RenewReport,
     changed_while_waiting,
@@ -95,7 +96,7 @@ def renew_due(
     problems = [run_hook("pre", settings.pre_hook, {})] if hooks else []
     try:
         for each in due:
-            outcomes[each.name] = _renewed(each, run)
+            outcomes[each.name] = _renewed_here(each, run)
         for each in owed:
             outcomes[each.name] = _guarded(_finish_install, each, run)
     finally:
@@ -118,6 +119,16 @@ def _asked(found: Candidate, run: _Run) -> Candidate:
         return found
 
 
+def _renewed_here(found: Candidate, run: _Run) -> Outcome:
+    """``_renewed``, or skipped when another fleet host holds the lineage's lock."""
+    try:
+        return _renewed(found, run)
+    except PeerHoldsLock as error:
+        # A fleet: another host is renewing it right now; its result arrives by sync.
+        log.info("%s: skipped, %s", found.name, error)
+        return Outcome(found.name, SKIPPED, f"skipped: {error}", _domains(found))
+
+
 def _renewed(found: Candidate, run: _Run) -> Outcome:
     try:
         server = lineage_config(found.lineage, run.settings).server
@@ -129,6 +140,8 @@ def _renewed(found: Candidate, run: _Run) -> Outcome:
         result = renew_one(
             found, settings, sessions, replacing=run.scratch is None, clock=run.clock
         )
+    except PeerHoldsLock:
+        raise  # not a failure of this host: _renewed_here says so
     except CertV6Error as error:
         log.error("%s: renewal failed: %s", found.name, error)
         if error.hint:
@@ -171,7 +184,7 @@ def _after_renewal(
     found: Candidate, result: IssueResult, settings: Settings, sessions: CaSessions, run: _Run
 ) -> tuple[str, str, str]:
     """Installer, deploy hook, the new certificate's renewal info; (problem, step, hint)."""
-    problem = _install_and_hook(found.lineage, result.domains, settings, run)
+    problem = _install_and_hook(found.lineage, result.domains, settings, run.clock)
     # RFC 9773 4.3: ask about the new certificate right after issuance. Not asking
     # (or not keeping the answer) only delays that: the next run asks again.
     try:
@@ -198,7 +211,7 @@ def _finish_install(found: Candidate, run: _Run) -> Outcome:
     since = found.health.switch.since if found.health.switch else install.since if install else None
     owed = f" (owed since {since:%Y-%m-%d %H:%M} UTC)" if since else ""
     log.info("%s: installing %s%s", found.name, found.current, owed)
-    problem, step, hint = _install_and_hook(found.lineage, _domains(found), run.settings, run)
+    problem, step, hint = _install_and_hook(found.lineage, _domains(found), run.settings, run.clock)
     if problem:
         return Outcome(
             found.name,
@@ -212,12 +225,21 @@ def _finish_install(found: Candidate, run: _Run) -> Outcome:
     return Outcome(found.name, INSTALLED, f"installed {found.current}{owed}", _domains(found))
 
 
+def install_and_hook(lineage: Lineage, settings: Settings, clock: Clock) -> tuple[str, str, str]:
+    """What ``lineage`` owes its servers, then the global deploy hook (``certv6 sync`` too)."""
+    try:
+        domains = tuple(str(domain) for domain in lineage.config().get("domains") or ())
+    except CertV6Error:
+        domains = ()
+    return _install_and_hook(lineage, domains, settings, clock)
+
+
 def _install_and_hook(
-    lineage: Lineage, domains: tuple[str, ...], settings: Settings, run: _Run
+    lineage: Lineage, domains: tuple[str, ...], settings: Settings, clock: Clock
 ) -> tuple[str, str, str]:
     """The certificate's install tables (only those not done), then the global deploy hook."""
     try:
-        install_configured(settings, lineage.name, clock=run.clock, owed_only=True)
+        install_configured(settings, lineage.name, clock=clock, owed_only=True)
     except CertV6Error as error:
         log.error("%s: installing the certificate failed: %s", lineage.name, error)
         return f"installing failed: {error}", "install", error.hint

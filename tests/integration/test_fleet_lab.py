@@ -351,7 +351,7 @@ def test_bad_input(fleet: dict[str, Any], change: dict[str, Any], code: int, wor
         text = text.replace(str(cluster.ca_file), str(other))
     if "endpoints" in change:
         start = text.index("endpoints = [")
-        end = text.index("]", start) + 1
+        end = text.index("]\n", start) + 1
         text = text[:start] + f"endpoints = {json.dumps(change['endpoints'])}" + text[end:]
     host.config.write_text(text)
     if extra:

@@ -39,6 +39,7 @@ class EtcdCluster:
     ca_file: Path
     password_file: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    auth: bool = False
 
     @classmethod
     def start(cls, lab: Any, directory: Path) -> EtcdCluster:
@@ -89,8 +90,10 @@ class EtcdCluster:
         )
 
     def etcdctl(self, *args: str, user: str | None = "root:root-secret", role: str = "etcd1",
-                check: bool = True) -> subprocess.CompletedProcess[str]:  # fmt: skip
-        argv = [ETCDCTL, "--endpoints", self.endpoints[MEMBERS.index(role)],
+                check: bool = True, only: bool = False) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        # Every member's endpoint: etcdctl picks one that answers (a test kills the leader).
+        endpoints = self.endpoints[MEMBERS.index(role)] if only else ",".join(self.endpoints)
+        argv = [ETCDCTL, "--endpoints", endpoints,
                 "--cacert", str(self.ca_file), "--command-timeout", "5s"]  # fmt: skip
         if user:
             argv += ["--user", user]
@@ -111,12 +114,14 @@ class EtcdCluster:
                          "readwrite", prefix, user=None)  # fmt: skip
         self.etcdctl("user", "grant-role", USER, "certv6-fleet", user=None)
         self.etcdctl("auth", "enable", user=None)
+        self.auth = True
 
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            done = self.etcdctl("endpoint", "health", "--cluster", user=None, check=False)
-            if done.returncode == 0 or "authentication" in done.stderr:
+            user = "root:root-secret" if self.auth else None
+            done = self.etcdctl("endpoint", "health", "--cluster", user=user, check=False)
+            if done.returncode == 0:
                 return
             for role, process in self.processes.items():
                 if process.poll() is not None:
@@ -130,7 +135,8 @@ class EtcdCluster:
         for role in MEMBERS:
             if role not in self.processes or self.processes[role].poll() is not None:
                 continue
-            done = self.etcdctl("endpoint", "status", "-w", "json", role=role, check=False)
+            done = self.etcdctl("endpoint", "status", "-w", "json", role=role, check=False,
+                                only=True)  # fmt: skip
             if done.returncode == 0:
                 status = json.loads(done.stdout)[0]["Status"]
                 leader = int(status["leader"])

@@ -63,16 +63,25 @@ class TimerSpec:
     allow_ipv4: bool = False
     targets: tuple[str, ...] = ()  # install target kinds in the config (TARGET_PATHS)
     bind_port_53: bool = False  # the standalone provider is configured
+    fleet: bool = False  # [store] backend = "etcd": `certv6 sync` follows every renew
 
     @property
     def argv(self) -> tuple[str, ...]:
         return self.renew_argv()
 
     def renew_argv(self, log_file: PurePosixPath | None = None) -> tuple[str, ...]:
+        return self.command_argv("renew", log_file)
+
+    def command_argv(self, command: str, log_file: PurePosixPath | None = None) -> tuple[str, ...]:
         # --allow-ipv4 as given to `timer install`, so the service does what the sandbox allows.
         ipv4 = ("--allow-ipv4",) if self.allow_ipv4 else ()
         log = ("--log-file", str(log_file)) if log_file else ()
-        return (*self.command, "--config", str(self.config), *ipv4, "--quiet", *log, "renew")
+        return (*self.command, "--config", str(self.config), *ipv4, "--quiet", *log, command)
+
+    @property
+    def commands(self) -> tuple[tuple[str, ...], ...]:
+        """What one run does: renew, and in a fleet then sync (issue #16)."""
+        return (self.argv, self.command_argv("sync")) if self.fleet else (self.argv,)
 
 
 def service_unit(spec: TimerSpec) -> str:
@@ -85,7 +94,7 @@ def service_unit(spec: TimerSpec) -> str:
         "",
         "[Service]",
         "Type=oneshot",
-        f"ExecStart={exec_line(spec.argv)}",
+        *_exec_lines(spec),
         "# A stuck CA or DNS provider must not keep the run (and its lock) forever.",
         "TimeoutStartSec=1h",
         "UMask=0077",
@@ -146,10 +155,23 @@ def cron_file(spec: TimerSpec, *, minute: int, hour: int, log: PurePosixPath = C
 
 def cron_line(spec: TimerSpec, *, minute: int, hour: int, log: PurePosixPath = CRON_LOG) -> str:
     """The job line of the cron file: every run appends to ``log``; warnings go to cron's mail."""
-    argv = spec.renew_argv(log)
-    # cron treats an unescaped % as a newline (crontab(5)).
-    command = " ".join(_shell_word(word).replace("%", "\\%") for word in argv)
+    runs = [spec.renew_argv(log)] + ([spec.command_argv("sync", log)] if spec.fleet else [])
+    # cron treats an unescaped % as a newline (crontab(5)). In a fleet sync runs after
+    # renew whatever renew's exit code: cron reports each failure by mail on its own.
+    command = "; ".join(
+        " ".join(_shell_word(word).replace("%", "\\%") for word in argv) for argv in runs
+    )
     return f"{minute} {hour % 12},{hour % 12 + 12} * * * root {command}\n"
+
+
+def _exec_lines(spec: TimerSpec) -> list[str]:
+    lines = [f"ExecStart={exec_line(argv)}" for argv in spec.commands]
+    if spec.fleet:
+        # Oneshot: the lines run in order, and a failed renew skips sync this time. renew
+        # itself first brings the fleet's certificates here; sync then rolls out what
+        # other hosts committed while it ran.
+        lines.insert(0, "# A fleet (docs/fleet.md): renew, then bring what peers renewed here.")
+    return lines
 
 
 def exec_line(argv: Sequence[str]) -> str:

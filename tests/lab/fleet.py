@@ -85,9 +85,7 @@ class EtcdCluster:
             "--auth-token", "simple",
         ]  # fmt: skip
         log = (self.directory / f"{role}.log").open("ab")
-        self.processes[role] = self.lab.popen_in(
-            role, argv, stdout=log, stderr=subprocess.STDOUT
-        )
+        self.processes[role] = self.lab.popen_in(role, argv, stdout=log, stderr=subprocess.STDOUT)
 
     def etcdctl(self, *args: str, user: str | None = "root:root-secret", role: str = "etcd1",
                 check: bool = True, only: bool = False) -> subprocess.CompletedProcess[str]:  # fmt: skip

@@ -76,6 +76,7 @@ def generate(
         allow_ipv4=settings.allow_ipv4,
         targets=tuple(sorted(install_targets(settings))),
         bind_port_53="standalone" in settings.providers,
+        fleet=settings.store.backend != "file",
     )
     chance = rng or random.SystemRandom()
     cron = units.cron_file(spec, minute=chance.randrange(60), hour=chance.randrange(12))

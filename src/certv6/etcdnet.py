@@ -63,9 +63,12 @@ class Txn:
     ranges: tuple[Range, ...]  # the range results of the branch that ran, in order
 
 
+COMPACTED = "COMPACTED"
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
-    kind: str  # "PUT" or "DELETE"
+    kind: str  # "PUT", "DELETE", or COMPACTED: events were lost, read everything again
     kv: KeyValue
 
 
@@ -285,6 +288,11 @@ class EtcdClient:
                     continue
                 result = json.loads(line).get("result", {})
                 revision = int(result.get("header", {}).get("revision", 0))
+                compacted = int(result.get("compact_revision", 0))
+                if result.get("canceled") and compacted:
+                    # Fell behind a compaction: the caller reads everything again.
+                    yield Event(COMPACTED, KeyValue(b"", b"", 0, compacted - 1, 0)), compacted - 1
+                    return
                 events = result.get("events", [])
                 if not events:
                     yield None, max(0, revision - 1)

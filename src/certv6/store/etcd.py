@@ -314,7 +314,10 @@ class EtcdBackend:
         """Lineages whose head is put after the last ``heads()`` (an etcd watch)."""
         prefix = self._key("heads", "")
         for event in self.client.watch(prefix, start_revision=self._seen + 1, stop=stop):
-            if event.kind == "PUT":
+            if event.kind == etcdnet.COMPACTED:
+                # The watch fell behind etcd's compaction: every head may have moved.
+                yield from sorted(self.heads())
+            elif event.kind == "PUT":
                 yield event.kv.key.decode(errors="replace").rpartition("/")[2]
 
     @property

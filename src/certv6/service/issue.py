@@ -116,7 +116,8 @@ def issue(
     with (
         contextlib.closing(backend),
         contextlib.closing(ProviderSession(provider)),
-        backend.lock(name, wait=LOCK_WAIT) as hold,
+        # renew in a fleet does not wait for a peer: it skips, names the holder, moves on.
+        backend.lock(name, wait=0 if backend.shared and request.renewal else LOCK_WAIT) as hold,
         _local_lock(store, name, backend, clock),
     ):
         based_on, changed = _changed_while_waiting(backend, store, name, request, clock)

@@ -394,3 +394,18 @@ def test_migrate_both_ways_verifiably(fleet: dict[str, Any], tmp_path: Path) -> 
     for name in ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"):
         assert (original / name).read_bytes() == (copied / name).read_bytes()
     assert oct((copied / "privkey.pem").stat().st_mode & 0o777) == "0o600"
+
+
+def test_delete_removes_the_certificate_from_the_fleet(fleet: dict[str, Any]) -> None:
+    hosts = _configure(fleet, "gone")
+    done = hosts[0].run("issue", "--name", "gone", "-d", f"gone.{ZONE}")
+    assert done.returncode in (0, 10), done.stderr
+    assert hosts[1].run("sync").returncode in (0, 19)
+    deleted = hosts[0].run("delete", "--name", "gone", "--yes", "--json")
+    assert deleted.returncode == 0, deleted.stderr
+    validated("delete", deleted.stdout)
+    assert _etcd_json(fleet["cluster"], "/certv6/heads/gone") is None
+    assert _versions(fleet["cluster"], "gone") == []
+    synced = validated("sync", hosts[2].run("sync", "--json").stdout)
+    assert "gone" not in {each["name"] for each in synced["certificates"]}
+    assert not (hosts[2].state_dir / "certificates" / "gone").exists()

@@ -160,6 +160,28 @@ def cleanup_fleet_stale(
     return StaleCleanup(removed, failed, 0, tuple(left))
 
 
+def cleanup_fleet(settings: Settings, dns: Dns, clock: Clock) -> StaleCleanup:
+    """``cleanup_fleet_stale`` with the configured shared store (nothing without one)."""
+    if settings.store.backend == "file":
+        return StaleCleanup(0, 0)
+    from certv6.store.backends import open_backend  # noqa: PLC0415 (requests, etcd)
+
+    backend = open_backend(settings, clock)
+    try:
+        return cleanup_fleet_stale(settings, backend, dns, clock)
+    finally:
+        backend.close()
+
+
+def merged(first: StaleCleanup, second: StaleCleanup) -> StaleCleanup:
+    return StaleCleanup(
+        first.removed + second.removed,
+        first.failed + second.failed,
+        first.forgotten + second.forgotten,
+        first.left + second.left,
+    )
+
+
 def _forget(store: Store, values: frozenset[str], everything: bool) -> int:
     forgotten = 0
     for entry, fd in store.ledger.stale_entries():

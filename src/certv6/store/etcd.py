@@ -198,6 +198,19 @@ class EtcdBackend:
             ops.append(etcdnet.put_op(self._key("heads", lineage), _dump(value)))
         self.client.txn([], ops)
 
+    def remove(self, lineage: str, hold: Hold) -> None:
+        hold.check("delete")
+        # The head goes first and alone: a reader then never finds a head without its version.
+        done = self.client.txn(
+            [etcdnet.held_with(self._key("locks", lineage), hold.lease)],
+            [etcdnet.delete_op(self._key("heads", lineage))],
+        )
+        if not done.succeeded:
+            hold.check("delete")
+            raise StoreError(f"{lineage}: the fleet lock is no longer this run's; nothing deleted")
+        self.client.delete(self._key("versions", lineage, ""), prefix=True)
+        self.client.delete(self._key("health", lineage, ""), prefix=True)
+
     # --- locks --------------------------------------------------------------------------
 
     @contextlib.contextmanager

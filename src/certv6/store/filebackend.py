@@ -96,6 +96,9 @@ class FileBackend:
                 name=version.version,
             )  # fmt: skip
 
+    def remove(self, lineage: str, hold: Hold) -> None:
+        self.store.lineages.get(lineage).remove()
+
     @contextlib.contextmanager
     def lock(self, lineage: str, *, wait: float) -> Iterator[Hold]:
         holder = Holder(self.host, os.getpid(), self.clock.now().isoformat(timespec="seconds"))

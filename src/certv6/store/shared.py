@@ -153,6 +153,9 @@ class Backend(Protocol):
     def put_version(self, lineage: str, version: StoredVersion, *, head: bool) -> None:
         """Copy a whole version in as it is (``store migrate``); ``head``: make it current."""
 
+    def remove(self, lineage: str, hold: Hold) -> None:
+        """Forget the lineage: its head, every version, the hosts' health."""
+
     def lock(self, lineage: str, *, wait: float) -> contextlib.AbstractContextManager[Hold]:
         """Hold the lineage's lock. Raises PeerHoldsLock (with ``holder``) after ``wait``."""
 

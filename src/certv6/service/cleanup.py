@@ -103,19 +103,13 @@ def cleanup_stale(
     left = []
     for entry, fd in store.ledger.stale_entries():
         try:
-            provider = build_provider(settings, entry.provider, dns, clock)
-            provider.cleanup(entry.records)
-        except CertV6Error as error:
-            failed += len(entry.records)
-            line = (
-                f"{len(entry.records)} value(s) at {_where(entry.records, entry.provider)}, "
-                f"left by {entry.lineage} on {entry.created}: {error}"
-            )
-            log.warning("stale TXT values not removed yet: %s", line)
-            left.append(line)
-            continue
+            problem = _remove(settings, dns, clock, entry.provider, entry.records)
         finally:
             os.close(fd)
+        if problem:
+            failed += len(entry.records)
+            left.append(_left(entry.records, entry.provider, entry.lineage, entry.created, problem))
+            continue
         store.ledger.discard(entry)
         removed += len(entry.records)
         log.info(
@@ -136,17 +130,11 @@ def cleanup_fleet_stale(
     removed = failed = 0
     left = []
     for entry in backend.stale():
-        try:
-            provider = build_provider(settings, entry.provider, dns, clock)
-            provider.cleanup(entry.records)
-        except CertV6Error as error:
+        problem = _remove(settings, dns, clock, entry.provider, entry.records)
+        if problem:
             failed += len(entry.records)
-            line = (
-                f"{len(entry.records)} value(s) at {_where(entry.records, entry.provider)}, "
-                f"left by {entry.host} ({entry.lineage}) on {entry.created}: {error}"
-            )
-            log.warning("stale TXT values of the fleet not removed yet: %s", line)
-            left.append(line)
+            who = f"{entry.host} ({entry.lineage})"
+            left.append(_left(entry.records, entry.provider, who, entry.created, problem))
             continue
         backend.unpublish(entry)
         removed += len(entry.records)
@@ -193,6 +181,25 @@ def _forget(store: Store, values: frozenset[str], everything: bool) -> int:
     if forgotten:
         log.info("dropped %d value(s) from the ledger (not touching the DNS)", forgotten)
     return forgotten
+
+
+def _remove(
+    settings: Settings, dns: Dns, clock: Clock, provider: str, records: Sequence[TxtRecord]
+) -> str:
+    """Remove ``records`` with their provider; why not ('' when they are gone)."""
+    try:
+        build_provider(settings, provider, dns, clock).cleanup(records)
+    except CertV6Error as error:
+        return str(error)
+    return ""
+
+
+def _left(records: Sequence[TxtRecord], provider: str, who: str, created: str, why: str) -> str:
+    line = (
+        f"{len(records)} value(s) at {_where(records, provider)}, left by {who} on {created}: {why}"
+    )
+    log.warning("stale TXT values not removed yet: %s", line)
+    return line
 
 
 def _where(records: Sequence[TxtRecord], provider: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from certv6.clock import SYSTEM_CLOCK, Clock
@@ -35,7 +35,6 @@ class Migrated:
     versions: int = 0
     verified_files: int = 0
     skipped: tuple[str, ...] = ()  # lineages left alone, with why
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {

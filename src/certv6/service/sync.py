@@ -21,7 +21,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from certv6.clock import SYSTEM_CLOCK, Clock
@@ -72,8 +72,6 @@ class Synced:
 class SyncReport:
     lineages: tuple[Synced, ...] = ()
     requests: int = 0  # etcd requests this run made
-    revision: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

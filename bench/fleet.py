@@ -45,7 +45,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="certv6-bench-fleet-") as tmp, Lab.start(lag=0.0) as lab:
+    with (
+        tempfile.TemporaryDirectory(prefix="certv6-bench-fleet-") as tmp,
+        Lab.start(lag=0.0) as lab,
+    ):
         base = Path(tmp)
         cluster = EtcdCluster.start(lab, base / "etcd")
         try:
@@ -66,7 +69,9 @@ def _configs(lab: Lab, cluster: EtcdCluster, base: Path) -> dict[str, Path]:
     for host in HOSTS:
         config = base / host / "certv6.toml"
         config.parent.mkdir()
-        extra = cluster.fleet_config(fleet_key=key, host=host).replace("lease_ttl = 4", "lease_ttl = 30")
+        extra = cluster.fleet_config(fleet_key=key, host=host).replace(
+            "lease_ttl = 4", "lease_ttl = 30"
+        )
         lab.write_certv6_config(config, state_dir=base / host / "state", extra=extra)
         configs[host] = config
     return configs
@@ -92,8 +97,9 @@ def _issue_all(lab: Lab, configs: dict[str, Path], count: int) -> None:
         done = certv6(lab, configs, host, "sync", "--json")
         report = json.loads(done.stdout)
         synced = sum(1 for each in report["certificates"] if each["status"] == "synced")
-        print(f"{host}: first sync brought {synced} certificates in "
-              f"{time.monotonic() - started:.2f} s, {report['requests']} etcd requests")  # fmt: skip
+        spent = time.monotonic() - started
+        print(f"{host}: first sync brought {synced} certificates in {spent:.2f} s, "
+              f"{report['requests']} etcd requests")  # fmt: skip
 
 
 def _nothing_new(lab: Lab, configs: dict[str, Path], runs: int) -> None:
@@ -116,14 +122,20 @@ def _nothing_new(lab: Lab, configs: dict[str, Path], runs: int) -> None:
 def _rollout(lab: Lab, cluster: EtcdCluster, configs: dict[str, Path]) -> None:
     seen: dict[str, float] = {}
     watchers = {
-        host: lab.popen_in(host, [CERTV6, "--config", str(configs[host]), "sync", "--watch",
-                                  "--json"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+        host: lab.popen_in(
+            host,
+            [CERTV6, "--config", str(configs[host]), "sync", "--watch", "--json"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for host in ("web2", "web3")
     }
-    head = lab.popen_in("etcd1", [
+    watch = [
         "/usr/bin/etcdctl", "--endpoints", ",".join(cluster.endpoints), "--cacert",
         str(cluster.ca_file), "--user", "root:root-secret", "watch", "/certv6/heads/s000",
-    ], stdout=subprocess.PIPE, text=True, env={"ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"})  # fmt: skip
+    ]  # fmt: skip
+    environment = {"ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"}
+    head = lab.popen_in("etcd1", watch, stdout=subprocess.PIPE, text=True, env=environment)
     threads = [threading.Thread(target=_read_docs, args=(host, p, seen), daemon=True)
                for host, p in watchers.items()]  # fmt: skip
     threads.append(threading.Thread(target=_read_put, args=(head, seen), daemon=True))
@@ -143,7 +155,9 @@ def _rollout(lab: Lab, cluster: EtcdCluster, configs: dict[str, Path]) -> None:
         return
     after = {host: seen[host] - seen["put"] for host in ("web2", "web3") if host in seen}
     shown = ", ".join(f"{host} {delay * 1000:.0f} ms" for host, delay in after.items())
-    print(f"rollout with sync --watch, from the head's put in etcd to installed and reported: {shown}")
+    print(
+        f"rollout with sync --watch, from the head's put in etcd to installed and reported: {shown}"
+    )
 
 
 def _read_docs(host: str, process: subprocess.Popen[str], seen: dict[str, float]) -> None:

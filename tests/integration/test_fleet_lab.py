@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nginx_lab import Nginx, leaf_der, snakeoil
+
 from jsonschemas import validated
 from lab.fleet import EtcdCluster
-from nginx_lab import Nginx, leaf_der, snakeoil
 
 CERTV6 = str(Path(sys.executable).parent / "certv6")
 ZONE = "certv6.test"
@@ -299,7 +300,7 @@ def test_etcd_leader_killed_mid_renewal_never_a_torn_version(fleet: dict[str, An
         time.sleep(1.5)
         leader = cluster.leader()
         cluster.kill(leader)
-        out, err = process.communicate(timeout=180)
+        _out, err = process.communicate(timeout=180)
     try:
         assert process.returncode in (0, 12, 17, 18), err
         head = _etcd_json(cluster, "/certv6/heads/leader")

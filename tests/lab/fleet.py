@@ -87,8 +87,10 @@ class EtcdCluster:
         log = (self.directory / f"{role}.log").open("ab")
         self.processes[role] = self.lab.popen_in(role, argv, stdout=log, stderr=subprocess.STDOUT)
 
-    def etcdctl(self, *args: str, user: str | None = "root:root-secret", role: str = "etcd1",
-                check: bool = True, only: bool = False) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    def etcdctl(
+        self, *args: str, user: str | None = "root:root-secret", role: str = "etcd1",
+        check: bool = True, only: bool = False,
+    ) -> subprocess.CompletedProcess[str]:  # fmt: skip
         # Every member's endpoint: etcdctl picks one that answers (a test kills the leader).
         endpoints = self.endpoints[MEMBERS.index(role)] if only else ",".join(self.endpoints)
         argv = [ETCDCTL, "--endpoints", endpoints,

@@ -89,8 +89,8 @@ def test_store_tables_are_checked_with_did_you_mean(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="zookeeper"):
         load_settings(config, {})
     config.write_text('[store.etcd]\nca_file = "ca.pem"\n')
-    settings = load_settings(config, {"CERTV6_STORE_BACKEND": "etcd",
-                                      "CERTV6_STORE_ETCD_ENDPOINTS": "https://[::1]:2379"})  # fmt: skip
+    env = {"CERTV6_STORE_BACKEND": "etcd", "CERTV6_STORE_ETCD_ENDPOINTS": "https://[::1]:2379"}
+    settings = load_settings(config, env)
     assert settings.store.backend == "etcd"
     assert settings.store.etcd.endpoints == ("https://[::1]:2379",)
     assert settings.store.etcd.ca_file == tmp_path / "ca.pem"

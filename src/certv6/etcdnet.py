@@ -235,8 +235,11 @@ class EtcdClient:
         return int(answer.get("result", {}).get("TTL", 0))
 
     def time_to_live(self, lease: int) -> int:
-        """Seconds left on ``lease``; -1 when it no longer exists (expired or revoked)."""
-        return int(self.call("kv/lease/timetolive", {"ID": str(lease)}).get("TTL", -1))
+        """Seconds left on ``lease``; -1 when it no longer exists (expired or revoked).
+
+        The gateway leaves a 0 out (proto3 JSON), so a missing TTL is 0: about to expire.
+        """
+        return int(self.call("kv/lease/timetolive", {"ID": str(lease)}).get("TTL", 0))
 
     def revoke(self, lease: int) -> None:
         self.call("kv/lease/revoke", {"ID": str(lease)}, missing_ok=True)

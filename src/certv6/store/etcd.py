@@ -169,8 +169,13 @@ class EtcdBackend:
         )  # fmt: skip
         if outcome.succeeded:
             return Head(lineage, version.version, outcome.revision, version.sha256, self.host, now)
-        hold.check("commit")  # the lease went: LeaseLost says so
         moved = self.head(lineage)
+        if moved is not None and (moved.version, moved.sha256, moved.host) == (
+            version.version, version.sha256, self.host,
+        ):  # fmt: skip
+            # A retried request whose first try was applied (the answer got lost): ours.
+            return moved
+        hold.check("commit")  # the lease went: LeaseLost says so
         raise StoreError(
             f"{lineage}: the fleet's head moved to {moved.version if moved else 'nothing'} "
             f"(by {moved.host if moved else '?'}) while this host held the lock; "

@@ -20,7 +20,12 @@
     │   ├── HookFailed
     │   └── ConcurrentChange                   the RRset changed since certv6 read it
     ├── StoreError                    exit 9   state directory, atomic writes
-    │   └── LockBusy                  exit 11  another certv6 holds the lock
+    │   ├── LockBusy                  exit 11  another certv6 holds the lock
+    │   │   └── PeerHoldsLock                  another fleet host does (names it)
+    │   ├── FleetUnreachable          exit 17  the shared store (etcd) cannot be reached,
+    │   │                                      refuses the TLS handshake or the credentials
+    │   └── LeaseLost                 exit 18  this host lost its lease on a lineage's lock
+    │                                          and stopped before the next irreversible step
     ├── InstallError                  exit 10  config test, reload or verification failed
     ├── RenewFailed                   exit 12  `certv6 renew`: some certificates failed (others may
     │                                          have renewed; the summary says which)
@@ -28,8 +33,10 @@
     │                                          not be removed: they are in the ledger
     ├── NoHostAddress                 exit 15  `certv6 aaaa`: no address of this host fits an AAAA
     │                                          record (none global, all temporary, deprecated, ...)
-    └── RenewPostponed                exit 16  `certv6 renew`: nothing failed, but the CA asked to
-                                               wait (rate limit) for some due certificates
+    ├── RenewPostponed                exit 16  `certv6 renew`: nothing failed, but the CA asked to
+    │                                          wait (rate limit) for some due certificates
+    └── SyncFailed                    exit 19  `certv6 sync`: some certificates were not
+                                               brought here or installed (others were)
 
 An interrupt (Ctrl-C, SIGTERM) whose cleanup worked exits 130 (EXIT_INTERRUPTED).
 
@@ -219,6 +226,43 @@ class LockBusy(StoreError):
     default_hint = "another certv6 run is working on this; wait for it to finish"
 
 
+class PeerHoldsLock(LockBusy):
+    """Another fleet host holds a lineage's lock; ``holder`` names it (host, pid, since)."""
+
+    default_hint = "that host is renewing it; 'certv6 sync' brings its result here"
+
+    def __init__(self, message: str, *, holder: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.holder = holder
+
+
+class FleetUnreachable(StoreError):
+    """The shared store (etcd, docs/fleet.md) did not answer, or refused this host.
+
+    ``endpoint`` is the last endpoint tried, when one was.
+    """
+
+    exit_code = 17
+    default_hint = "check [store.etcd] endpoints and that this host reaches them over IPv6"
+
+    def __init__(self, message: str, *, endpoint: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.endpoint = endpoint
+
+
+class LeaseLost(StoreError):
+    """This host's lease on a lineage's fleet lock expired (partition, etcd failover).
+
+    Raised before finalize and before commit: nothing irreversible happened after it.
+    """
+
+    exit_code = 18
+    default_hint = (
+        "another host may now hold the lock and renew; the next run (or 'certv6 sync') "
+        "picks up whatever the fleet stored"
+    )
+
+
 class InstallError(CertV6Error):
     exit_code = 10
 
@@ -232,6 +276,19 @@ class CleanupIncomplete(CertV6Error):
 
     exit_code = 14
     default_hint = "run 'certv6 cleanup --stale' once the DNS provider answers again"
+
+
+class SyncFailed(CertV6Error):
+    """``certv6 sync``: some lineages were not brought here or installed (``failed``)."""
+
+    exit_code = 19
+    default_hint = "the reasons are above; the other certificates are in place"
+
+    def __init__(
+        self, message: str, *, failed: tuple[str, ...] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.failed = failed
 
 
 class RenewFailed(CertV6Error):

@@ -83,6 +83,7 @@ DEFAULT_CONFIG = Path("/etc/certv6/certv6.toml")
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096")
 POLICIES = ("all-reachable", "strict")
 PROFILE_POLICIES = ("preferred", "required")
+BACKENDS = ("file", "etcd")
 _SETTING = "certv6.setting"
 log = logging.getLogger("certv6")
 
@@ -96,6 +97,55 @@ def setting(default: Any, kind: Kind, doc: str) -> Any:
 class ProviderSettings:
     name: str
     options: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdSettings:
+    """``[store.etcd]``: the fleet's etcd cluster (docs/fleet.md)."""
+
+    endpoints: tuple[str, ...] = setting(
+        (), values.TEXT_LIST, "etcd client URLs, `https://[2001:db8::1]:2379` (IPv6, TLS)."
+    )
+    prefix: str = setting(
+        "/certv6/", values.TEXT, "Key prefix of this fleet in etcd; nothing else may write there."
+    )
+    ca_file: Path | None = setting(
+        None, values.PATH, "CA certificate(s) that signed etcd's TLS certificate."
+    )
+    cert_file: Path | None = setting(
+        None, values.PATH, "Client certificate for etcd (with key_file; etcd's RBAC user = CN)."
+    )
+    key_file: Path | None = setting(None, values.PATH, "Private key of cert_file, mode 0600.")
+    username: str | None = setting(None, values.TEXT, "etcd user (password authentication).")
+    password_file: Path | None = setting(
+        None, values.PATH, "File holding that user's password, mode 0600."
+    )
+    fleet_key_file: Path | None = setting(
+        None, values.PATH, "32-byte fleet key (base64) sealing private keys in etcd, mode 0600."
+    )
+    encrypt_keys: bool = setting(
+        True, values.BOOL, "Seal private keys with fleet_key_file before they go to etcd."
+    )
+    lease_ttl: float = setting(
+        30.0, values.SECONDS, "Lifetime of a lineage lock's lease without keep-alive."
+    )
+    timeout: float = setting(5.0, values.SECONDS, "Longest wait for one etcd request.")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """``[store]``: where accounts, lineages, health, the ledger and locks live."""
+
+    backend: str = setting(
+        "file", values.choice(BACKENDS, "store backend"), "file: state_dir only; etcd: a fleet."
+    )
+    host: str | None = setting(
+        None, values.TEXT, "This host's name in the fleet; default: the system's host name."
+    )
+    tags: tuple[str, ...] = setting(
+        (), values.TEXT_LIST, "Tags of this host; `[certificate.NAME] hosts` may name them."
+    )
+    etcd: EtcdSettings = field(default_factory=EtcdSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +284,7 @@ class Settings:
         values.COUNT,
         "`renew`: certificates worked on at once; waiting (DNS, the CA) holds no slot.",
     )
+    store: StoreSettings = field(default_factory=StoreSettings)
     providers: Mapping[str, ProviderSettings] = field(
         default_factory=lambda: types.MappingProxyType({})
     )
@@ -297,6 +348,10 @@ def _info(item: Field[Any]) -> SettingInfo:
 
 
 SETTINGS = tuple(_info(item) for item in fields(Settings) if _SETTING in item.metadata)
+# ``[store]`` and ``[store.etcd]``: their keys, named in the environment CERTV6_STORE_<KEY>
+# and CERTV6_STORE_ETCD_<KEY>.
+STORE_SETTINGS = tuple(_info(item) for item in fields(StoreSettings) if _SETTING in item.metadata)
+ETCD_SETTINGS = tuple(_info(item) for item in fields(EtcdSettings) if _SETTING in item.metadata)
 SETTING_NAMES = tuple(info.name for info in SETTINGS)
 _BY_NAME = {info.name: info for info in SETTINGS}
 CERTIFICATE_KEYS = (
@@ -313,8 +368,10 @@ CERTIFICATE_KEYS = (
              "records at this host's address (true: every name but wildcards)."),
     TableKey("install", "tables", "none", "`[[certificate.NAME.install]]`: servers to install "
              "into (see the install options below)."),
+    TableKey("hosts", "list of strings", "every host", "Fleet hosts (names or tags) that serve "
+             "it: `certv6 sync` there installs it (docs/fleet.md)."),
 )  # fmt: skip
-_TABLES = {"provider", "certificate", "ca"}
+_TABLES = {"provider", "certificate", "ca", "store"}
 # CERTV6_* variables that are not settings (the hooks and the config path).
 _OTHER_ENV = {"CERTV6_CONFIG", "CERTV6_BIN", "CERTV6_HOOK_PROVIDER", "CERTV6_HOOK_VERBOSE"}
 
@@ -356,6 +413,7 @@ def load_settings(
         cas=cas,
         providers=types.MappingProxyType(providers),
         certificates=types.MappingProxyType(_certificates(raw.get("certificate", {}), origin)),
+        store=_store(raw.get("store", {}), env, base, origin),
         config_path=path,
     )
     _check_eab(settings)
@@ -411,6 +469,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     # Other programs set CERTV6_* variables too (the hooks' CERTV6_BIN), so an
     # unknown one is only warned about, and only when it looks like a typo.
     names = [info.env for info in SETTINGS]
+    names += [f"CERTV6_STORE_{info.name.upper()}" for info in STORE_SETTINGS]
+    names += [f"CERTV6_STORE_ETCD_{info.name.upper()}" for info in ETCD_SETTINGS]
     for key in env:
         if key.startswith("CERTV6_") and key not in names and key not in _OTHER_ENV:
             close = difflib.get_close_matches(key, names, n=1, cutoff=0.85)
@@ -525,6 +585,47 @@ def challenges_for(
         return challenge_list(table["challenge"])
     except (TypeError, ValueError) as error:
         raise ConfigError(f"[certificate.{name}] challenge: {error}") from None
+
+
+def _store(raw: Any, env: Mapping[str, str], base: Path, origin: str) -> StoreSettings:
+    """``[store]`` and ``[store.etcd]`` from the file, then CERTV6_STORE_* variables."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("etcd", {}), dict):
+        raise ConfigError(f"{origin}: [store] and [store.etcd] must be tables")
+    found = _table(raw, STORE_SETTINGS, base, f"{origin}: [store]", skip="etcd")
+    found.update(_table_env(env, STORE_SETTINGS, "CERTV6_STORE_"))
+    etcd = _table(raw.get("etcd", {}), ETCD_SETTINGS, base, f"{origin}: [store.etcd]")
+    etcd.update(_table_env(env, ETCD_SETTINGS, "CERTV6_STORE_ETCD_"))
+    return StoreSettings(**found, etcd=EtcdSettings(**etcd))
+
+
+def _table(
+    raw: Mapping[str, Any], known: tuple[SettingInfo, ...], base: Path, where: str, skip: str = ""
+) -> dict[str, Any]:
+    by_name = {info.name: info for info in known}
+    found = {}
+    for key, value in raw.items():
+        if key == skip:
+            continue
+        refuse_unknown(key, [*by_name, *([skip] if skip else [])], f"{where}: unknown key {key!r}")
+        try:
+            found[key] = by_name[key].kind(value, base)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{where}: {key!r}: {error}") from None
+    return found
+
+
+def _table_env(
+    env: Mapping[str, str], known: tuple[SettingInfo, ...], prefix: str
+) -> dict[str, Any]:
+    found = {}
+    for info in known:
+        name = prefix + info.name.upper()
+        if name in env:
+            try:
+                found[info.name] = info.kind(env[name], Path.cwd())
+            except (TypeError, ValueError) as error:
+                raise ConfigError(f"{name}: {error}") from None
+    return found
 
 
 def _check_eab(settings: Settings) -> None:

@@ -73,6 +73,7 @@ class TimerSpec:
     targets: tuple[str, ...] = ()  # install target kinds in the config (TARGET_PATHS)
     bind_port_53: bool = False  # the standalone provider is configured
     aaaa: bool = False  # the config names AAAA records to keep current
+    fleet: bool = False  # [store] backend = "etcd": `certv6 sync` follows every renew
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -88,6 +89,11 @@ class TimerSpec:
         log = ("--log-file", str(log_file)) if log_file else ()
         return (*self.command, "--config", str(self.config), *ipv4, "--quiet", *log, subcommand)
 
+    @property
+    def commands(self) -> tuple[tuple[str, ...], ...]:
+        """What one renew run does: renew, and in a fleet then sync (issue #16)."""
+        return (self.argv, self.argv_of("sync")) if self.fleet else (self.argv,)
+
 
 def service_unit(spec: TimerSpec) -> str:
     """The oneshot service. Exit 12 (some certificates failed) shows as a failed unit."""
@@ -100,7 +106,7 @@ def service_unit(spec: TimerSpec) -> str:
         "",
         "[Service]",
         "Type=oneshot",
-        f"ExecStart={exec_line(spec.argv)}",
+        *_exec_lines(spec),
         "# A stuck CA or DNS provider must not keep the run (and its lock) forever.",
         "TimeoutStartSec=1h",
         *_sandbox(spec, _capabilities(spec), _writable(spec)),
@@ -181,7 +187,8 @@ def timer_unit() -> str:
 
 def cron_file(spec: TimerSpec, *, minute: int, hour: int, log: PurePosixPath = CRON_LOG) -> str:
     """/etc/cron.d/certv6 for hosts without systemd: twice a day at a fixed random time."""
-    what = "certv6 renew, then certv6 aaaa," if spec.aaaa else "certv6 renew"
+    then = [*(["certv6 sync"] if spec.fleet else []), *(["certv6 aaaa"] if spec.aaaa else [])]
+    what = f"certv6 renew, then {', then '.join(then)}," if then else "certv6 renew"
     return (
         f"# {what} twice a day (certv6 timer show). PATH: cron's own is /usr/bin:/bin,\n"
         "# where the config tests and reloads (nginx -t, postfix reload) are not found.\n"
@@ -191,12 +198,28 @@ def cron_file(spec: TimerSpec, *, minute: int, hour: int, log: PurePosixPath = C
 
 def cron_line(spec: TimerSpec, *, minute: int, hour: int, log: PurePosixPath = CRON_LOG) -> str:
     """The job line of the cron file: every run appends to ``log``; warnings go to cron's mail."""
-    commands = [spec.renew_argv(log), *([spec.argv_of("aaaa", log)] if spec.aaaa else [])]
-    # cron treats an unescaped % as a newline (crontab(5)); ";" runs aaaa after renew either way.
+    runs = [
+        spec.renew_argv(log),
+        *([spec.argv_of("sync", log)] if spec.fleet else []),
+        *([spec.argv_of("aaaa", log)] if spec.aaaa else []),
+    ]
+    # cron treats an unescaped % as a newline (crontab(5)). ";" runs the next command whatever
+    # the exit code before: cron reports each failure by mail on its own. In a fleet, sync
+    # brings what peers renewed here; aaaa then keeps this host's AAAA records current.
     command = "; ".join(
-        " ".join(_shell_word(word).replace("%", "\\%") for word in argv) for argv in commands
+        " ".join(_shell_word(word).replace("%", "\\%") for word in argv) for argv in runs
     )
     return f"{minute} {hour % 12},{hour % 12 + 12} * * * root {command}\n"
+
+
+def _exec_lines(spec: TimerSpec) -> list[str]:
+    lines = [f"ExecStart={exec_line(argv)}" for argv in spec.commands]
+    if spec.fleet:
+        # Oneshot: the lines run in order, and a failed renew skips sync this time. renew
+        # itself first brings the fleet's certificates here; sync then rolls out what
+        # other hosts committed while it ran.
+        lines.insert(0, "# A fleet (docs/fleet.md): renew, then bring what peers renewed here.")
+    return lines
 
 
 def exec_line(argv: Sequence[str]) -> str:

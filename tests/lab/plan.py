@@ -13,6 +13,9 @@ from dataclasses import dataclass
 # More authoritative servers: Knot, PowerDNS, NSD. Their hosts are wired at start (a few
 # ms); their daemons start only when a test asks for them (``Lab.start_servers``).
 SERVER_ROLES: tuple[str, ...] = ("knot", "pdns", "nsd")
+# A fleet (issue #16): three etcd members and three certv6 hosts, wired at start like the
+# servers above; etcd starts only when a test asks for it (tests/lab/fleet.py).
+FLEET_ROLES: tuple[str, ...] = ("etcd1", "etcd2", "etcd3", "web1", "web2", "web3")
 # Every host namespace on the lab segment, in the order they are created.
 HOST_ROLES: tuple[str, ...] = (
     "client",
@@ -25,6 +28,7 @@ HOST_ROLES: tuple[str, ...] = (
     "ca",
     "resolver",
     *SERVER_ROLES,
+    *FLEET_ROLES,
 )
 BRIDGE_ROLE = "bridge"  # holds the segment's bridge
 # ns4.aonly.test: IPv4 only, on a link of its own to the nat64 host (not on the bridge).
@@ -45,6 +49,7 @@ _ABBR = {
     "knot": "knot",
     "pdns": "pdns",
     "nsd": "nsd",
+    **{role: role for role in FLEET_ROLES},
 }
 
 # Host part of each role's address inside the lab /64.  "resolver" carries three.
@@ -61,6 +66,12 @@ _HOST_SUFFIX = {
     "pdns": "b2",
     "nsd": "b3",
     "knot_delegate": "b4",  # a second address of the knot host, for a test's own knotd
+    "etcd1": "e1",
+    "etcd2": "e2",
+    "etcd3": "e3",
+    "web1": "c1",
+    "web2": "c2",
+    "web3": "c3",
 }
 _RESOLVER_SUFFIXES = {"client": "35", "client_nat64": "36", "ca": "37"}
 

@@ -114,6 +114,23 @@ def test_service_unit_with_servers_and_standalone_golden() -> None:
     assert "CAP_NET_BIND_SERVICE" not in units.service_unit(PLAIN)
 
 
+FLEET = units.TimerSpec(
+    command=("/usr/bin/certv6",),
+    config=P("/etc/certv6/certv6.toml"),
+    state_dir=P("/var/lib/certv6"),
+    fleet=True,
+)
+
+
+def test_fleet_service_renews_then_syncs_golden() -> None:
+    text = units.service_unit(FLEET)
+    golden("certv6-fleet.service", text)
+    lines = [line for line in text.splitlines() if line.startswith("ExecStart=")]
+    assert [line.rsplit(" ", 1)[1] for line in lines] == ["renew", "sync"]
+    cron = units.cron_line(FLEET, minute=7, hour=3)
+    assert cron.index(" renew; ") < cron.index(" sync")
+
+
 def test_timer_unit_golden() -> None:
     golden("certv6.timer", units.timer_unit())
 

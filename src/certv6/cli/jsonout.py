@@ -44,6 +44,8 @@ KINDS = {
     "persist": 1,
     "account": 1,
     "account-show": 1,
+    "sync": 1,
+    "store-migrate": 1,
     "error": 1,
 }
 # Commands that speak another program's protocol or print a script, not a result.

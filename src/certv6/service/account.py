@@ -18,6 +18,7 @@ from certv6.acme_client import AccountKey, AcmeSession, account_for_key
 from certv6.clock import Clock
 from certv6.errors import AccountError, CertV6Error, ConfigError, StoreError
 from certv6.keys import generate_key, key_to_pem, key_type_of, load_account_key
+from certv6.service.fleet import is_fleet, publish_account, share_account
 from certv6.settings import Settings, read_secret_file
 from certv6.store import DEACTIVATED, DEACTIVATING, AccountFiles, AccountRecord, Store, hold_lock
 
@@ -37,6 +38,8 @@ def connect_account(settings: Settings, store: Store, clock: Clock) -> AcmeSessi
     Raises:
         AccountError: the account was deactivated, or a rollover cannot be settled now.
     """
+    if is_fleet(settings):
+        share_account(settings, store, clock)  # one account per CA for the whole fleet
     files = store.account(settings.server)
     record = files.read_record()
     refuse_retired(settings, record)
@@ -67,7 +70,8 @@ def open_session(
                 clock=clock,
                 what=f"the account with {settings.server}",
             ):
-                settle_rollover(session, files)
+                if settle_rollover(session, files) == PROMOTED:
+                    note_key_change(settings, store, files, clock)
                 # Another run may have finished the rollover while this one waited.
                 stored = files.read_key()
                 if stored is not None:
@@ -150,6 +154,8 @@ def register(
     )
     store.account(settings.server).write_record(record)
     log.info("account: %s", url)
+    if is_fleet(settings):
+        publish_account(settings, store, clock)  # or adopt the account a faster host registered
     return url
 
 
@@ -174,6 +180,15 @@ def refuse_retired(settings: Settings, record: AccountRecord | None) -> None:
         hint=f"certv6 account register --server {server} --agree-tos [--email ...] creates "
         "a new account with a new key (docs/accounts.md)",
     )
+
+
+def note_key_change(settings: Settings, store: Store, files: AccountFiles, clock: Clock) -> None:
+    """Record that the account's key changed now; in a fleet, the fleet takes the new key."""
+    record = files.read_record()
+    if record is not None:
+        files.write_record(record.but(key_changed=clock.now().isoformat(timespec="seconds")))
+    if is_fleet(settings):
+        share_account(settings, store, clock)
 
 
 def settle_rollover(session: AcmeSession, files: AccountFiles, *, drop_unused: bool = True) -> str:

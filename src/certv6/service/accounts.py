@@ -43,6 +43,7 @@ from certv6.service.account import (
     connect_account,
     eab_credentials,
     load_key,
+    note_key_change,
     open_existing,
     open_session,
     refuse_retired,
@@ -202,14 +203,14 @@ def rollover(settings: Settings, *, clock: Clock, key_type: str | None = None) -
         session = open_existing(settings, store, clock, url=record.url)
         settled = settle_rollover(session, files, drop_unused=False)
         if settled == PROMOTED:
-            _recorded(files, clock)
+            note_key_change(settings, store, files, clock)
             return local_view(settings, store, note="an interrupted rollover was finished")
         pending = files.read_next_key() if settled == UNUSED else None
         if pending is None or key_type_of(load_key(files, pending, pending=True)) != wanted:
             pending = key_to_pem(generate_key(wanted))
             files.write_next_key(pending)
         _change_key(session, files, pending)
-        _recorded(files, clock)
+        note_key_change(settings, store, files, clock)
     log.info("account: %s now signs with a new %s key", session.net.account_url, wanted)
     return local_view(settings, store, note="key rolled over")
 
@@ -308,12 +309,6 @@ def _change_key(session: AcmeSession, files: AccountFiles, pending: bytes) -> No
             "rollover again",
         ) from error
     files.promote_next_key()
-
-
-def _recorded(files: AccountFiles, clock: Clock) -> None:
-    record = files.read_record()
-    if record is not None:
-        files.write_record(record.but(key_changed=clock.now().isoformat(timespec="seconds")))
 
 
 def _existing(settings: Settings, store: Store) -> tuple[AccountFiles, AccountRecord]:

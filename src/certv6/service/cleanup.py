@@ -21,6 +21,7 @@ from certv6.providers import Provider
 from certv6.service.runtime import build_provider
 from certv6.settings import Settings
 from certv6.store import Ledger, LedgerEntry, Store
+from certv6.store.shared import Backend
 
 log = logging.getLogger("certv6")
 
@@ -41,8 +42,8 @@ def cleanup_published(
     ledger: Ledger,
     entry: LedgerEntry,
     first_error: BaseException | None,
-) -> None:
-    """Remove this run's values; on success drop the ledger entry.
+) -> bool:
+    """Remove this run's values; on success drop the ledger entry (and return True).
 
     A cleanup failure never hides the first error: it is logged, the ledger
     entry stays so the next run retries, and the first error propagates.
@@ -60,7 +61,7 @@ def cleanup_published(
             # credentials could not have written anything, so there is nothing to retry.
             log.warning("cleanup refused as well (%s); nothing was published", error)
             ledger.discard(entry)
-            return
+            return True
         where = _where(records, provider.name)
         log.warning("cleanup of %s failed, will retry on the next run: %s", where, error)
         if isinstance(first_error, KeyboardInterrupt):
@@ -70,9 +71,10 @@ def cleanup_published(
             ) from error
         if first_error is None:
             log.warning("  hint: %s", error.hint or "run 'certv6 cleanup --stale'")
-        return
+        return False
     ledger.discard(entry)
     log.info("removed %d TXT value(s)", len(records))
+    return True
 
 
 def never_written(first_error: BaseException | None, cleanup_error: CertV6Error) -> bool:
@@ -101,19 +103,13 @@ def cleanup_stale(
     left = []
     for entry, fd in store.ledger.stale_entries():
         try:
-            provider = build_provider(settings, entry.provider, dns, clock)
-            provider.cleanup(entry.records)
-        except CertV6Error as error:
-            failed += len(entry.records)
-            line = (
-                f"{len(entry.records)} value(s) at {_where(entry.records, entry.provider)}, "
-                f"left by {entry.lineage} on {entry.created}: {error}"
-            )
-            log.warning("stale TXT values not removed yet: %s", line)
-            left.append(line)
-            continue
+            problem = _remove(settings, dns, clock, entry.provider, entry.records)
         finally:
             os.close(fd)
+        if problem:
+            failed += len(entry.records)
+            left.append(_left(entry.records, entry.provider, entry.lineage, entry.created, problem))
+            continue
         store.ledger.discard(entry)
         removed += len(entry.records)
         log.info(
@@ -122,6 +118,56 @@ def cleanup_stale(
             entry.created,
         )
     return StaleCleanup(removed, failed, forgotten, tuple(left))
+
+
+def cleanup_fleet_stale(
+    settings: Settings, backend: Backend, dns: Dns, clock: Clock
+) -> StaleCleanup:
+    """Remove values a fleet host published and left when it died (its lease expired).
+
+    Any host does it: the first one to run after the lease ran out (issue #16).
+    """
+    removed = failed = 0
+    left = []
+    for entry in backend.stale():
+        problem = _remove(settings, dns, clock, entry.provider, entry.records)
+        if problem:
+            failed += len(entry.records)
+            who = f"{entry.host} ({entry.lineage})"
+            left.append(_left(entry.records, entry.provider, who, entry.created, problem))
+            continue
+        backend.unpublish(entry)
+        removed += len(entry.records)
+        log.info(
+            "removed %d TXT value(s) that %s left (%s, %s)",
+            len(entry.records),
+            entry.host,
+            entry.lineage,
+            entry.created,
+        )
+    return StaleCleanup(removed, failed, 0, tuple(left))
+
+
+def cleanup_fleet(settings: Settings, dns: Dns, clock: Clock) -> StaleCleanup:
+    """``cleanup_fleet_stale`` with the configured shared store (nothing without one)."""
+    if settings.store.backend == "file":
+        return StaleCleanup(0, 0)
+    from certv6.store.backends import open_backend  # noqa: PLC0415 (requests, etcd)
+
+    backend = open_backend(settings, clock)
+    try:
+        return cleanup_fleet_stale(settings, backend, dns, clock)
+    finally:
+        backend.close()
+
+
+def merged(first: StaleCleanup, second: StaleCleanup) -> StaleCleanup:
+    return StaleCleanup(
+        first.removed + second.removed,
+        first.failed + second.failed,
+        first.forgotten + second.forgotten,
+        first.left + second.left,
+    )
 
 
 def _forget(store: Store, values: frozenset[str], everything: bool) -> int:
@@ -135,6 +181,25 @@ def _forget(store: Store, values: frozenset[str], everything: bool) -> int:
     if forgotten:
         log.info("dropped %d value(s) from the ledger (not touching the DNS)", forgotten)
     return forgotten
+
+
+def _remove(
+    settings: Settings, dns: Dns, clock: Clock, provider: str, records: Sequence[TxtRecord]
+) -> str:
+    """Remove ``records`` with their provider; why not ('' when they are gone)."""
+    try:
+        build_provider(settings, provider, dns, clock).cleanup(records)
+    except CertV6Error as error:
+        return str(error)
+    return ""
+
+
+def _left(records: Sequence[TxtRecord], provider: str, who: str, created: str, why: str) -> str:
+    line = (
+        f"{len(records)} value(s) at {_where(records, provider)}, left by {who} on {created}: {why}"
+    )
+    log.warning("stale TXT values not removed yet: %s", line)
+    return line
 
 
 def _where(records: Sequence[TxtRecord], provider: str) -> str:

@@ -38,7 +38,8 @@ from certv6.service.challenges import (
     preflight_for,
     provider_for,
 )
-from certv6.service.cleanup import cleanup_published
+from certv6.service.cleanup import cleanup_fleet_stale, cleanup_published
+from certv6.service.fleet import mirror, next_version
 from certv6.service.install import install_config
 from certv6.service.issue_policy import Reissue, changed_while_waiting, check_existing
 from certv6.service.preload import import_later
@@ -46,6 +47,8 @@ from certv6.service.runtime import propagation_settings
 from certv6.service.sharing import ALONE, Sharing
 from certv6.settings import Settings, challenges_for
 from certv6.store import Lineage, Store, check_lineage_name, hold_lock
+from certv6.store.backends import open_backend
+from certv6.store.shared import Backend, Head, Hold, StoredVersion
 
 if TYPE_CHECKING:
     from certv6 import keys
@@ -145,18 +148,15 @@ def issue(
         request = replace(request, expected_current=existing.current)
     # Only now, with every setting checked, does anything get written.
     store = Store(settings.state_dir).ensure()
+    backend = open_backend(settings, clock)
     with (
+        contextlib.closing(backend),
         contextlib.closing(ProviderSession(provider)),
-        hold_lock(
-            store.lock_path(f"certificate-{name}"),
-            wait=LOCK_WAIT,
-            clock=clock,
-            what=f"certificate {name!r}",
-        ),
+        # renew in a fleet does not wait for a peer: it skips, names the holder, moves on.
+        backend.lock(name, wait=0 if backend.shared and request.renewal else LOCK_WAIT) as hold,
+        _local_lock(store, name, backend, clock),
     ):
-        changed = changed_while_waiting(
-            store.lineages.get(name), request.expected_current, renewal=request.renewal, clock=clock
-        )
+        based_on, changed = _changed_while_waiting(backend, store, name, request, clock)
         if changed:
             return kept(store.lineages.get(name), changed, request)
         warming = _DnsWarmUp(dns, identifiers, start=sharing.warm_up)
@@ -172,7 +172,7 @@ def issue(
                     dns,
                     store.account(settings.server).read_url(),
                 )
-                sharing.remove_stale(settings, store, dns, clock)
+                _remove_stale(settings, store, backend, sharing, dns=dns, clock=clock)
             with steps("account"):
                 acme = sharing.session(settings, store, clock)
         except BaseException:
@@ -194,14 +194,15 @@ def issue(
                 acme, pending, provider, settings, dns=dns, clock=clock
             )
         publisher = sharing.provider(provider) if provider is not None else None
-        proof = _Proof(acme, order, publisher, store, dns, name, steps, sharing)
+        proof = _Proof(acme, order, publisher, store, dns, name, steps, sharing, backend, hold)
         with _account_known(store, settings):
             warnings = proof.run(pending, propagation_settings(settings, provider), clock, progress)
             with steps("finalize"):
-                key, fullchain = _finalize(acme, order, identifiers, request, settings)
+                key, fullchain = _finalize(acme, order, identifiers, request, settings, hold=hold)
         lineage = store.lineages.get(name)
         result = _save(
             lineage,
+            _Commit(backend, hold, based_on, next_version(store, name, based_on)),
             identifiers=identifiers,
             key=key,
             fullchain=fullchain,
@@ -230,6 +231,62 @@ def issue(
 
 def _shown(identifier: str, wildcard: bool) -> str:
     return f"*.{identifier}" if wildcard else identifier
+
+
+@contextlib.contextmanager
+def _local_lock(store: Store, name: str, backend: Backend, clock: Clock) -> Iterator[None]:
+    """With a fleet store, this host's own lock on the lineage as well (its local mirror).
+
+    The file store's lock is that lock already.
+    """
+    if not backend.shared:
+        yield
+        return
+    lock = store.certificate_lock(name)
+    with hold_lock(lock, wait=LOCK_WAIT, clock=clock, what=f"certificate {name!r}"):
+        yield
+
+
+def _changed_while_waiting(
+    backend: Backend, store: Store, name: str, request: IssueRequest, clock: Clock
+) -> tuple[Head | None, str]:
+    """The fleet's head (None: none, or no fleet) and why not to order after all ('': order).
+
+    A fleet: what a peer committed while this host waited is made current here
+    first, so the check sees it (issue #16).
+    """
+    head = backend.head(name) if backend.shared else None
+    if head is not None:
+        mirror(backend, store, head, clock)
+    lineage = store.lineages.get(name)
+    return head, changed_while_waiting(
+        lineage, request.expected_current, renewal=request.renewal, clock=clock
+    )
+
+
+def _remove_stale(
+    settings: Settings,
+    store: Store,
+    backend: Backend,
+    sharing: Sharing,
+    *,
+    dns: Dns,
+    clock: Clock,
+) -> None:
+    """What killed runs left in the DNS: this host's, and in a fleet any dead host's."""
+    sharing.remove_stale(settings, store, dns, clock)
+    if backend.shared:
+        cleanup_fleet_stale(settings, backend, dns, clock)
+
+
+@dataclass(frozen=True, slots=True)
+class _Commit:
+    """Where a new version goes: the fleet's store first (guarded by ``based_on``), then here."""
+
+    backend: Backend
+    hold: Hold
+    based_on: Head | None
+    version: str
 
 
 def kept(lineage: Lineage, reason: str, request: IssueRequest | None = None) -> IssueResult:
@@ -340,10 +397,14 @@ def _finalize(
     identifiers: Sequence[Identifier],
     request: IssueRequest,
     settings: Settings,
+    *,
+    hold: Hold,
 ) -> tuple[keys.PrivateKey, str]:
     """A new key, its CSR, and the chain the CA issues for it."""
     from certv6 import keys  # noqa: PLC0415 (LATER)
 
+    # A fleet lock is a lease: finalize only while it is still ours.
+    hold.check("finalize")
     key = keys.generate_key(request.key_type or settings.key_type)
     csr = keys.make_csr(key, [identifier.name for identifier in identifiers])
     return key, acme.finalize(order, csr, ORDER_TIMEOUT, settings.preferred_chain)
@@ -407,6 +468,8 @@ class _Proof:
     lineage: str
     steps: StepTimer
     sharing: Sharing
+    backend: Backend
+    hold: Hold
 
     def run(
         self,
@@ -429,6 +492,8 @@ class _Proof:
             written = effective_records(records, self.dns)
         with self.store.ledger.recording(provider.name, self.lineage, written) as entry:
             first_error: BaseException | None = None
+            # A fleet's ledger too: if this host dies, whichever host runs next cleans up.
+            shared = self.backend.publish(provider.name, self.lineage, tuple(written), self.hold)
             try:
                 with self.steps("publish"):
                     provider.present(written)
@@ -447,7 +512,11 @@ class _Proof:
                 raise
             finally:
                 with self.steps("cleanup"):
-                    cleanup_published(provider, written, self.store.ledger, entry, first_error)
+                    removed = cleanup_published(
+                        provider, written, self.store.ledger, entry, first_error
+                    )
+                if removed and self.backend.shared:
+                    self.backend.unpublish(shared)
         return report.warnings
 
     def _validate(self, pending: Sequence[Answerable]) -> None:
@@ -459,6 +528,7 @@ class _Proof:
 
 def _save(
     lineage: Lineage,
+    commit: _Commit,
     *,
     identifiers: Sequence[Identifier],
     key: keys.PrivateKey,
@@ -499,9 +569,22 @@ def _save(
         "chain.pem": b"".join(chain[1:]),
         "fullchain.pem": b"".join(chain),
     }
+    if commit.backend.shared:
+        # One transaction, only if the head is still the one this run started from
+        # and the lock still this run's lease (issue #16); then the local mirror.
+        stored = StoredVersion(commit.version, files, meta, config)
+        commit.backend.commit(lineage.name, stored, based_on=commit.based_on, hold=commit.hold)
+        log.info("%s: version %s committed to the fleet", lineage.name, commit.version)
     # Write-ahead (issue #23): the store records the switch, and the install it
     # makes owed, before ``current`` moves.
-    version = lineage.add_version(files, meta, config, now=now, deploy_hook=request.renewal)
+    version = lineage.add_version(
+        files,
+        meta,
+        config,
+        now=now,
+        deploy_hook=request.renewal,
+        name=commit.version if commit.backend.shared else None,
+    )
     return IssueResult(
         lineage.name,
         domains,

@@ -84,6 +84,7 @@ def generate(
         targets=tuple(sorted(install_targets(settings))),
         bind_port_53="standalone" in settings.providers,
         aaaa=follows_aaaa(settings),
+        fleet=settings.store.backend != "file",
     )
     chance = rng or random.SystemRandom()
     cron = units.cron_file(spec, minute=chance.randrange(60), hour=chance.randrange(12))

@@ -176,19 +176,51 @@ class Lineage:
         *,
         now: datetime.datetime,
         deploy_hook: bool = False,
+        name: str | None = None,
     ) -> Version:
         """Write a complete new version and make it current (steps 1-5 of the module doc).
 
         ``deploy_hook``: the global deploy hook is owed for it too (a renewal).
+        ``name``: the version's number when a shared store chose it (a fleet's
+        versions keep their numbers on every host); a complete ``versions/<name>``
+        already here is made current as it is.
 
         Raises:
             StoreError: a step failed; the message says whether the version was kept.
         """
-        versions = make_dirs(self.directory / "versions")
+        make_dirs(self.directory / "versions")
         self.remove_incomplete()
-        numbers = [int(p.name) for p in self.versions()]
-        name = f"{max([0, *numbers]) + 1:04d}"
-        self.update_health(lambda h: h.switching(name, config, now, deploy_hook=deploy_hook))
+        if name is None:
+            numbers = [int(p.name) for p in self.versions()]
+            name = f"{max([0, *numbers]) + 1:04d}"
+        elif name in self.complete_versions():
+            known = name
+            self.update_health(lambda h: h.switching(known, config, now, deploy_hook=deploy_hook))
+            return self._switched(known, now)
+        number = name
+        self.update_health(lambda h: h.switching(number, config, now, deploy_hook=deploy_hook))
+        try:
+            self.store_version(number, files, meta, config)
+        except StoreError:
+            # A full disk: no half version stays behind (store_version), nor an intent for it.
+            with contextlib.suppress(StoreError):
+                self.update_health(Health.switch_abandoned)
+            raise
+        return self._switched(number, now)
+
+    def store_version(
+        self,
+        name: str,
+        files: Mapping[str, bytes],
+        meta: Mapping[str, Any],
+        config: Mapping[str, Any],
+    ) -> None:
+        """Write ``versions/<name>`` complete (staged, then one rename), without switching.
+
+        Raises:
+            StoreError: it cannot be written; nothing of it is left behind.
+        """
+        versions = make_dirs(self.directory / "versions")
         incoming = self.directory / f".incoming-{name}-{os.getpid()}"
         final = versions / name
         try:
@@ -199,15 +231,14 @@ class Lineage:
             write_atomic(incoming / "meta.json", _json({**meta, "lineage": dict(config)}), PUBLIC)
             os.rename(incoming, final)
         except (OSError, StoreError) as error:
-            # A full disk: no half version stays behind, and no intent for it either.
             shutil.rmtree(incoming, ignore_errors=True)
-            with contextlib.suppress(StoreError):
-                self.update_health(Health.switch_abandoned)
             if isinstance(error, StoreError):
                 raise
             raise StoreError(f"cannot create {final}: {error.strerror}") from error
         fsync_dir(versions)
         fsync_dir(self.directory)
+
+    def _switched(self, name: str, now: datetime.datetime) -> Version:
         try:
             version = self.finish_switch(now)
         except StoreError as error:

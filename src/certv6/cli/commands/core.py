@@ -257,20 +257,23 @@ def cleanup(
     as_json: bool,
 ) -> None:
     """Remove dns-01 TXT values left behind by interrupted runs (exit 8 if some stay)."""
-    from certv6.service.cleanup import cleanup_stale
+    from certv6.service.cleanup import cleanup_fleet, cleanup_stale, merged
     from certv6.service.runtime import build_dns
     from certv6.store import Store
 
     settings = options.settings(state_dir=state_dir)
     store = Store(settings.state_dir).ensure()
+    dns = build_dns(settings)
     result = cleanup_stale(
         settings,
         store,
-        build_dns(settings),
+        dns,
         options.clock,
         forget=frozenset(forget),
         forget_all=forget_all,
     )
+    # A fleet: also what dead hosts left in the fleet's ledger (docs/fleet.md).
+    result = merged(result, cleanup_fleet(settings, dns, options.clock))
     if as_json:
         print_json(
             "cleanup",

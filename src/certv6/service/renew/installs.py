@@ -52,6 +52,16 @@ def install_all(
     return outcomes
 
 
+def install_and_hook(lineage: Lineage, settings: Settings, clock: Clock) -> Problem:
+    """What ``lineage`` owes its servers, then the global deploy hook (``certv6 sync``)."""
+    try:
+        domains = tuple(str(domain) for domain in lineage.config().get("domains") or ())
+    except CertV6Error:
+        domains = ()
+    installed = _install_many(settings, [lineage.name], clock)
+    return _and_hook(lineage, domains, settings, installed[lineage.name])
+
+
 def _install_many(settings: Settings, names: list[str], clock: Clock) -> dict[str, Installed]:
     try:
         return install_many(settings, names, clock=clock)

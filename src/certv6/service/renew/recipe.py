@@ -74,6 +74,11 @@ def renew(
     before = scan(Store(settings.state_dir), request.names, now=clock.now()) if looked else []
     store = Store(settings.state_dir).ensure()
     with hold_lock(store.lock_path("renew"), wait=LOCK_WAIT, clock=clock, what="certv6 renew"):
+        if settings.store.backend != "file":
+            # A fleet: decide on what the fleet has (a peer may have renewed already).
+            from certv6.service.sync import pull  # noqa: PLC0415 (requests, etcd)
+
+            pull(settings, store, clock)
         found = recovered(store, request.names, now=clock.now())
         problems = account_problems(store) + stale_values(settings, store, clock)
         if not any(request.force or each.to_do for each in found):
@@ -118,13 +123,21 @@ def stale_values(settings: Settings, store: Store, clock: Clock) -> tuple[str, .
     A run killed between publishing and cleaning up leaves its values in the
     DNS; the timer's next run removes them (issue #23), and says so when it cannot.
     """
-    if not store.ledger.has_entries():
+    fleet = settings.store.backend != "file"  # a dead peer's values: whoever runs next
+    if not fleet and not store.ledger.has_entries():
         return ()
-    from certv6.service.cleanup import cleanup_stale  # noqa: PLC0415 (dnspython: only if needed)
+    from certv6.service.cleanup import (  # noqa: PLC0415 (dnspython: only if needed)
+        cleanup_fleet,
+        cleanup_stale,
+        merged,
+    )
     from certv6.service.runtime import build_dns  # noqa: PLC0415
 
     try:
-        result = cleanup_stale(settings, store, build_dns(settings), clock)
+        dns = build_dns(settings)
+        result = merged(
+            cleanup_stale(settings, store, dns, clock), cleanup_fleet(settings, dns, clock)
+        )
     except CertV6Error as error:
         return (f"stale TXT values: {error}",)
     return tuple(f"stale TXT values not removed: {line}" for line in result.left)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certv6.clock import Clock
-from certv6.errors import CertV6Error, CleanupIncomplete, NoCaCouldIssue
+from certv6.errors import CertV6Error, CleanupIncomplete, NoCaCouldIssue, PeerHoldsLock
 from certv6.service.issue import IssueResult
 from certv6.service.renew.ca import dry_run_settings, lineage_config, refresh_ari, renew_one
 from certv6.service.renew.installs import install_all
@@ -29,6 +29,7 @@ from certv6.service.renew.plan import Candidate, candidate
 from certv6.service.renew.report import (
     FAILED,
     RENEWED,
+    SKIPPED,
     Outcome,
     RenewReport,
     changed_while_waiting,
@@ -145,6 +146,12 @@ def _issued(found: Candidate, run: _Run) -> _Issued:
         return _issue(found, run)
     except CleanupIncomplete:
         raise  # interrupted and values left in the DNS: the run's exit code says so
+    except PeerHoldsLock as error:
+        # A fleet: another host is renewing it right now; its result arrives by sync.
+        log.info("%s: skipped, %s", found.name, error)
+        return _Issued(
+            Outcome(found.name, SKIPPED, f"skipped: {error}", found.configured_domains())
+        )
     except CertV6Error as error:
         wait = postpone_for(error)
         if wait is not None:

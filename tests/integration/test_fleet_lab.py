@@ -410,3 +410,32 @@ def test_delete_removes_the_certificate_from_the_fleet(fleet: dict[str, Any]) ->
     synced = validated("sync", hosts[2].run("sync", "--json").stdout)
     assert "gone" not in {each["name"] for each in synced["certificates"]}
     assert not (hosts[2].state_dir / "certificates" / "gone").exists()
+
+
+def _account_key(host: Host) -> bytes:
+    found = sorted(host.state_dir.glob("accounts/**/account_key.pem"))
+    assert len(found) == 1, found  # one CA, one account
+    return found[0].read_bytes()
+
+
+def test_a_key_rollover_on_one_host_reaches_every_host(fleet: dict[str, Any]) -> None:
+    """#14 in a fleet: the account key one host rolls over is the one every host signs with
+    from then on (the later key of the same account wins), never the fleet's old one."""
+    hosts = _configure(fleet, "rolled")
+    _first_certificate(hosts, "rolled")
+    old = _account_key(hosts[0])
+    rolled = hosts[1].run("account", "rollover", "--json")
+    assert rolled.returncode == 0, rolled.stderr
+    validated("account", rolled.stdout)
+    new = _account_key(hosts[1])
+    assert new != old
+    # web1 still has the old key locally: it takes the new one from the fleet, and the CA
+    # (which no longer knows the old key) accepts its order.
+    again = hosts[0].run("renew", "--force", "--name", "rolled", "--json")
+    assert again.returncode == 0, again.stderr
+    assert validated("renew", again.stdout)["certificates"][0]["renewed"]
+    assert _account_key(hosts[0]) == new
+    # and web2's new key was not overwritten by the fleet's old one either
+    third = hosts[1].run("renew", "--force", "--name", "rolled", "--json")
+    assert third.returncode == 0, third.stderr
+    assert _account_key(hosts[1]) == new

@@ -50,6 +50,7 @@ from certv6.service.account import (
     register,
     settle_rollover,
 )
+from certv6.service.fleet import is_fleet, share_account
 from certv6.settings import Settings, check_email
 from certv6.store import (
     DEACTIVATED,
@@ -119,11 +120,20 @@ def show(
     views = []
     for server in dict.fromkeys(servers):
         scoped = settings.at_ca(server)
+        if is_fleet(scoped) and not local:
+            _from_fleet(scoped, store, clock)
         view = local_view(scoped, store)
         if not local and view.url and view.local_status == VALID:
             view = _asked(view, scoped, store, clock)
         views.append(view)
     return views
+
+
+def _from_fleet(settings: Settings, store: Store, clock: Clock) -> None:
+    try:
+        share_account(settings, store, clock)
+    except CertV6Error as error:
+        log.warning("account: the fleet's account with %s not read: %s", settings.server, error)
 
 
 def register_account(
@@ -174,7 +184,7 @@ def update_contact(settings: Settings, *, clock: Clock, emails: tuple[str, ...])
     for email in emails:
         check_email(email)
     store = Store(settings.state_dir)
-    files, _record = _existing(settings, store)
+    files, _record = _existing(settings, store, clock)
     session = connect_account(settings, store.ensure(), clock)
     account = update_contact_at_ca(session, [f"mailto:{email}" for email in emails])
     record = files.read_record()
@@ -195,7 +205,7 @@ def rollover(settings: Settings, *, clock: Clock, key_type: str | None = None) -
             (both keys are kept; running the command again settles it).
     """
     store = Store(settings.state_dir)
-    files, record = _existing(settings, store)
+    files, record = _existing(settings, store, clock)
     refuse_retired(settings, record)
     wanted = key_type or settings.account_key_type
     store.ensure()
@@ -218,7 +228,7 @@ def rollover(settings: Settings, *, clock: Clock, key_type: str | None = None) -
 def deactivate_account(settings: Settings, *, clock: Clock) -> AccountView:
     """Deactivate the account at the CA (RFC 8555 7.3.6) and never use it again."""
     store = Store(settings.state_dir)
-    files, record = _existing(settings, store)
+    files, record = _existing(settings, store, clock)
     if record.status == DEACTIVATED:
         return local_view(settings, store, note="was deactivated already")
     store.ensure()
@@ -311,7 +321,9 @@ def _change_key(session: AcmeSession, files: AccountFiles, pending: bytes) -> No
     files.promote_next_key()
 
 
-def _existing(settings: Settings, store: Store) -> tuple[AccountFiles, AccountRecord]:
+def _existing(settings: Settings, store: Store, clock: Clock) -> tuple[AccountFiles, AccountRecord]:
+    if is_fleet(settings):
+        share_account(settings, store, clock)  # the fleet's account, which this host may lack
     files = store.account(settings.server)
     record = files.read_record()
     if record is None or files.read_key() is None:

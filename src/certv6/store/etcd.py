@@ -276,12 +276,12 @@ class EtcdBackend:
         existing = self.client.get(key)
         if existing is not None:
             stored = self._account(existing)
-            if account.newer_key_than(stored):
-                pass  # a rollover of the fleet's account on this host: its key replaces the old
-            elif stored.key_pem != account.key_pem or (stored.url and not account.url):
-                return stored  # another host was first: everyone uses that account
-            if stored.url == account.url:
-                return stored
+            # A rollover of the fleet's account on a host: its later key replaces the old one.
+            if not account.newer_key_than(stored):
+                if stored.key_pem != account.key_pem or (stored.url and not account.url):
+                    return stored  # another host was first: everyone uses that account
+                if stored.url == account.url:
+                    return stored
         revision = existing.mod_revision if existing is not None else 0
         done = self.client.txn(
             [etcdnet.modified_at(key, revision)], [etcdnet.put_op(key, _dump(body))]

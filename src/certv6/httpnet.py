@@ -224,11 +224,12 @@ def host_addresses(host: str, port: int = 443) -> HostAddresses:
         infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
     except (OSError, UnicodeError) as error:
         return HostAddresses((), (), str(error))
-    found: dict[int, dict[str, None]] = {socket.AF_INET6: {}, socket.AF_INET: {}}
+    v4 = socket.AF_INET  # ipv4-ok: reported apart, so messages can say "IPv4 only"
+    found: dict[int, dict[str, None]] = {socket.AF_INET6: {}, v4: {}}
     for family, _, _, _, sockaddr in infos:
         if family in found:
             found[family].setdefault(str(sockaddr[0]), None)
-    return HostAddresses(tuple(found[socket.AF_INET6]), tuple(found[socket.AF_INET]))
+    return HostAddresses(tuple(found[socket.AF_INET6]), tuple(found[v4]))
 
 
 def has_ipv6(host: str) -> bool:

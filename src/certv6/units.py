@@ -259,7 +259,8 @@ def _filesystem(spec: TimerSpec, writable: Sequence[PurePosixPath]) -> list[str]
 
 def _families(allow_ipv4: bool) -> str:
     # AF_NETLINK: getaddrinfo() asks the kernel which address families are configured.
-    return "AF_INET6 AF_UNIX AF_NETLINK" + (" AF_INET" if allow_ipv4 else "")
+    v4 = " AF_INET" if allow_ipv4 else ""  # ipv4-ok: only with --allow-ipv4
+    return "AF_INET6 AF_UNIX AF_NETLINK" + v4
 
 
 def _unit_word(word: str) -> str:

@@ -64,7 +64,7 @@ def test_client_namespace_has_no_ipv4_at_all(lab: Lab) -> None:
         lab,
         "import socket\n"
         "try:\n"
-        "    socket.create_connection(('127.0.0.1', 53), timeout=3)\n"
+        "    socket.create_connection(('127.0.0.1', 53), timeout=3)\n"  # ipv4-ok: proves IPv4 fails
         "except OSError as e:\n"
         "    print(e.errno)\n"
         "else:\n"

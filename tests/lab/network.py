@@ -25,7 +25,7 @@ def _bridge_batch(plan: Plan) -> str:
     br = plan.bridge_ifname
     lines = [
         "link set lo up",
-        "address del 127.0.0.1/8 dev lo",
+        "address del 127.0.0.1/8 dev lo",  # ipv4-ok: removes IPv4 from lo
         f"link add {br} type bridge",
     ]
     for role in HOST_ROLES:
@@ -40,8 +40,8 @@ def _bridge_batch(plan: Plan) -> str:
 
 def _host_batch(plan: Plan, role: str) -> str:
     eth = plan.host_ifname
-    # 127.0.0.1 goes away everywhere: the lab is IPv6-only, so any IPv4 use must fail at once.
-    lines = ["link set lo up", "address del 127.0.0.1/8 dev lo"]
+    # ipv4-ok: 127.0.0.1 goes away everywhere (the lab is IPv6-only: IPv4 use fails at once).
+    lines = ["link set lo up", "address del 127.0.0.1/8 dev lo"]  # ipv4-ok: removed, not used
     # nodad: the address is usable immediately instead of after duplicate detection.
     lines += [f"address add {a}/64 dev {eth} nodad" for a in plan.host_addresses(role)]
     lines.append(f"link set {eth} up")

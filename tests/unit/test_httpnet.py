@@ -152,7 +152,7 @@ def test_the_environment_is_read_once_per_origin_and_still_obeyed(
     clean_proxy_env: pytest.MonkeyPatch,
 ) -> None:
     clean_proxy_env.setenv("HTTPS_PROXY", proxy.url)
-    clean_proxy_env.setenv("NO_PROXY", "localhost")
+    clean_proxy_env.setenv("NO_PROXY", "localhost")  # ipv4-ok: a NO_PROXY name, nothing connects
     looked = []
     real = requests.utils.get_environ_proxies  # what requests.sessions calls by this name
 

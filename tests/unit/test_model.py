@@ -32,7 +32,7 @@ def test_accepts_and_normalises(text: str, expected: str) -> None:
         ("-a.example", "letters"),
         ("a-.example", "letters"),
         ("a_b.example", "letters"),
-        ("localhost", "two labels"),
+        ("localhost", "two labels"),  # ipv4-ok: a refused name
         ("192.0.2.1", "IP address"),
         ("2001:db8::1", "IP address"),
         ("[2001:db8::1]", "IP address"),

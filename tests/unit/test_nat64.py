@@ -38,7 +38,7 @@ def test_extract_matches_rfc6052_table(prefix: str, embedded: str) -> None:
 @pytest.mark.parametrize("length", nat64.PREFIX_LENGTHS)
 def test_synthesize_then_extract_round_trips(length: int) -> None:
     prefix = nat64.prefix_of(ipaddress.IPv6Address("2001:db8:aaaa:bb00::"), length)
-    for text in ("0.0.0.0", "192.0.0.170", "203.0.113.255", "255.255.255.255"):
+    for text in ("0.0.0.0", "192.0.0.170", "203.0.113.255", "255.255.255.255"):  # ipv4-ok
         ipv4 = ipaddress.IPv4Address(text)
         address = nat64.synthesize(ipv4, prefix)
         assert nat64.extract(address, length) == ipv4

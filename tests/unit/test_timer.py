@@ -195,7 +195,7 @@ def test_sandbox_follows_the_config() -> None:
     # The state directory is listed once even when also given as an install path.
     assert "ReadWritePaths=-/var/lib/certv6 -/etc/ssl/certv6/www\n" in plain
     awkward = units.service_unit(AWKWARD)
-    assert "RestrictAddressFamilies=AF_INET6 AF_UNIX AF_NETLINK AF_INET\n" in awkward
+    assert "RestrictAddressFamilies=AF_INET6 AF_UNIX AF_NETLINK AF_INET\n" in awkward  # ipv4-ok
     assert "ProtectHome=read-only\n" in awkward
     assert (
         'ExecStart=/root/venv/bin/python -m certv6 --config "/root/certv6 config/100%%.toml"'

@@ -269,7 +269,7 @@ def _next(error: InstallError, spec: InstallSpec, *, first: bool) -> str:
 
 def sni_for(domains: tuple[str, ...]) -> str:
     """The first name; for a wildcard, a name it covers (SNI cannot carry a '*')."""
-    first = domains[0] if domains else "localhost"
+    first = domains[0] if domains else "localhost"  # ipv4-ok: a TLS server name, not an address
     return "certv6-verify." + first[2:] if first.startswith("*.") else first
 
 

@@ -1,19 +1,25 @@
-"""Open the configured store backend: ``[store] backend = "file" | "etcd"`` (docs/fleet.md)."""
+"""Open the configured store backend: ``[store] backend = "file" | "etcd"`` (docs/fleet.md).
+
+The etcd client (requests) and the sealing (cryptography) are imported only for an etcd
+store: with the file store, ``certv6 issue`` sends its first request before it imports
+them (issue #19).
+"""
 
 from __future__ import annotations
 
 import math
 import socket
+from typing import TYPE_CHECKING
 
-from certv6 import etcdnet
 from certv6.clock import Clock
 from certv6.errors import ConfigError
 from certv6.settings import EtcdSettings, Settings, read_secret_file
 from certv6.store import Store
-from certv6.store.etcd import EtcdBackend
 from certv6.store.filebackend import FileBackend
-from certv6.store.sealing import Sealer
 from certv6.store.shared import Backend
+
+if TYPE_CHECKING:
+    from certv6 import etcdnet
 
 
 def host_name(settings: Settings) -> str:
@@ -31,6 +37,9 @@ def open_backend(settings: Settings, clock: Clock, *, backend: str | None = None
     kind = backend or settings.store.backend
     if kind == "file":
         return FileBackend(Store(settings.state_dir), host=host_name(settings), clock=clock)
+    from certv6.store.etcd import EtcdBackend  # noqa: PLC0415 (see the module docstring)
+    from certv6.store.sealing import Sealer  # noqa: PLC0415
+
     etcd = settings.store.etcd
     client = etcd_client(settings, clock)
     sealer = Sealer.from_file(
@@ -49,6 +58,8 @@ def open_backend(settings: Settings, clock: Clock, *, backend: str | None = None
 
 
 def etcd_client(settings: Settings, clock: Clock) -> etcdnet.EtcdClient:
+    from certv6 import etcdnet  # noqa: PLC0415 (see the module docstring)
+
     etcd = settings.store.etcd
     if not etcd.endpoints:
         raise ConfigError(

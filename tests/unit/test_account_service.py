@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from certv6.acme_client import account_for_key, change_key, fetch_account, thumbprint
-from certv6.errors import AccountError, ConfigError
+from certv6.errors import AccountError, ConfigError, FleetUnreachable
 from certv6.keys import generate_key, key_to_pem, load_account_key
-from certv6.service.account import connect_account, eab_credentials
+from certv6.service.account import connect_account, eab_credentials, note_key_change
 from certv6.service.accounts import deactivate_account, register_account, rollover, show
 from certv6.settings import Settings, load_settings
 from certv6.store import Store
@@ -191,3 +191,33 @@ def test_the_cli_show_local_needs_no_network(settings: Settings, tmp_path: Path)
     views = validated("account-show", listed.stdout)["accounts"]
     assert [v["local_status"] for v in views] == ["valid", "none"]
     assert views[0]["status"] is None  # not asked
+
+
+def test_a_rollover_the_fleet_cannot_hear_of_says_the_ca_has_the_new_key(
+    tmp_path: Path, pebbles: tuple[Pebble, Pebble]
+) -> None:
+    """In a fleet whose etcd refuses the connection ([::1]:9), the rolled-over key is
+    recorded here and the error says the CA has it: only the fleet is behind."""
+    path = config(tmp_path, *pebbles)
+    plain = load_settings(path, {})
+    connect_account(plain, Store(plain.state_dir), CLOCK)
+    fleet_key = tmp_path / "fleet.key"
+    fleet_key.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+    fleet_key.chmod(0o600)
+    path.write_text(
+        path.read_text().replace(
+            "agree_tos = true\n",
+            'agree_tos = true\n\n[store]\nbackend = "etcd"\n[store.etcd]\n'
+            f'endpoints = ["https://[::1]:9"]\nfleet_key_file = "{fleet_key}"\ntimeout = 2\n',
+        )
+    )
+    fleet = load_settings(path, {})
+    store = Store(fleet.state_dir)
+    files = store.account(fleet.server)
+    with pytest.raises(FleetUnreachable) as refused:
+        note_key_change(fleet, store, files, CLOCK)
+    assert refused.value.exit_code == 17
+    assert str(refused.value).startswith("the account key changed at the CA, but the fleet")
+    assert "next certv6 run on this host" in refused.value.hint
+    record = files.read_record()
+    assert record is not None and record.key_changed is not None

@@ -188,7 +188,19 @@ def note_key_change(settings: Settings, store: Store, files: AccountFiles, clock
     if record is not None:
         files.write_record(record.but(key_changed=clock.now().isoformat(timespec="seconds")))
     if is_fleet(settings):
-        share_account(settings, store, clock)
+        try:
+            share_account(settings, store, clock)
+        except CertV6Error as error:
+            # The CA holds the new key already: say that it worked, and what still waits.
+            error.message = (
+                f"the account key changed at the CA, but the fleet does not have it yet: {error}"
+            )
+            error.args = (error.message,)
+            error.hint = (
+                f"{error.hint}; the next certv6 run on this host gives the fleet the new key "
+                "(until then the other hosts cannot sign with the account)"
+            )
+            raise
 
 
 def settle_rollover(session: AcmeSession, files: AccountFiles, *, drop_unused: bool = True) -> str:

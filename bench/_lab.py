@@ -55,13 +55,15 @@ DNS_STEPS = ("publish", "cleanup")
 
 @dataclass
 class Run:
-    """One timed process: wall seconds (cold, whole process), exit code, peak RSS."""
+    """One timed process: wall seconds (cold, whole process), exit code, peak RSS,
+    and its CPU seconds (user + system)."""
 
     wall: float
     returncode: int
     maxrss_kib: int
     stdout: str
     stderr: str
+    cpu: float = float("nan")
 
     @property
     def ok(self) -> bool:
@@ -92,7 +94,12 @@ def timed(
         raise RuntimeError(f"timing wrapper failed ({done.returncode}): {done.stderr[-2000:]}")
     figures = json.loads(text)
     return Run(
-        figures["wall"], figures["returncode"], figures["maxrss_kib"], done.stdout, done.stderr
+        figures["wall"],
+        figures["returncode"],
+        figures["maxrss_kib"],
+        done.stdout,
+        done.stderr,
+        figures.get("cpu", float("nan")),
     )
 
 

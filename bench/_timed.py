@@ -5,7 +5,8 @@
 Started inside a lab namespace (``ip netns exec`` execs into this script, so the
 command is this process's only child): the clock starts right before the fork and
 stops when the child is reaped, so ``ip netns exec`` itself is not counted.
-``maxrss_kib`` is the child's peak resident set (getrusage RUSAGE_CHILDREN, KiB).
+``maxrss_kib`` is the child's peak resident set (getrusage RUSAGE_CHILDREN, KiB),
+``cpu`` its user + system CPU seconds.
 The child's stdout and stderr pass through untouched.
 """
 
@@ -27,7 +28,12 @@ def main() -> int:
     returncode = subprocess.call(argv)
     wall = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = {"wall": wall, "returncode": returncode, "maxrss_kib": usage.ru_maxrss}
+    result = {
+        "wall": wall,
+        "returncode": returncode,
+        "maxrss_kib": usage.ru_maxrss,
+        "cpu": usage.ru_utime + usage.ru_stime,
+    }
     with open(out_path, "w") as out:
         out.write(json.dumps(result))
     return 0

@@ -4,7 +4,9 @@
 
 Each run is a cold `certv6 issue --json` process in the IPv6-only client namespace,
 with new names and a new state directory (so it also creates its ACME account).
-Figures are medians over --runs. The step timings certv6 prints split the run into:
+Figures are medians over --runs. CPU is the process's user + system time: a run
+that uses about as much CPU as wall time waits for nothing but itself. The step
+timings certv6 prints split the run into:
   propagation  waiting until every authoritative nameserver serves every value
   CA           account + order + validation (answer, poll) + finalize
   DNS          UPDATEs: publish + cleanup
@@ -48,6 +50,7 @@ from lab import Lab  # on the path once _lab is imported
 @dataclass
 class CaseFigures:
     walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)  # the process's user + system seconds
     steps: dict[str, list[float]] = field(default_factory=dict)
     failed_runs: int = 0
     failed_validations: int = 0
@@ -70,6 +73,7 @@ def measure(lab: Lab, case: str, runs: int) -> CaseFigures:
             figures.errors.append(f"exit {run.returncode}: {run.stderr.strip()[-300:]}")
             continue
         figures.walls.append(run.wall)
+        figures.cpus.append(run.cpu)
         timings = run.json()["timings"]
         for key, value in timings.items():
             figures.steps.setdefault(key, []).append(value)
@@ -78,7 +82,7 @@ def measure(lab: Lab, case: str, runs: int) -> CaseFigures:
 
 
 def report(results: dict[str, CaseFigures], runs: int, lag: float) -> None:
-    header = ["case", "wall", "propagation", "CA", "DNS updates", "startup", "failed runs"]
+    header = ["case", "wall", "CPU", "propagation", "CA", "DNS updates", "startup", "failed runs"]
     if lag:
         header[2:2] = ["wall - lag"]
     rows = [header]
@@ -87,6 +91,7 @@ def report(results: dict[str, CaseFigures], runs: int, lag: float) -> None:
         row = [
             CASES[case][0],
             secs(wall),
+            secs(median(f.cpus)),
             ms(f.step("propagation")),
             ms(f.step(*CA_STEPS)),
             ms(f.step(*DNS_STEPS)),

@@ -22,10 +22,12 @@ import dns.exception
 import dns.message
 import dns.name
 import dns.nameserver
+import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.CAA
 import dns.resolver
 
+from certv6 import dnsbulk
 from certv6.errors import ConfigError, DnsError, ResolverUnreachable, ZoneNotFound
 from certv6.model import parse_endpoint
 
@@ -102,6 +104,10 @@ class Dns:
         self._caa: dict[str, dns.resolver.Answer | None] = {}
         self._addresses: dict[tuple[str, str], tuple[str, ...]] = {}
         self._records: dict[tuple[str, str], dns.resolver.Answer] = {}
+        self._targets: dict[str, str | None] = {}  # CNAME answers asked in bulk
+        # Bulk questions in flight, each set once its answer is kept (or it got none).
+        self._asking: dict[tuple[str, str], threading.Event] = {}
+        self._bulk_answered = False
         self._memo_lock = threading.Lock()
 
     @property
@@ -124,6 +130,162 @@ class Dns:
                 yield
             finally:
                 dns.resolver.default_resolver = saved
+
+    def prefetch(self, *, chains: Iterable[str] = (), caa: Iterable[str] = ()) -> None:
+        """Ask the resolver everything an order's names need, at once: the CNAME at
+        each of ``chains`` (and along the chains), and CAA at each of ``caa`` (and at
+        the parents of those without any, level by level, as ``relevant_caa`` climbs).
+
+        What comes back cleanly is kept as ``follow_cname``, ``find_zone`` and
+        ``relevant_caa`` would keep it; the rest they ask one by one, as before
+        (dnsbulk.py says why). A CAA answer that involves a CNAME is left to
+        ``relevant_caa``: it is the one that chases aliases (RFC 8659 section 3).
+        """
+        asking = [(_absolute(name).lower(), "CNAME") for name in chains]
+        asking += [(_absolute(name).lower(), "CAA") for name in caa]
+        for _ in range(MAX_CNAME_CHAIN):  # each round one link or one level further
+            if not asking:
+                return
+            asking = self._ask_all(asking)
+
+    def prefetch_chains(self, names: Iterable[str]) -> None:
+        self.prefetch(chains=names)
+
+    def prefetch_caa(self, names: Iterable[str]) -> None:
+        self.prefetch(caa=names)
+
+    def knows_caa(self, name: str) -> bool:
+        """Whether ``relevant_caa(name)`` need not ask anything."""
+        level = dns.name.from_text(_absolute(name))
+        with self._memo_lock:
+            while level != dns.name.root:
+                key = level.to_text().lower()
+                if key not in self._caa:
+                    return False
+                if self._caa[key] is not None:
+                    return True
+                level = level.parent()
+        return True
+
+    def _keep_cname(self, name: str, wire: bytes) -> str | None:
+        """Keep a CNAME answer; the target, to be asked next."""
+        try:
+            response = dns.message.from_wire(wire)
+        except dns.exception.DNSException:
+            return None  # the one-by-one look-up says what is wrong with it
+        target = _cname_in(response, name)
+        with self._memo_lock:
+            self._targets[name] = target
+        if target is None:
+            self._note_zone(name, response)
+        return target
+
+    def _keep_caa(self, name: str, wire: bytes) -> str | None:
+        """Keep a CAA answer; the parent, to be asked next, when there was none."""
+        qname = dns.name.from_text(name)
+        answer: dns.resolver.Answer | None = None
+        if dnsbulk.answer_count(wire):  # an empty answer needs no parsing: no CAA here
+            try:
+                response = dns.message.from_wire(wire)
+            except dns.exception.DNSException:
+                return None
+            if not isinstance(response, dns.message.QueryMessage) or not response.get_rrset(
+                response.answer, qname, dns.rdataclass.IN, dns.rdatatype.CAA
+            ):
+                # A CNAME, or something odd: relevant_caa decides, the one that chases
+                # aliases (RFC 8659 section 3).
+                return None
+            answer = dns.resolver.Answer(qname, dns.rdatatype.CAA, dns.rdataclass.IN, response)
+        with self._memo_lock:
+            self._caa[name] = answer
+        parent = qname.parent()
+        return parent.to_text().lower() if answer is None and parent != dns.name.root else None
+
+    def _ask_all(self, questions: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Ask the questions nobody has an answer to or is asking yet, all at once,
+        and keep each clean answer as it comes; then wait for the questions another
+        thread was asking (each until its own answer is kept, not the whole batch).
+        Returns the questions to ask next (the next link, the next level).
+
+        Bulk questions go to the first resolver only; the one-by-one look-ups that
+        follow for whatever is still missing use them all.
+        """
+        first = self._resolver.nameservers[0]
+        if not isinstance(first, dns.nameserver.Do53Nameserver):
+            return []
+        with self._memo_lock:
+            mine: list[tuple[str, str]] = []
+            theirs: list[threading.Event] = []
+            for question in dict.fromkeys(questions):
+                other = self._asking.get(question)
+                if other is not None:
+                    theirs.append(other)
+                elif not self._known(*question):
+                    mine.append(question)
+                    self._asking[question] = threading.Event()
+        following: list[tuple[str, str]] = []
+
+        def settle(question: tuple[str, str], wire: bytes | None) -> None:
+            try:
+                if wire is not None:
+                    self._bulk_answered = True
+                    keep = self._keep_cname if question[1] == "CNAME" else self._keep_caa
+                    after = keep(question[0], wire)
+                    if after is not None:
+                        following.append((after, question[1]))
+            finally:
+                with self._memo_lock:
+                    self._asking.pop(question).set()
+
+        try:
+            # One question alone (an order of one name) is asked the ordinary way: a
+            # resolver that does not answer then costs one wait, not two. Once the bulk
+            # look-up had answers, the next link or level goes the same way, alone or not.
+            if len(mine) > 1 or (mine and self._bulk_answered):
+                dnsbulk.ask_all(
+                    first.address,
+                    first.port,
+                    mine,
+                    seconds=min(self.settings.timeout, dnsbulk.BATCH_SECONDS),
+                    on_answer=settle,
+                )
+        finally:
+            with self._memo_lock:
+                unsettled = [q for q in mine if q in self._asking]
+            for question in unsettled:
+                settle(question, None)
+        for other in theirs:
+            other.wait(dnsbulk.BATCH_SECONDS)
+        return following
+
+    def _known(self, name: str, rdtype: str) -> bool:
+        # Under the memo lock.
+        if rdtype == "CNAME":
+            return name in self._targets or name in self._chains
+        return name in self._caa
+
+    def knows_chain(self, name: str) -> bool:
+        """Whether ``follow_cname`` and the ``find_zone`` of its end need not ask
+        anything for ``name``: then a thread for it costs more than the work."""
+        key = _absolute(name).lower()
+        with self._memo_lock:
+            chain = self._chains.get(key)
+            if chain is None:
+                chain = self._known_chain(key)
+            return chain is not None and _absolute(chain[-1]).lower() in self._zones
+
+    def _known_chain(self, key: str) -> tuple[str, ...] | None:
+        # Under the memo lock: the chain from what prefetch found, if complete.
+        chain = [key]
+        while key in self._targets and len(chain) <= MAX_CNAME_CHAIN:
+            target = self._targets[key]
+            if target is None:
+                return tuple(chain)
+            if target in chain:
+                return None  # a loop: follow_cname says so
+            chain.append(target)
+            key = target
+        return None
 
     def follow_cname(self, name: str) -> tuple[str, ...]:
         """Return the CNAME chain starting at ``name``; the last entry is where it ends.
@@ -267,6 +429,9 @@ class Dns:
         return answer
 
     def _cname_target(self, name: str) -> str | None:
+        with self._memo_lock:
+            if name.lower() in self._targets:
+                return self._targets[name.lower()]
         try:
             answer = self._resolver.resolve(name, "CNAME")
         except dns.resolver.NXDOMAIN as missing:
@@ -337,6 +502,16 @@ class Dns:
             qname=name,
             nameserver=resolvers,
         ) from error
+
+
+def _cname_in(response: dns.message.Message, name: str) -> str | None:
+    """The target of the CNAME at ``name`` in a response to a CNAME question."""
+    rrset = response.get_rrset(
+        response.answer, dns.name.from_text(name), dns.rdataclass.IN, dns.rdatatype.CNAME
+    )
+    if rrset is None:
+        return None
+    return str(rrset[0].target.to_text()).lower()
 
 
 def _caa_record(rdata: dns.rdtypes.ANY.CAA.CAA) -> CaaRecord:

@@ -19,8 +19,10 @@ callers get certv6 errors or plain results, never a requests exception.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
+import select
 import socket
 import ssl
 import threading
@@ -32,6 +34,8 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.util.ssl_ import create_urllib3_context
 
 from certv6 import x509strict
@@ -105,8 +109,14 @@ class _Session(requests.Session):
 
     def __init__(self) -> None:
         super().__init__()
+        self.direct: DirectPool | None = None  # request_once's own connections
         self._environment: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._environment_lock = threading.Lock()
+
+    def close(self) -> None:
+        super().close()
+        if self.direct is not None:
+            self.direct.close()
 
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
@@ -125,6 +135,219 @@ class _Session(requests.Session):
         return {**known, "proxies": dict(known["proxies"])}
 
 
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What a server answered to ``request_once``: status, headers (case-insensitive;
+    a header sent several times is joined with ", "), body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def request_once(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    data: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """One request, no redirects followed, no cookies, no netrc, no hooks: the CA's
+    ACME requests, 200 of them for an order of 100 names (issue #19).
+
+    On a session from ``new_session`` it goes over a kept-alive connection of the
+    session's own (``DirectPool``: http.client, a fraction of the CPU of requests and
+    urllib3 together) when nothing stands between certv6 and the server: no proxy for
+    this URL, no TLS settings of doctor's own. Otherwise, and whenever that
+    connection fails, it goes through the session's adapters as ``Session.request``
+    would (the same rules: IPv6 source, plain HTTP refused, the environment's
+    proxy, the session's ``verify``), so errors are requests' exceptions, explained
+    as everywhere else. A failed POST sent again cannot be applied twice: ACME
+    rejects a replayed nonce (RFC 8555 6.5), and the caller signs the retry anew.
+
+    Raises:
+        requests.exceptions.RequestException: as ``Session.request`` would.
+    """
+    merged = CaseInsensitiveDict(session.headers)
+    merged.update(headers or {})
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    found = getattr(session, "direct", None)
+    direct = found if isinstance(found, DirectPool) else None
+    usable = direct is not None and not settings["proxies"] and not settings["cert"]
+    if usable and direct is not None:
+        sent = direct.send(
+            method, url, verify=settings["verify"], data=data, headers=merged, timeout=timeout
+        )
+        if sent is not None:
+            return sent
+    prepared = requests.PreparedRequest()
+    prepared.prepare(method=method.upper(), url=url, headers=merged, data=data)
+    response = session.get_adapter(url).send(
+        prepared,
+        timeout=timeout,
+        verify=settings["verify"],
+        cert=settings["cert"],
+        proxies=settings["proxies"],
+    )
+    if usable and direct is not None:
+        direct.answered(url)
+    return Response(response.status_code, response.headers, response.content)
+
+
+class DirectPool:
+    """Kept-alive HTTPS connections (http.client), per origin, for ``request_once``.
+
+    Only for an origin that answered through the session's adapters first: the
+    first request (the CA's directory) finds out, with requests' error messages,
+    whether the server is there at all. TLS as requests does it: the same CA bundle
+    (``verify``; requests' own bundle when it is True), certificates and host names
+    always checked. Connections bind an IPv6 source address unless IPv4 is allowed
+    (the rule above). One request per connection at a time; idle ones are kept for
+    the next request, at most ``KEEP`` per origin.
+    """
+
+    KEEP = 8
+
+    def __init__(self, *, allow_ipv4: bool) -> None:
+        self._source = None if allow_ipv4 else IPV6_SOURCE
+        self._idle: dict[tuple[str, int, str], list[http.client.HTTPSConnection]] = {}
+        self._contexts: dict[str, ssl.SSLContext] = {}
+        self._answered: set[tuple[str, int]] = set()
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def answered(self, url: str) -> None:
+        """The ordinary path got an answer from this URL's origin: it exists."""
+        with self._lock:
+            self._answered.add(_origin(url))
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        verify: str | bool,
+        data: bytes | None,
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> Response | None:
+        """The response; None when this path cannot be used or no connection can be
+        made (the caller sends it the ordinary way, which says why it fails).
+
+        Raises:
+            requests.exceptions.ReadTimeout: no answer within ``timeout``.
+            requests.exceptions.ConnectionError: the connection failed or was dropped.
+        """
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname or verify is False:
+            return None
+        with self._lock:
+            if _origin(url) not in self._answered:
+                return None
+        origin = (parts.hostname, parts.port or 443, str(verify))
+        connection = self._take(origin, verify, timeout)
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        if connection.sock is None:
+            try:
+                connection.connect()  # TCP and the TLS handshake
+            except OSError:
+                connection.close()
+                return None  # the ordinary path connects again, and says why it cannot
+        try:
+            # http.client asks for the identity encoding itself and decodes nothing.
+            sent = {k: v for k, v in headers.items() if k.lower() != "accept-encoding"}
+            connection.request(method.upper(), path, body=data, headers=sent)
+            answer = connection.getresponse()
+            body = answer.read()
+        except TimeoutError as error:
+            connection.close()
+            raise requests.exceptions.ReadTimeout(f"{url}: timed out") from error
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            # As urllib3 raises it: the caller's retries decide (Network: with a backoff).
+            raise requests.exceptions.ConnectionError(f"{url}: {error!r}") from error
+        joined: dict[str, str] = {}
+        for name, value in answer.getheaders():
+            joined[name] = f"{joined[name]}, {value}" if name in joined else value
+        if answer.will_close:
+            connection.close()
+        else:
+            self._give_back(origin, connection)
+        return Response(answer.status, CaseInsensitiveDict(joined), body)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True  # a connection in use now is closed when it comes back
+            idle = [c for connections in self._idle.values() for c in connections]
+            self._idle.clear()
+        for connection in idle:
+            connection.close()
+
+    def _take(
+        self, origin: tuple[str, int, str], verify: str | bool, timeout: float
+    ) -> http.client.HTTPSConnection:
+        with self._lock:
+            idle = self._idle.get(origin, [])
+            while idle:
+                connection = idle.pop()
+                if _dropped(connection):
+                    connection.close()
+                    continue
+                connection.timeout = timeout
+                if connection.sock is not None:
+                    connection.sock.settimeout(timeout)
+                return connection
+            context = self._contexts.get(origin[2])
+            if context is None:
+                context = self._contexts[origin[2]] = _tls_context(verify)
+        host, port, _ = origin
+        return http.client.HTTPSConnection(
+            host, port, timeout=timeout, source_address=self._source, context=context
+        )
+
+    def _give_back(
+        self, origin: tuple[str, int, str], connection: http.client.HTTPSConnection
+    ) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) < self.KEEP and not self._closed:
+                idle.append(connection)
+                return
+        connection.close()
+
+
+def _dropped(connection: http.client.HTTPSConnection) -> bool:
+    """An idle connection the server closed (or that has unread bytes): not reusable.
+
+    urllib3 checks its pooled connections the same way before reusing them.
+    """
+    if connection.sock is None:
+        return False
+    poller = select.poll()  # not select(): no limit on the descriptor's number
+    try:
+        poller.register(connection.sock, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
+def _origin(url: str) -> tuple[str, int]:
+    parts = urllib.parse.urlsplit(url)
+    return (parts.hostname or "", parts.port or 443)
+
+
+def _tls_context(verify: str | bool) -> ssl.SSLContext:
+    """What urllib3 builds for ``verify``: Python's defaults, host names checked."""
+    where = DEFAULT_CA_BUNDLE_PATH if verify is True else str(verify)
+    if os.path.isdir(where):
+        return ssl.create_default_context(capath=where)
+    return ssl.create_default_context(cafile=where)
+
+
 def new_session(
     *,
     ca_bundle: str | None = None,
@@ -132,7 +355,10 @@ def new_session(
     user_agent: str = "certv6",
     x509_strict: bool | None = None,
 ) -> requests.Session:
-    session = configure(_Session(), allow_ipv4=allow_ipv4, x509_strict=x509_strict)
+    session = _Session()
+    if x509_strict is None:  # doctor's TLS comparisons go through urllib3 only
+        session.direct = DirectPool(allow_ipv4=allow_ipv4)
+    configure(session, allow_ipv4=allow_ipv4, x509_strict=x509_strict)
     session.verify = ca_bundle or True
     session.headers["User-Agent"] = user_agent
     return session

@@ -28,6 +28,18 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable, Mapping
+from typing import Any
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def without_proxy_variables(monkeypatch: Any) -> Any:
+    """Remove the proxy variables (either case) for a test; returns ``monkeypatch``."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
 
 BUFFER = 65536
 HEADER_LIMIT = 16384

@@ -21,6 +21,7 @@ class Request:
     path: str  # with the query string
     headers: dict[str, str]  # lower-case names
     body: bytes
+    peer: tuple[str, int] = ("", 0)  # the client's address and port: one per connection
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -31,6 +32,7 @@ class Reply:
     status: int
     body: Any = None  # JSON-encoded unless bytes
     headers: dict[str, str] = field(default_factory=dict)
+    repeated: tuple[tuple[str, str], ...] = ()  # headers sent more than once (Link)
 
 
 App = Callable[[Request], Reply]
@@ -83,6 +85,7 @@ def _handler(owner: HttpsServer) -> type[http.server.BaseHTTPRequestHandler]:
                 self.path,
                 {k.lower(): v for k, v in self.headers.items()},
                 self.rfile.read(length) if length else b"",
+                (self.client_address[0], self.client_address[1]),
             )
             owner.requests.append(request)
             reply = owner.app(request)
@@ -92,7 +95,7 @@ def _handler(owner: HttpsServer) -> type[http.server.BaseHTTPRequestHandler]:
             self.send_response(reply.status)
             if reply.body is not None and not isinstance(reply.body, bytes):
                 self.send_header("Content-Type", "application/json")
-            for name, value in reply.headers.items():
+            for name, value in [*reply.headers.items(), *reply.repeated]:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

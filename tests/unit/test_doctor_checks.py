@@ -11,6 +11,7 @@ from certv6.doctor import ca, names, network
 from certv6.doctor.host import parse_if_inet6
 from certv6.doctor.report import Status
 from certv6.httpnet import HostAddresses, HttpProbe
+from fakes.connect_proxy import without_proxy_variables
 
 URL = "https://ca.example/dir"
 DIRECTORY: dict[str, Any] = {
@@ -127,10 +128,7 @@ def test_nat64_findings() -> None:
 
 @pytest.fixture
 def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    return monkeypatch
+    return without_proxy_variables(monkeypatch)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from certv6 import httpnet
-from fakes.connect_proxy import ConnectProxy
+from fakes.connect_proxy import ConnectProxy, without_proxy_variables
 from fakes.https import HttpsServer, Reply, Request
 from fakes.tls import TlsFiles, make_tls
 
@@ -27,10 +27,7 @@ def app(request: Request) -> Reply:
 
 @pytest.fixture(autouse=True)
 def clean_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    return monkeypatch
+    return without_proxy_variables(monkeypatch)
 
 
 @pytest.fixture(scope="module")

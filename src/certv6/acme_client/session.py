@@ -4,7 +4,7 @@ acme's public ``messages``/``challenges`` classes say what goes over the wire;
 certv6's own ``network.Network`` signs and sends it (see there why not acme's
 ClientNetwork). The polling is ours too, because the library sleeps a whole
 second before every poll and a CA like Pebble answers in milliseconds. Polls
-start at 50 ms and back off, and a Retry-After from the server always wins
+start at 20 ms and double up to 2 s, and a Retry-After from the server always wins
 (RFC 8555 7.5.1, 7.4).
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from acme import messages
 from cryptography import x509
@@ -39,8 +39,12 @@ from certv6.settings import DNS01
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 PARALLEL_REQUESTS = 8  # requests in flight to the CA at once, for big orders
-FIRST_POLL = 0.05
+PACE_PROBES = 3  # requests of a batch sent one by one first, to time them (network.Pace)
+FIRST_POLL = 0.02
 MAX_POLL = 2.0
 
 
@@ -174,9 +178,7 @@ class AcmeSession:
 
     def authorizations(self, order: Order) -> list[Authorization]:
         """Every authorization of ``order``, fetched in parallel, raw JSON kept."""
-        return map_in_parallel(
-            self._authorization, order.authorization_urls, threads=PARALLEL_REQUESTS
-        )
+        return self._batch(self._authorization, order.authorization_urls)
 
     def pending_challenges(self, order: Order) -> list[PendingChallenge]:
         """The dns-01 challenges of every authorization that is not valid yet."""
@@ -216,7 +218,18 @@ class AcmeSession:
 
     def answer(self, pending: Sequence[Answerable]) -> None:
         """Tell the CA to look (RFC 8555 7.5.1): an empty JSON object per challenge."""
-        map_in_parallel(self._answer_one, pending, threads=PARALLEL_REQUESTS)
+        self._batch(self._answer_one, pending)
+
+    def _batch(self, work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``work`` (one request to the CA each) on every item, as many at a time as
+        hide the CA's latency (network.Pace). The first few go one after the other:
+        timed alone, they say what a request of this kind costs at this CA."""
+        if len(items) <= PACE_PROBES:
+            return [work(item) for item in items]
+        first = [work(item) for item in items[:PACE_PROBES]]
+        threads = self.net.pace.in_flight(PARALLEL_REQUESTS, recent=PACE_PROBES)
+        log.debug("%d request(s) to the CA, %d at a time", len(items), threads)
+        return first + map_in_parallel(work, items[PACE_PROBES:], threads=threads)
 
     def deactivate(self, authorization_url: str) -> None:
         """Give up an authorization that will not be answered (RFC 8555 7.5.2), so

@@ -83,10 +83,17 @@ def find_targets(records: Sequence[TxtRecord | RRsetChange], dns: Dns) -> tuple[
             entry.absent.update(record.gone)
         else:
             wanted.setdefault(owner, _Wanted("TXT")).values.add(record.value)
+    # Usually every chain is known already (dns01.effective_records asked for them).
+    dns.prefetch_chains(wanted)
+    known = {
+        owner: _target(dns, owner, wanted[owner]) for owner in wanted if dns.knows_chain(owner)
+    }
+    left = [owner for owner in wanted if owner not in known]
     found = map_in_parallel(
-        lambda owner: _target(dns, owner, wanted[owner]), list(wanted), threads=_DISCOVERY_THREADS
+        lambda owner: _target(dns, owner, wanted[owner]), left, threads=_DISCOVERY_THREADS
     )
-    return tuple(found)
+    known.update(zip(left, found, strict=True))
+    return tuple(known[owner] for owner in wanted)
 
 
 @dataclass

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from typing import Protocol
 
-import dns.asyncbackend
 import dns.asyncquery
 import dns.exception
 import dns.flags
@@ -57,32 +57,62 @@ class UdpTcpTransport:
     response-rate-limited server's "slip" works: it answers some queries with an empty
     TC=1 message instead of dropping them, so the client retries over TCP, which RRL
     leaves alone.
+
+    A NOERROR answer with records in its answer section is parsed up to that section
+    only (``answer_only``), unless the question is NS (a referral's NS set is in the
+    authority section): an authoritative server adds its NS set and their addresses to
+    every answer, and parsing those took most of a round's CPU (issue #19: a round
+    over 100 names and two servers is 200 answers).
     """
 
     def __init__(self, port: int = DNS_PORT) -> None:
         self.port = port
-        self._backend = dns.asyncbackend.get_backend("asyncio")
 
     async def exchange(
         self, query: dns.message.Message, address: str, timeout: float
     ) -> tuple[dns.message.Message, bool]:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        async with asyncio.timeout(timeout):
-            # Connected, so an ICMP error (port unreachable, no route) fails the query at
-            # once instead of after ``timeout``; unbound, so the kernel picks the port.
-            udp = await self._backend.make_socket(  # type: ignore[no-untyped-call]  # unannotated upstream
-                family, socket.SOCK_DGRAM, destination=(address, self.port)
-            )
-            async with udp:
-                return await dns.asyncquery.udp_with_fallback(
-                    query,
-                    address,
-                    timeout=timeout,
-                    port=self.port,
-                    ignore_unexpected=True,
-                    ignore_errors=True,
-                    udp_sock=udp,
-                )
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(timeout) as scope:
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                udp.setblocking(False)
+                # Connected, so an ICMP error (port unreachable, no route) fails the query
+                # at once instead of after ``timeout``; unbound, so the kernel picks the port.
+                udp.connect((address, self.port))
+                sent = time.monotonic()
+                await loop.sock_sendall(udp, query.to_wire())
+                while True:
+                    response = answer_to(query, await loop.sock_recv(udp, 65535))
+                    if response is not None:
+                        break
+            if not response.flags & dns.flags.TC:
+                response.time = time.monotonic() - sent
+                return response, False
+            left = max((scope.when() or 0.0) - loop.time(), 0.0)
+            tcp_response = await dns.asyncquery.tcp(query, address, timeout=left, port=self.port)
+            return tcp_response, True
+
+
+def answer_to(query: dns.message.Message, wire: bytes) -> dns.message.Message | None:
+    """``wire`` parsed, if it is the answer to ``query``; None for anything else."""
+    if len(wire) < 12 or wire[:2] != query.id.to_bytes(2, "big") or not wire[2] & 0x80:
+        return None
+    try:
+        if answer_only(query, wire):
+            # NSCOUNT and ARCOUNT zeroed: the parser stops after the answer section.
+            response = dns.message.from_wire(wire[:8] + bytes(4) + wire[12:], ignore_trailing=True)
+        else:
+            response = dns.message.from_wire(wire)
+    except dns.exception.DNSException:
+        return None
+    return response if query.is_response(response) else None
+
+
+def answer_only(query: dns.message.Message, wire: bytes) -> bool:
+    """NOERROR, not truncated, with answer records, to a question other than NS."""
+    rcode, truncated, answers = wire[3] & 0x0F, wire[2] & 0x02, int.from_bytes(wire[6:8], "big")
+    asked_ns = any(rrset.rdtype == dns.rdatatype.NS for rrset in query.question)
+    return rcode == dns.rcode.NOERROR and not truncated and answers > 0 and not asked_ns
 
 
 def make_query(qname: str, rdtype: str) -> dns.message.Message:

@@ -317,7 +317,9 @@ class _DnsWarmUp:
     """Look up CAA and the challenge owners' chains and zones while the CA is contacted.
 
     ``Dns`` keeps the answers for the run, so the CAA check, the provider and the
-    propagation checker find them ready. A failure here is logged at debug level and
+    propagation checker find them ready. All of the order's questions go to the
+    resolver at once first (``Dns.prefetch``, dnsbulk.py); whatever that leaves open
+    is asked one name at a time on a few threads. A failure here is logged at debug level and
     otherwise left alone: those steps ask again and report it properly; but a
     resolver that never answered is raised by ``join`` (nothing that follows works
     without one: fail before the order, without asking it again, issue #18). When the run
@@ -349,8 +351,18 @@ class _DnsWarmUp:
 
     def _warm(self) -> None:
         try:
+            self._dns.prefetch(
+                chains=[i.challenge_owner for i in self._identifiers],
+                caa=[i.base for i in self._identifiers],
+            )
+            # What the bulk look-up answered needs no thread (dnsbulk.py).
+            known = [self._dns.knows_caa(i.base) for i in self._identifiers]
+            left = [i for i, ready in zip(self._identifiers, known, strict=True) if not ready]
+            for identifier, ready in zip(self._identifiers, known, strict=True):
+                if ready:
+                    self._caa(identifier)
             with ThreadPoolExecutor(max_workers=8, thread_name_prefix="certv6-dns-warm") as pool:
-                for _ in pool.map(self._caa, self._identifiers):
+                for _ in pool.map(self._caa, left):
                     pass
                 if not self._stop.is_set():
                     owners = [TxtRecord(i.challenge_owner, "") for i in self._identifiers]

@@ -238,7 +238,11 @@ def measure(lab: Lab, fleet: Fleet, runs: int, lag: float) -> Cell:
         cell.add(run, ok, invalid, error)
         label = fleet.tool if isinstance(fleet, PeerFleet) else "certv6"
         state = "ok " if ok else "FAILED"
-        print(f"  {label:13} lag {lag:4g} {state} {run.wall:8.2f} s", file=sys.stderr, flush=True)
+        print(
+            f"  {label:13} lag {lag:4g} {state} {run.wall:8.2f} s (CPU {run.cpu:.2f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
     return cell
 
 

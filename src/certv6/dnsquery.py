@@ -151,9 +151,6 @@ class Dns:
     def prefetch_chains(self, names: Iterable[str]) -> None:
         self.prefetch(chains=names)
 
-    def prefetch_caa(self, names: Iterable[str]) -> None:
-        self.prefetch(caa=names)
-
     def knows_caa(self, name: str) -> bool:
         """Whether ``relevant_caa(name)`` need not ask anything."""
         level = dns.name.from_text(_absolute(name))
